@@ -1,0 +1,50 @@
+# One entry point for the kit. `make course` runs the whole course cycle on a simulated class;
+# `make test` runs the kit's test suite. Both build the pinned virtual environment first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed
+# nbgrader shells out to `alembic`, and kernels must be the environment's own.
+RUN := PATH="$(BIN):$$PATH"
+
+.PHONY: venv test course goldens format lint lab lock clean
+
+$(STAMP): requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	# The kit's package is used in place: a .pth file puts the repository root on sys.path.
+	$(BIN)/python -c "import site, sys; open(site.getsitepackages()[0] + '/gankit-course.pth', 'w').write(sys.argv[1] + '\n')" "$(CURDIR)"
+	# Build matplotlib's font cache now, so that no notebook cell prints the notice to stderr.
+	$(RUN) $(BIN)/python -c "import matplotlib.pyplot"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(RUN) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+course: $(STAMP)
+	$(RUN) $(BIN)/python -m gankit.course_cycle $(COURSE_ARGS)
+
+goldens: $(STAMP)
+	$(RUN) $(BIN)/python -m gankit.regenerate
+
+format: $(STAMP)
+	$(BIN)/ruff format gankit tests
+	$(BIN)/ruff check --fix gankit tests
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check gankit tests
+	$(BIN)/ruff check gankit tests
+
+lab: $(STAMP)
+	$(RUN) $(BIN)/jupyter lab --ip=127.0.0.1 --no-browser
+
+lock:
+	rm -rf /tmp/gankit-lock && $(PYTHON) -m venv /tmp/gankit-lock
+	/tmp/gankit-lock/bin/pip install --quiet -r requirements.in
+	{ echo '# Pinned by `make lock` from requirements.in; install with `make venv`. Do not edit by hand.'; \
+	  /tmp/gankit-lock/bin/pip freeze --exclude-editable; } > requirements.lock
+
+clean:
+	rm -rf $(VENV) build .pytest_cache

@@ -1,0 +1,84 @@
+"""Reading, cleaning and editing the course notebooks; cells are found by their nbgrader grade id."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbformat import NotebookNode
+
+# Cell metadata that editors and executions add and that means nothing to the course.
+VOLATILE_CELL_METADATA = ("execution", "collapsed", "scrolled", "ExecuteTime", "jupyter", "trusted")
+KEPT_NOTEBOOK_METADATA = ("kernelspec", "language_info")
+
+
+def read(path: Path) -> NotebookNode:
+    """Read a notebook (nbformat 4)."""
+    return nbformat.read(str(path), as_version=4)
+
+
+def clean(nb: NotebookNode) -> NotebookNode:
+    """Strip outputs, execution counts and volatile metadata, in place; returns ``nb``."""
+    nb.metadata = nbformat.from_dict(
+        {key: nb.metadata[key] for key in KEPT_NOTEBOOK_METADATA if key in nb.metadata}
+    )
+    if "language_info" in nb.metadata:
+        nb.metadata.language_info = nbformat.from_dict({"name": nb.metadata.language_info["name"]})
+    for cell in nb.cells:
+        for key in VOLATILE_CELL_METADATA:
+            cell.metadata.pop(key, None)
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    return nb
+
+
+def write_clean(nb: NotebookNode, path: Path) -> None:
+    """Write ``nb`` cleaned, in nbformat's canonical layout (stable diffs)."""
+    clean(nb)
+    path.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
+
+
+def nbgrader_meta(cell: NotebookNode) -> dict[str, Any]:
+    """The cell's nbgrader metadata ({} for an ordinary cell)."""
+    return dict(cell.metadata.get("nbgrader", {}))
+
+
+def cells_by_grade_id(nb: NotebookNode) -> dict[str, NotebookNode]:
+    """Map each nbgrader grade id of the notebook to its cell."""
+    return {meta["grade_id"]: cell for cell in nb.cells if (meta := nbgrader_meta(cell)).get("grade_id")}
+
+
+def graded_test_points(nb: NotebookNode) -> dict[str, int | float]:
+    """Map the grade id of each autograded test cell to its points."""
+    return {
+        meta["grade_id"]: meta["points"]
+        for cell in nb.cells
+        if cell.cell_type == "code" and (meta := nbgrader_meta(cell)).get("grade") and not meta.get("solution")
+    }
+
+
+def set_source(nb: NotebookNode, grade_id: str, source: str) -> None:
+    """Replace the source of the cell with ``grade_id`` (KeyError if there is none)."""
+    cells_by_grade_id(nb)[grade_id].source = source
+
+
+def load_functions(path: Path) -> dict[str, Any]:
+    """Execute a notebook's set-up and answer cells (not tests, not figures) and return the names
+    they define. Used on the instructor's own notebooks only: student code is never run here."""
+    nb = read(path)
+    namespace: dict[str, Any] = {"__name__": f"notebook_{path.stem}"}
+    folder = str(path.parent)
+    sys.path.insert(0, folder)  # the notebooks import gan_checks from their own folder
+    try:
+        for cell in nb.cells:
+            meta = nbgrader_meta(cell)
+            is_setup = meta.get("locked") and meta.get("grade_id", "").endswith("_imports")
+            is_answer = meta.get("solution") and cell.cell_type == "code"
+            if is_setup or is_answer:
+                exec(compile(cell.source, f"{path.name}:{meta['grade_id']}", "exec"), namespace)
+    finally:
+        sys.path.remove(folder)
+    return namespace
