@@ -1,0 +1,167 @@
+"""The main job: the whole nbgrader course cycle on a simulated class.
+
+Everything happens in a scratch copy of the course (``build/course-cycle`` by default) with its own
+SQLite gradebook and exchange folder, so the instructor's gradebook and folders are never touched:
+
+    generate_assignment -> release_assignment -> (each student) fetch_assignment, work, submit
+    -> collect -> autograde -> generate_feedback -> export
+
+It ends with a table of students and scores and says where the feedback and the CSV are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gankit import ASSIGNMENT, COURSE_ID, NOTEBOOKS, ROOT, scores
+from gankit.nbgrader_cli import run_nbgrader
+from gankit.regenerate import copy_course
+from gankit.simulated_class import CLASS, WRITTEN_ANSWERS, Student, model_answers
+
+DEFAULT_WORKDIR = ROOT / "build" / "course-cycle"
+
+
+@dataclass
+class CycleResult:
+    """Where a finished course cycle left its gradebook, feedback and grades."""
+
+    workdir: Path
+    course: Path
+    grades_csv: Path
+    students: list[str]
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def feedback(self) -> Path:
+        return self.course / "feedback"
+
+    def feedback_html(self, student_id: str, notebook: str) -> Path:
+        return self.feedback / student_id / ASSIGNMENT / f"{notebook}.html"
+
+    def autograded(self, student_id: str, notebook: str) -> Path:
+        return self.course / "autograded" / student_id / ASSIGNMENT / f"{notebook}.ipynb"
+
+
+class _Steps:
+    """Runs nbgrader commands with shared options and keeps each one's output in ``logs/``."""
+
+    def __init__(self, workdir: Path, say: Callable[[str], None]):
+        self.workdir = workdir
+        self.logs = workdir / "logs"
+        self.logs.mkdir(parents=True)
+        self.say = say
+        self.numbers = itertools.count(1)  # next() on it is atomic, so threads get distinct numbers
+        # Private exchange and Jupyter config: nothing of the machine's leaks in or out.
+        self.exchange = workdir / "exchange"
+        self.env = {
+            "JUPYTER_CONFIG_DIR": str(workdir / "jupyter-config"),
+            "JUPYTER_DATA_DIR": str(workdir / "jupyter-data"),
+        }
+
+    def nbgrader(self, *args: str, cwd: Path, check: bool = True, who: str = "instructor") -> int:
+        number = next(self.numbers)
+        # Everyone has a submit cache of their own, as in a real class (nbgrader creates it racily).
+        options = [f"--Exchange.root={self.exchange}", f"--Exchange.cache={self.workdir / 'cache' / who}"]
+        done = run_nbgrader([*args, *options], cwd=cwd, env=self.env, check=check)
+        log = self.logs / f"{number:03d}-{who}-{args[0]}.log"
+        log.write_text(f"$ nbgrader {' '.join(args)}\n\n{done.stdout}\n{done.stderr}", encoding="utf-8")
+        return done.returncode
+
+
+def run_cycle(
+    workdir: Path = DEFAULT_WORKDIR,
+    students: Sequence[Student] = CLASS,
+    root: Path = ROOT,
+    say: Callable[[str], None] = print,
+) -> CycleResult:
+    """Run the whole course cycle for ``students`` in ``workdir`` (wiped first)."""
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    steps = _Steps(workdir, say)
+    course = copy_course(workdir / "course", root)
+    result = CycleResult(workdir, course, workdir / "grades.csv", [s.student_id for s in students])
+
+    started = time.perf_counter()
+    say(f"Instructor: generate and release {ASSIGNMENT} (course {COURSE_ID}) in {course}")
+    steps.nbgrader("generate_assignment", ASSIGNMENT, "--force", cwd=course)
+    steps.nbgrader("release_assignment", ASSIGNMENT, "--force", cwd=course)
+
+    answers = model_answers(course / "source" / ASSIGNMENT)
+    say(f"Students: {len(students)} fetch, work and submit through the exchange")
+
+    def attend(student: Student) -> None:
+        home = workdir / "students" / student.student_id
+        home.mkdir(parents=True)
+        who = student.student_id
+        steps.nbgrader("fetch_assignment", ASSIGNMENT, f"--course={COURSE_ID}", cwd=home, who=who)
+        student.do_homework(home / ASSIGNMENT, answers, WRITTEN_ANSWERS)
+        steps.nbgrader("submit", ASSIGNMENT, f"--course={COURSE_ID}", f"--student={who}", cwd=home, who=who)
+
+    # Students work at the same time, as in a real class; list() re-raises the first failure.
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        list(pool.map(attend, students))
+
+    say("Instructor: collect, autograde, generate feedback, export")
+    steps.nbgrader("collect", ASSIGNMENT, cwd=course)
+    # One broken submission must not hide the others: carry on and report it.
+    if steps.nbgrader("autograde", ASSIGNMENT, "--force", cwd=course, check=False) != 0:
+        result.problems.append(f"autograde reported errors; see {steps.logs}")
+    if steps.nbgrader("generate_feedback", ASSIGNMENT, "--force", cwd=course, check=False) != 0:
+        result.problems.append(f"generate_feedback reported errors; see {steps.logs}")
+    steps.nbgrader("export", f"--to={result.grades_csv}", cwd=course)
+    say(f"Done in {time.perf_counter() - started:.1f} s")
+    return result
+
+
+def score_table(result: CycleResult, students: Sequence[Student] = CLASS) -> str:
+    """A plain-text table of each student's automatic scores per notebook."""
+    described = {s.student_id: s.description for s in students}
+    header = ["student", *[name.split("_")[0] for name in NOTEBOOKS], "auto total", "written", "what they did"]
+    rows = []
+    for student_id in result.students:
+        cells = scores.cell_scores(result.course, student_id)
+        auto, auto_max = zip(*(scores.auto_total(cells, name) for name in NOTEBOOKS))
+        pending = sum(c.needs_manual_grade for nb in cells.values() for c in nb.values())
+        rows.append(
+            [
+                student_id,
+                *[f"{a:g}/{m:g}" for a, m in zip(auto, auto_max)],
+                f"{sum(auto):g}/{sum(auto_max):g}",
+                f"{pending} to grade" if pending else "-",
+                described.get(student_id, ""),
+            ]
+        )
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *rows]]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help="scratch folder (wiped first)")
+    args = parser.parse_args(argv)
+    result = run_cycle(args.workdir.resolve())
+    print()
+    print(score_table(result))
+    print()
+    print(f"Gradebook:   {result.course / 'gradebook.db'}")
+    print(f"Feedback:    {result.feedback}/<student>/{ASSIGNMENT}/<notebook>.html")
+    print(f"Grades CSV:  {result.grades_csv}")
+    print(f"Logs:        {result.workdir / 'logs'}")
+    for problem in result.problems:
+        print(f"PROBLEM: {problem}")
+    return 1 if result.problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

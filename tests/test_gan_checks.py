@@ -1,0 +1,65 @@
+"""The helpers behind the visible tests: every failure says what was expected, what came back
+and a hint, and nothing reaches stderr."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from conftest import SOURCE
+
+sys.path.insert(0, str(SOURCE))
+import gan_checks  # noqa: E402  (lives beside the notebooks, released with them)
+
+sys.path.remove(str(SOURCE))
+
+
+def _message(call) -> str:
+    with pytest.raises(gan_checks.CheckFailed) as failure:
+        call()
+    text = str(failure.value)
+    assert "expected:" in text and "got:" in text and "hint:" in text
+    return text
+
+
+def test_check_close_passes_equal_values_and_nan_against_nan():
+    gan_checks.check_close("equal", np.array([1.0, np.nan]), [1.0 + 1e-12, np.nan], "no hint needed")
+
+
+def test_check_close_names_a_known_mistake():
+    text = _message(lambda: gan_checks.check_close("D*", 3.0, 0.75, "a share", known={"a ratio": 3.0}))
+    assert "likely cause: a ratio" in text and "0.75" in text and "3" in text
+
+
+def test_check_close_reports_a_shape_mismatch_and_a_non_number():
+    assert "shape (2,)" in _message(lambda: gan_checks.check_close("shape", [1.0, 2.0], [[1.0, 2.0]], "broadcast"))
+    assert "a number" in _message(lambda: gan_checks.check_close("type", "text", 1.0, "return numbers"))
+
+
+def test_check_raises_wants_the_named_error():
+    gan_checks.check_raises("neg", lambda: (_ for _ in ()).throw(ValueError("no")), ValueError, "raise")
+    assert "no error; returned 1" in _message(lambda: gan_checks.check_raises("neg", lambda: 1, ValueError, "raise"))
+    assert "TypeError" in _message(lambda: gan_checks.check_raises("neg", lambda: len(1), ValueError, "raise"))
+
+
+def test_no_warnings_turns_a_numpy_warning_into_a_failed_check_without_printing(capfd):
+    def divide():
+        with gan_checks.no_warnings("0/0"):
+            np.array([0.0]) / np.array([0.0])
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        assert "RuntimeWarning" in _message(divide)
+    assert capfd.readouterr().err == ""
+
+
+def test_figure_guard_waits_for_stubs_and_reports_bugs_on_stdout(capfd):
+    with gan_checks.figure_guard("a stub"):
+        raise NotImplementedError
+    with gan_checks.figure_guard("a bug"):
+        raise ZeroDivisionError("boom")
+    out, err = capfd.readouterr()
+    assert "appears once the functions above are implemented" in out
+    assert "ZeroDivisionError: boom" in out and err == ""

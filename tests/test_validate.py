@@ -1,0 +1,32 @@
+"""`nbgrader validate`, as students and instructors run it: the source passes, the release fails."""
+
+from __future__ import annotations
+
+from conftest import RELEASE, SOURCE
+
+from gankit import NOTEBOOKS
+from gankit.nbgrader_cli import run_nbgrader
+
+PASSES = "Success! Your notebook passes all the tests."
+PASSES_NOTHING = "Success! The notebook does not pass any tests."
+
+
+def _validate(folder, *flags):
+    files = [f"{name}.ipynb" for name in NOTEBOOKS]
+    return run_nbgrader(["validate", *flags, *files], cwd=folder).stdout
+
+
+def test_every_source_notebook_passes_its_own_tests():
+    assert _validate(SOURCE).count(PASSES) == len(NOTEBOOKS)
+
+
+def test_no_test_cell_passes_on_the_released_stubs():
+    assert _validate(RELEASE, "--invert").count(PASSES_NOTHING) == len(NOTEBOOKS)
+
+
+def test_validate_tells_a_student_with_stubs_that_they_will_lose_credit(test_points):
+    output = _validate(RELEASE)
+    assert PASSES not in output
+    for name in NOTEBOOKS:
+        # every test cell fails, plus the untouched written answer
+        assert f"VALIDATION FAILED ON {len(test_points[name]) + 1} CELL(S)!" in output
