@@ -69,10 +69,15 @@ class _Steps:
     def nbgrader(self, *args: str, cwd: Path, check: bool = True, who: str = "instructor") -> int:
         number = next(self.numbers)
         # Everyone has a submit cache of their own, as in a real class (nbgrader creates it racily).
-        options = [f"--Exchange.root={self.exchange}", f"--Exchange.cache={self.workdir / 'cache' / who}"]
+        options = [
+            f"--Exchange.root={self.exchange}",
+            f"--Exchange.cache={self.workdir / 'cache' / who}",
+        ]
         done = run_nbgrader([*args, *options], cwd=cwd, env=self.env, check=check)
         log = self.logs / f"{number:03d}-{who}-{args[0]}.log"
-        log.write_text(f"$ nbgrader {' '.join(args)}\n\n{done.stdout}\n{done.stderr}", encoding="utf-8")
+        log.write_text(
+            f"$ nbgrader {' '.join(args)}\n\n{done.stdout}\n{done.stderr}", encoding="utf-8"
+        )
         return done.returncode
 
 
@@ -104,7 +109,9 @@ def run_cycle(
         who = student.student_id
         steps.nbgrader("fetch_assignment", ASSIGNMENT, f"--course={COURSE_ID}", cwd=home, who=who)
         student.do_homework(home / ASSIGNMENT, answers, WRITTEN_ANSWERS)
-        steps.nbgrader("submit", ASSIGNMENT, f"--course={COURSE_ID}", f"--student={who}", cwd=home, who=who)
+        steps.nbgrader(
+            "submit", ASSIGNMENT, f"--course={COURSE_ID}", f"--student={who}", cwd=home, who=who
+        )
 
     # Students work at the same time, as in a real class; list() re-raises the first failure.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
@@ -125,30 +132,43 @@ def run_cycle(
 def score_table(result: CycleResult, students: Sequence[Student] = CLASS) -> str:
     """A plain-text table of each student's automatic scores per notebook."""
     described = {s.student_id: s.description for s in students}
-    header = ["student", *[name.split("_")[0] for name in NOTEBOOKS], "auto total", "written", "what they did"]
+    header = [
+        "student",
+        *[name.split("_")[0] for name in NOTEBOOKS],
+        "auto total",
+        "written",
+        "what they did",
+    ]
     rows = []
     for student_id in result.students:
         cells = scores.cell_scores(result.course, student_id)
-        auto, auto_max = zip(*(scores.auto_total(cells, name) for name in NOTEBOOKS))
+        auto, auto_max = zip(*(scores.auto_total(cells, name) for name in NOTEBOOKS), strict=True)
         pending = sum(c.needs_manual_grade for nb in cells.values() for c in nb.values())
         rows.append(
             [
                 student_id,
-                *[f"{a:g}/{m:g}" for a, m in zip(auto, auto_max)],
+                *[f"{a:g}/{m:g}" for a, m in zip(auto, auto_max, strict=True)],
                 f"{sum(auto):g}/{sum(auto_max):g}",
                 f"{pending} to grade" if pending else "-",
                 described.get(student_id, ""),
             ]
         )
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *rows]]
+    lines = [
+        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help="scratch folder (wiped first)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--workdir", type=Path, default=DEFAULT_WORKDIR, help="scratch folder (wiped first)"
+    )
     args = parser.parse_args(argv)
     result = run_cycle(args.workdir.resolve())
     print()

@@ -1,4 +1,4 @@
-"""Reading, cleaning and editing the course notebooks; cells are found by their nbgrader grade id."""
+"""Reading, cleaning and editing the course notebooks; cells are found by nbgrader grade id."""
 
 from __future__ import annotations
 
@@ -48,7 +48,9 @@ def nbgrader_meta(cell: NotebookNode) -> dict[str, Any]:
 
 def cells_by_grade_id(nb: NotebookNode) -> dict[str, NotebookNode]:
     """Map each nbgrader grade id of the notebook to its cell."""
-    return {meta["grade_id"]: cell for cell in nb.cells if (meta := nbgrader_meta(cell)).get("grade_id")}
+    return {
+        meta["grade_id"]: cell for cell in nb.cells if (meta := nbgrader_meta(cell)).get("grade_id")
+    }
 
 
 def graded_test_points(nb: NotebookNode) -> dict[str, int | float]:
@@ -56,7 +58,9 @@ def graded_test_points(nb: NotebookNode) -> dict[str, int | float]:
     return {
         meta["grade_id"]: meta["points"]
         for cell in nb.cells
-        if cell.cell_type == "code" and (meta := nbgrader_meta(cell)).get("grade") and not meta.get("solution")
+        if cell.cell_type == "code"
+        and (meta := nbgrader_meta(cell)).get("grade")
+        and not meta.get("solution")
     }
 
 

@@ -22,7 +22,9 @@ def copy_course(destination: Path, root: Path = ROOT) -> Path:
     destination.mkdir(parents=True, exist_ok=True)
     shutil.copy2(root / "nbgrader_config.py", destination / "nbgrader_config.py")
     shutil.copytree(
-        root / "source", destination / "source", ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__")
+        root / "source",
+        destination / "source",
+        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"),
     )
     return destination
 

@@ -54,7 +54,9 @@ class Student:
             failures.update(dict.fromkeys(test_cells[name], ""))
         return failures
 
-    def do_homework(self, folder: Path, model_answers: Mapping[str, str], written: Mapping[str, str]) -> None:
+    def do_homework(
+        self, folder: Path, model_answers: Mapping[str, str], written: Mapping[str, str]
+    ) -> None:
         """Edit the fetched notebooks in ``folder`` the way this student would, in place."""
         for name in NOTEBOOKS:
             path = folder / f"{name}.ipynb"
@@ -80,7 +82,9 @@ def model_answers(source_folder: Path) -> dict[str, str]:
     """The model solution of every code answer cell, as a student would type it (no markers)."""
     answers = {}
     for name in NOTEBOOKS:
-        for grade_id, cell in notebooks.cells_by_grade_id(notebooks.read(source_folder / f"{name}.ipynb")).items():
+        for grade_id, cell in notebooks.cells_by_grade_id(
+            notebooks.read(source_folder / f"{name}.ipynb")
+        ).items():
             if notebooks.nbgrader_meta(cell).get("solution") and cell.cell_type == "code":
                 answers[grade_id] = SOLUTION_MARKERS.sub("", cell.source)
     return answers
@@ -88,9 +92,9 @@ def model_answers(source_folder: Path) -> dict[str, str]:
 
 WRITTEN_ANSWERS = {
     "written_optimal_discriminator": (
-        "D*(x) = p_data(x) / (p_data(x) + p_model(x)). I minimised the integrand of J separately at "
-        "every x, which is allowed because D has unlimited capacity, by setting the derivative with "
-        "respect to D(x) to zero. This needs both densities to be nonzero at x."
+        "D*(x) = p_data(x) / (p_data(x) + p_model(x)). I minimised the integrand of J separately "
+        "at every x, which is allowed because D has unlimited capacity, by setting the derivative "
+        "with respect to D(x) to zero. This needs both densities to be nonzero at x."
     ),
     "written_xy_game": (
         "The only equilibrium is the saddle point (0, 0). Gradient descent circles around it at a "
@@ -103,7 +107,7 @@ WRITTEN_ANSWERS = {
     ),
 }
 
-OPTIMAL_DISCRIMINATOR_RATIO = _code('''
+OPTIMAL_DISCRIMINATOR_RATIO = _code("""
     def optimal_discriminator(p_data, p_model):
         p_data = np.asarray(p_data, dtype=float)
         p_model = np.asarray(p_model, dtype=float)
@@ -111,9 +115,9 @@ OPTIMAL_DISCRIMINATOR_RATIO = _code('''
             raise ValueError("negative density")
         with np.errstate(divide="ignore", invalid="ignore"):
             return p_data / p_model
-''')
+""")
 
-OPTIMAL_DISCRIMINATOR_SWAPPED = _code('''
+OPTIMAL_DISCRIMINATOR_SWAPPED = _code("""
     def optimal_discriminator(p_data, p_model):
         p_data = np.asarray(p_data, dtype=float)
         p_model = np.asarray(p_model, dtype=float)
@@ -124,47 +128,47 @@ OPTIMAL_DISCRIMINATOR_SWAPPED = _code('''
         out = np.full(total.shape, np.nan)
         np.divide(p_model, total, out=out, where=total > 0)
         return out
-''')
+""")
 
-FROM_LOGS_SWAPPED = _code('''
+FROM_LOGS_SWAPPED = _code("""
     def optimal_discriminator_from_logs(log_p_data, log_p_model):
         a = np.asarray(log_p_model, dtype=float) - np.asarray(log_p_data, dtype=float)
         e = np.exp(-np.abs(a))
         return np.where(a >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-''')
+""")
 
-OPTIMAL_DISCRIMINATOR_WARNS = _code('''
+OPTIMAL_DISCRIMINATOR_WARNS = _code("""
     def optimal_discriminator(p_data, p_model):
         p_data = np.asarray(p_data, dtype=float)
         p_model = np.asarray(p_model, dtype=float)
         if np.any(p_data < 0) or np.any(p_model < 0):
             raise ValueError("negative density")
         return p_data / (p_data + p_model)
-''')
+""")
 
-FROM_LOGS_RAW_DENSITIES = _code('''
+FROM_LOGS_RAW_DENSITIES = _code("""
     def optimal_discriminator_from_logs(log_p_data, log_p_model):
         return optimal_discriminator(np.exp(log_p_data), np.exp(log_p_model))
-''')
+""")
 
-COST_WITHOUT_HALVES = _code('''
+COST_WITHOUT_HALVES = _code("""
     def discriminator_cost(d, p_data, p_model, dx):
         d = np.asarray(d, dtype=float)
         return float(-np.sum(p_data * np.log(d) + p_model * np.log(1 - d)) * dx)
-''')
+""")
 
-FLOW_SIGNS_FLIPPED = _code('''
+FLOW_SIGNS_FLIPPED = _code("""
     def gradient_flow(x0, y0, t):
         t = np.asarray(t, dtype=float)
         return x0 * np.cos(t) + y0 * np.sin(t), -x0 * np.sin(t) + y0 * np.cos(t)
-''')
+""")
 
-RADIUS_SQUARED = _code('''
+RADIUS_SQUARED = _code("""
     def orbit_radius(x0, y0):
         return float(x0**2 + y0**2)
-''')
+""")
 
-SIMULTANEOUS_USES_NEW_X = _code('''
+SIMULTANEOUS_USES_NEW_X = _code("""
     def simultaneous_gd(x0, y0, learning_rate, steps):
         path = [(x0, y0)]
         x, y = x0, y0
@@ -173,36 +177,36 @@ SIMULTANEOUS_USES_NEW_X = _code('''
             y = y + learning_rate * x
             path.append((x, y))
         return np.array(path, dtype=float)
-''')
+""")
 
-F_PLUS_SIGN = _code('''
+F_PLUS_SIGN = _code("""
     def f_from_densities(p_data, p_g):
         return np.asarray(p_data, dtype=float) / np.asarray(p_g, dtype=float)
-''')
+""")
 
-F_LOGIT_PLUS_SIGN = _code('''
+F_LOGIT_PLUS_SIGN = _code("""
     def f_from_logit(a):
         return np.exp(np.asarray(a, dtype=float))
-''')
+""")
 
-F_LOGIT_NO_EXP = _code('''
+F_LOGIT_NO_EXP = _code("""
     def f_from_logit(a):
         return -np.asarray(a, dtype=float)
-''')
+""")
 
-F_LOGIT_EXP_MINUS = _code('''
+F_LOGIT_EXP_MINUS = _code("""
     def f_from_logit(a):
         return -np.exp(-np.asarray(a, dtype=float))
-''')
+""")
 
-GRADIENT_NO_SCORE = _code('''
+GRADIENT_NO_SCORE = _code("""
     def ml_gradient_estimate(theta, sigma_g, mu_data, sigma_data, n_samples, rng):
         x = rng.normal(theta, sigma_g, size=n_samples)
         logits = gaussian_log_pdf(x, mu_data, sigma_data) - gaussian_log_pdf(x, theta, sigma_g)
         return float(np.mean(f_from_logit(logits)))
-''')
+""")
 
-GRADIENT_THROUGH_F = _code('''
+GRADIENT_THROUGH_F = _code("""
     def ml_gradient_estimate(theta, sigma_g, mu_data, sigma_data, n_samples, rng):
         x = rng.normal(theta, sigma_g, size=n_samples)
         logits = gaussian_log_pdf(x, mu_data, sigma_data) - gaussian_log_pdf(x, theta, sigma_g)
@@ -210,7 +214,7 @@ GRADIENT_THROUGH_F = _code('''
         score = (x - theta) / sigma_g**2
         df_dtheta = -f * score  # f = -p_data / p_g also depends on theta
         return float(np.mean(f * score + df_dtheta))
-''')
+""")
 
 CLASS: tuple[Student, ...] = (
     Student("ada", "everything right"),
@@ -249,7 +253,10 @@ CLASS: tuple[Student, ...] = (
     Student(
         "gus",
         "dynamics with both signs flipped; radius squared",
-        overrides={"answer_gradient_flow": FLOW_SIGNS_FLIPPED, "answer_orbit_radius": RADIUS_SQUARED},
+        overrides={
+            "answer_gradient_flow": FLOW_SIGNS_FLIPPED,
+            "answer_orbit_radius": RADIUS_SQUARED,
+        },
         breaks={
             "correct_gradient_flow": "the orbit runs clockwise",
             "correct_orbit_radius": "radius squared",
@@ -264,7 +271,10 @@ CLASS: tuple[Student, ...] = (
     Student(
         "ivo",
         "f with a plus sign, in both forms",
-        overrides={"answer_f_from_densities": F_PLUS_SIGN, "answer_f_from_logit": F_LOGIT_PLUS_SIGN},
+        overrides={
+            "answer_f_from_densities": F_PLUS_SIGN,
+            "answer_f_from_logit": F_LOGIT_PLUS_SIGN,
+        },
         # generator_cost and the gradient use f_from_logit, so the sign error reaches them too.
         breaks={
             "correct_f_from_densities": "f has a plus sign",
@@ -279,7 +289,10 @@ CLASS: tuple[Student, ...] = (
         overrides={"answer_f_from_logit": F_LOGIT_NO_EXP},
         # With equal variances the logit is linear in x and E[-a * score] happens to equal the
         # true gradient, so the Monte Carlo check cannot see this mistake; the other two can.
-        breaks={"correct_f_from_logit": "the exp is missing", "correct_generator_cost": "Check failed"},
+        breaks={
+            "correct_f_from_logit": "the exp is missing",
+            "correct_generator_cost": "Check failed",
+        },
     ),
     Student(
         "kim",

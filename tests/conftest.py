@@ -17,19 +17,34 @@ RELEASE = ROOT / "release" / ASSIGNMENT
 @pytest.fixture(scope="session")
 def test_points() -> dict[str, dict[str, float]]:
     """Points of every autograded test cell, per notebook, read from the instructor's source."""
-    return {name: notebooks.graded_test_points(notebooks.read(SOURCE / f"{name}.ipynb")) for name in NOTEBOOKS}
+    return {
+        name: notebooks.graded_test_points(notebooks.read(SOURCE / f"{name}.ipynb"))
+        for name in NOTEBOOKS
+    }
 
 
-INSTRUCTOR_PATHS = ("source", "release", "solutions", "submitted", "autograded", "feedback",
-                    "nbgrader_config.py", "gradebook.db")
+INSTRUCTOR_PATHS = (
+    "source",
+    "release",
+    "solutions",
+    "submitted",
+    "autograded",
+    "feedback",
+    "nbgrader_config.py",
+    "gradebook.db",
+)
 
 
 def snapshot(root: Path = ROOT) -> dict[str, str]:
-    """Digest of every file the instructor owns in the course directory (folders, config, gradebook)."""
+    """Digest of every file the instructor owns: course folders, config and gradebook."""
     files = []
     for name in INSTRUCTOR_PATHS:
         path = root / name
-        files += sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path] * path.exists()
+        files += (
+            sorted(p for p in path.rglob("*") if p.is_file())
+            if path.is_dir()
+            else [path] * path.exists()
+        )
     return {
         str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
         for path in files

@@ -10,7 +10,7 @@ import csv
 
 import pytest
 
-from gankit import ASSIGNMENT, NOTEBOOKS, ROOT, notebooks, scores
+from gankit import NOTEBOOKS, ROOT, notebooks, scores
 from gankit.simulated_class import CLASS, by_id
 
 STUDENT_IDS = [student.student_id for student in CLASS]
@@ -44,7 +44,10 @@ def test_each_test_cell_scores_exactly_as_expected(cycle, test_points, student_i
         for grade_id, points in test_points[name].items():
             expected = 0.0 if grade_id in failures else float(points)
             got = recorded[name][grade_id]
-            assert (got.auto_score, got.max_score) == (expected, float(points)), (student_id, grade_id)
+            assert (got.auto_score, got.max_score) == (expected, float(points)), (
+                student_id,
+                grade_id,
+            )
 
 
 def test_full_marks_zero_and_a_known_partial_score(cycle, test_points):
@@ -60,8 +63,10 @@ def test_full_marks_zero_and_a_known_partial_score(cycle, test_points):
 
 
 @pytest.mark.parametrize("student_id", STUDENT_IDS)
-def test_failed_checks_explain_themselves_and_passed_ones_are_silent(cycle, test_points, student_id):
-    """A failed visible test shows the expected phrase (naming the mistake); a passed one no error."""
+def test_failed_checks_explain_themselves_and_passed_ones_are_silent(
+    cycle, test_points, student_id
+):
+    """A failed visible test shows the expected phrase (naming the mistake); a passed one, none."""
     student = by_id(student_id)
     failures = student.expected_failures(test_points)
     for name in NOTEBOOKS:
@@ -83,7 +88,10 @@ def test_no_cell_of_a_correct_submission_writes_to_stderr(cycle):
         nb = notebooks.read(cycle.autograded("ada", name))
         for cell in nb.cells:
             for output in cell.get("outputs", []):
-                assert not (output.output_type == "stream" and output.name == "stderr"), (name, output.text)
+                assert not (output.output_type == "stream" and output.name == "stderr"), (
+                    name,
+                    output.text,
+                )
                 assert output.output_type != "error", (name, output)
 
 
@@ -91,11 +99,16 @@ def test_figures_render_from_a_correct_submission_and_wait_politely_on_stubs(cyc
     for name in NOTEBOOKS:
         correct = notebooks.read(cycle.autograded("ada", name))
         blank = notebooks.read(cycle.autograded("ben", name))
-        figure_ids = [gid for gid in notebooks.cells_by_grade_id(correct) if gid.startswith("figure_")]
+        figure_ids = [
+            gid for gid in notebooks.cells_by_grade_id(correct) if gid.startswith("figure_")
+        ]
         assert figure_ids, name
         for grade_id in figure_ids:
             drawn = notebooks.cells_by_grade_id(correct)[grade_id]
-            assert any("image/png" in out.get("data", {}) for out in drawn.outputs), (name, grade_id)
+            assert any("image/png" in out.get("data", {}) for out in drawn.outputs), (
+                name,
+                grade_id,
+            )
             waiting = notebooks.cells_by_grade_id(blank)[grade_id]
             assert not _has_error(waiting), (name, grade_id)
             assert "appears once the functions above are implemented" in _output_text(waiting)
@@ -124,7 +137,7 @@ def test_feedback_for_every_submitted_notebook_and_a_csv_that_matches_the_gradeb
 
 
 def test_the_instructors_own_course_is_untouched(cycle_and_root):
-    """The cycle ran in a scratch copy: not one file of the repository appeared, vanished or changed."""
+    """The cycle ran in a scratch copy: no instructor file appeared, vanished or changed."""
     result, before, after = cycle_and_root
     assert ROOT not in result.course.parents
     assert after == before

@@ -41,7 +41,9 @@ def test_d_star_is_the_brute_force_minimiser_of_the_pointwise_cost(ex1):
     for x in np.linspace(-4.0, 5.0, 19):
         p, q = DATA.pdf(x), MODEL.pdf(x)
         best = optimize.minimize_scalar(
-            lambda d: -p * math.log(d) - q * math.log1p(-d), bounds=(1e-12, 1 - 1e-12), method="bounded",
+            lambda d, p=p, q=q: -p * math.log(d) - q * math.log1p(-d),
+            bounds=(1e-12, 1 - 1e-12),
+            method="bounded",
             options={"xatol": 1e-12},
         )
         assert ex1["optimal_discriminator"](p, q) == pytest.approx(best.x, abs=1e-6)
@@ -57,15 +59,20 @@ def test_d_star_minimises_the_discretised_cost_as_a_whole(ex1):
         d = 1.0 / (1.0 + np.exp(-logits))
         return -0.5 * np.sum(p * np.log(d) + q * np.log1p(-d)), -0.5 * (p * (1 - d) - q * d)
 
-    found = optimize.minimize(cost_and_gradient, np.zeros_like(x), jac=True, method="L-BFGS-B",
-                              options={"gtol": 1e-12, "ftol": 1e-16, "maxiter": 20_000})
+    found = optimize.minimize(
+        cost_and_gradient,
+        np.zeros_like(x),
+        jac=True,
+        method="L-BFGS-B",
+        options={"gtol": 1e-12, "ftol": 1e-16, "maxiter": 20_000},
+    )
     d_star = ex1["optimal_discriminator"](p, q)
     assert np.allclose(1.0 / (1.0 + np.exp(-found.x)), d_star, atol=1e-5)
     assert ex1["discriminator_cost"](d_star, p, q, dx) <= found.fun * dx + 1e-12
 
 
 def test_cost_at_the_optimum_is_log_2_minus_jsd(ex1):
-    """J(D*) by the kit's Riemann sum and by quadrature against log 2 - JSD computed by quadrature."""
+    """J(D*), by the kit's Riemann sum and by quadrature, against log 2 - JSD by quadrature."""
     # Both densities stay representable on [-20, 20]; the mass outside is below 1e-100.
     log_mixture = lambda x: np.logaddexp(DATA.logpdf(x), MODEL.logpdf(x)) - math.log(2)  # noqa: E731
     kl_to_mixture = lambda dist: integrate.quad(  # noqa: E731
@@ -78,7 +85,9 @@ def test_cost_at_the_optimum_is_log_2_minus_jsd(ex1):
         d = float(ex1["optimal_discriminator"](DATA.pdf(x), MODEL.pdf(x)))
         return -0.5 * (DATA.pdf(x) * math.log(d) + MODEL.pdf(x) * math.log1p(-d))
 
-    assert integrate.quad(integrand, -20, 20, limit=200)[0] == pytest.approx(math.log(2) - jsd, abs=1e-9)
+    assert integrate.quad(integrand, -20, 20, limit=200)[0] == pytest.approx(
+        math.log(2) - jsd, abs=1e-9
+    )
     x = np.linspace(-20.0, 20.0, 40_001)
     d_star = ex1["optimal_discriminator"](DATA.pdf(x), MODEL.pdf(x))
     riemann = ex1["discriminator_cost"](d_star, DATA.pdf(x), MODEL.pdf(x), x[1] - x[0])
@@ -106,11 +115,17 @@ def test_d_star_from_logs_is_the_exact_sigmoid_everywhere(ex1):
         assert from_logs(-800.0, -801.0) == pytest.approx(1.0 / (1.0 + math.exp(-1.0)), rel=1e-15)
         gaps = np.array([-1000.0, -40.0, -1.5, 0.0, 2.5, 40.0, 1000.0])
         got = from_logs(gaps - 900.0, np.full_like(gaps, -900.0))
-        exact = np.array([float(1 / (1 + np.exp(np.float128(-g)))) for g in gaps])  # extended precision
+        exact = np.array(
+            [float(1 / (1 + np.exp(np.float128(-g)))) for g in gaps]
+        )  # extended precision
         assert np.allclose(got, exact, rtol=1e-14, atol=0.0)
         assert np.all(np.isfinite(got))
         x = np.linspace(-6, 6, 25)
-        assert np.allclose(from_logs(DATA.logpdf(x), MODEL.logpdf(x)), ex1["optimal_discriminator"](DATA.pdf(x), MODEL.pdf(x)), rtol=1e-13)
+        assert np.allclose(
+            from_logs(DATA.logpdf(x), MODEL.logpdf(x)),
+            ex1["optimal_discriminator"](DATA.pdf(x), MODEL.pdf(x)),
+            rtol=1e-13,
+        )
         assert np.isnan(from_logs(-np.inf, -np.inf))
 
 
@@ -118,7 +133,10 @@ def test_d_star_from_logs_is_the_exact_sigmoid_everywhere(ex1):
 
 
 def test_value_and_equilibrium(ex2):
-    assert ex2["value"](np.arange(3.0)[:, None], np.arange(4.0)).tolist() == np.outer(np.arange(3.0), np.arange(4.0)).tolist()
+    assert (
+        ex2["value"](np.arange(3.0)[:, None], np.arange(4.0)).tolist()
+        == np.outer(np.arange(3.0), np.arange(4.0)).tolist()
+    )
     point = ex2["equilibrium"]()
     assert point == (0.0, 0.0) and all(type(v) is float for v in point)
     # both partial derivatives of V vanish there, by central differences
@@ -130,8 +148,15 @@ def test_value_and_equilibrium(ex2):
 @pytest.mark.parametrize("start", [(1.0, 0.0), (0.3, -1.7), (-2.0, 0.5)])
 def test_gradient_flow_matches_a_high_accuracy_ode_solve_and_keeps_its_radius(ex2, start):
     times = np.linspace(0.0, 20.0, 81)
-    solved = integrate.solve_ivp(lambda t, z: [-z[1], z[0]], (0.0, 20.0), start, t_eval=times,
-                                 method="DOP853", rtol=1e-13, atol=1e-13)
+    solved = integrate.solve_ivp(
+        lambda t, z: [-z[1], z[0]],
+        (0.0, 20.0),
+        start,
+        t_eval=times,
+        method="DOP853",
+        rtol=1e-13,
+        atol=1e-13,
+    )
     x_t, y_t = ex2["gradient_flow"](*start, times)
     assert np.allclose(x_t, solved.y[0], atol=1e-9) and np.allclose(y_t, solved.y[1], atol=1e-9)
     radius = ex2["orbit_radius"](*start)
@@ -157,7 +182,9 @@ def test_simultaneous_steps_are_a_matrix_power_and_grow_the_radius_by_sqrt_1_plu
 
 # The bound is approached over starting points when a step's rotation angle is not a rational
 # multiple of pi; at eta = 1 the orbit has period 6 and never reaches the major axis.
-@pytest.mark.parametrize(("eta", "tight"), [(0.1, True), (0.5, True), (1.0, False), (1.3, True), (1.9, True)])
+@pytest.mark.parametrize(
+    ("eta", "tight"), [(0.1, True), (0.5, True), (1.0, False), (1.3, True), (1.9, True)]
+)
 def test_alternating_steps_conserve_their_invariant_and_respect_the_tight_bound(ex2, eta, tight):
     step = np.array([[1.0, -eta], [eta, 1.0 - eta**2]])  # x first, then y with the new x
     path = ex2["alternating_gd"](1.0, 0.0, eta, 50)
@@ -188,7 +215,9 @@ def _kl(mu, s_d, theta, s_g):
     return integrate.quad(lambda x: p.pdf(x) * (p.logpdf(x) - q.logpdf(x)), -25, 25, limit=200)[0]
 
 
-@pytest.mark.parametrize(("mu", "s_d", "theta", "s_g"), [(0.0, 1.0, 0.5, 1.0), (1.0, 0.8, 0.2, 1.1)])
+@pytest.mark.parametrize(
+    ("mu", "s_d", "theta", "s_g"), [(0.0, 1.0, 0.5, 1.0), (1.0, 0.8, 0.2, 1.1)]
+)
 def test_f_reproduces_the_kl_gradient_by_quadrature_and_its_sign_matters(ex3, mu, s_d, theta, s_g):
     """E_pg[f d/dtheta log p_g] with the kit's f equals a finite-difference derivative of KL."""
     p, q = stats.norm(mu, s_d), stats.norm(theta, s_g)
@@ -198,14 +227,22 @@ def test_f_reproduces_the_kl_gradient_by_quadrature_and_its_sign_matters(ex3, mu
     finite_difference = (_kl(mu, s_d, theta + h, s_g) - _kl(mu, s_d, theta - h, s_g)) / (2 * h)
     assert via_f == pytest.approx(finite_difference, abs=1e-6)
     assert via_f == pytest.approx((theta - mu) / s_g**2, abs=1e-8)
-    assert np.sign(via_f) == np.sign(theta - mu)  # the tutorial's erratum: a plus sign would flip it
+    assert np.sign(via_f) == np.sign(
+        theta - mu
+    )  # the tutorial's erratum: a plus sign would flip it
 
 
 def test_f_from_logit_agrees_with_f_from_densities_and_generator_cost_averages_it(ex3):
     x = np.linspace(-3, 3, 13)
     p, q = stats.norm(0.2, 0.9), stats.norm(-0.1, 1.2)
-    assert np.allclose(ex3["f_from_logit"](p.logpdf(x) - q.logpdf(x)), ex3["f_from_densities"](p.pdf(x), q.pdf(x)), rtol=1e-12)
-    assert np.allclose(ex3["f_from_densities"](p.pdf(x), q.pdf(x)), -p.pdf(x) / q.pdf(x), rtol=1e-15)
+    assert np.allclose(
+        ex3["f_from_logit"](p.logpdf(x) - q.logpdf(x)),
+        ex3["f_from_densities"](p.pdf(x), q.pdf(x)),
+        rtol=1e-12,
+    )
+    assert np.allclose(
+        ex3["f_from_densities"](p.pdf(x), q.pdf(x)), -p.pdf(x) / q.pdf(x), rtol=1e-15
+    )
     logits = np.array([-1.0, 0.0, 0.7, 2.0])
     cost = ex3["generator_cost"](logits)
     assert isinstance(cost, float) and cost == pytest.approx(-np.exp(logits).mean(), rel=1e-15)
