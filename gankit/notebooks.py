@@ -69,20 +69,34 @@ def set_source(nb: NotebookNode, grade_id: str, source: str) -> None:
     cells_by_grade_id(nb)[grade_id].source = source
 
 
+def is_setup_cell(cell: NotebookNode) -> bool:
+    """A locked instructor cell that the student's code needs (imports, given helpers)."""
+    meta = nbgrader_meta(cell)
+    return bool(meta.get("locked")) and meta.get("grade_id", "").endswith("_imports")
+
+
+def runnable_sources(nb: NotebookNode) -> list[str]:
+    """The code that defines a notebook's answers, in order: set-up cells, answer cells and any
+    cells the student added; not test cells, not figures."""
+    sources = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        meta = nbgrader_meta(cell)
+        if is_setup_cell(cell) or not (meta.get("locked") or meta.get("grade")):
+            sources.append(cell.source)
+    return sources
+
+
 def load_functions(path: Path) -> dict[str, Any]:
-    """Execute a notebook's set-up and answer cells (not tests, not figures) and return the names
-    they define. Used on the instructor's own notebooks only: student code is never run here."""
-    nb = read(path)
+    """Execute a notebook's runnable cells (see ``runnable_sources``) in this process and return
+    the names they define. For the instructor's own notebooks only: student code never runs here."""
     namespace: dict[str, Any] = {"__name__": f"notebook_{path.stem}"}
     folder = str(path.parent)
     sys.path.insert(0, folder)  # the notebooks import gan_checks from their own folder
     try:
-        for cell in nb.cells:
-            meta = nbgrader_meta(cell)
-            is_setup = meta.get("locked") and meta.get("grade_id", "").endswith("_imports")
-            is_answer = meta.get("solution") and cell.cell_type == "code"
-            if is_setup or is_answer:
-                exec(compile(cell.source, f"{path.name}:{meta['grade_id']}", "exec"), namespace)
+        for index, source in enumerate(runnable_sources(read(path))):
+            exec(compile(source, f"{path.name}:cell {index}", "exec"), namespace)
     finally:
         sys.path.remove(folder)
     return namespace

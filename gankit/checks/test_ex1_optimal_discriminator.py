@@ -1,0 +1,135 @@
+"""Hidden checks of exercise 1: the optimal discriminator."""
+
+import numpy as np
+
+from gankit.hidden.checking import graded, no_warnings, raises, require, same_values
+
+SHARE = "D* is the share of the data density in the total: p_data / (p_data + p_model)"
+
+
+@graded("correct_optimal_discriminator", weight=3)
+def test_share_of_the_data_density(student, reference, probe):
+    """D* on random pairs of positive densities."""
+    p, q = probe.uniform(0.01, 5.0, 40), probe.uniform(0.01, 5.0, 40)
+    tried = "optimal_discriminator on 40 random pairs of densities between 0.01 and 5"
+    got = student.optimal_discriminator(p, q)
+    same_values(
+        got, reference.optimal_discriminator(p, q), tried=tried,
+        expected="the share of p_data in p_data + p_model at each pair, a number in (0, 1)", hint=SHARE,
+        mistakes={"D* = p_data / p_model: a ratio, not a share": p / q,
+                  "p_model is on top: the labels are swapped": q / (p + q)},
+    )
+    no_warnings(got, tried=tried, hint="ordinary densities should not make numpy warn")
+
+
+@graded("correct_optimal_discriminator", weight=1)
+def test_broadcasts_a_column_against_a_row(student, reference, probe):
+    """D* of a column of p_data values against a row of p_model values."""
+    rows, columns = probe.choice([2, 3, 4]), probe.choice([3, 5])
+    p, q = probe.uniform(0.01, 3.0, (rows, 1)), probe.uniform(0.01, 3.0, columns)
+    same_values(
+        student.optimal_discriminator(p, q), reference.optimal_discriminator(p, q),
+        tried="optimal_discriminator on a column of p_data values and a row of p_model values",
+        expected="a table with one D* per pair", hint="let numpy broadcast the two inputs together",
+    )
+
+
+@graded("correct_optimal_discriminator", weight=2)
+def test_undefined_where_both_densities_vanish(student, reference, probe):
+    """nan exactly where both densities are 0, silently."""
+    p, q = probe.uniform(0.1, 2.0, 12), probe.uniform(0.1, 2.0, 12)
+    p[[0, 3, 7]] = 0.0
+    q[[0, 5, 7]] = 0.0  # both vanish at 0 and 7; one of them at 3 and 5
+    tried = "optimal_discriminator where both densities are 0 at some points and one of them at others"
+    got = student.optimal_discriminator(p, q)
+    same_values(
+        got, reference.optimal_discriminator(p, q), tried=tried,
+        expected="nan where both are 0 (D* is undefined), 0 or 1 where only one is",
+        hint="divide only where the total is positive (np.divide with where=) and fill the rest with nan",
+        mistakes={"0 was filled in where D* is undefined": np.where((p == 0) & (q == 0), 0.0, p / np.where(p + q > 0, p + q, 1)),
+                  "0.5 was filled in where D* is undefined": np.where((p == 0) & (q == 0), 0.5, p / np.where(p + q > 0, p + q, 1))},
+    )
+    no_warnings(got, tried=tried, hint="compute 0/0 nowhere: numpy's warning would reach stderr")
+
+
+@graded("correct_optimal_discriminator", weight=1)
+def test_rejects_negative_densities(student, reference, probe):
+    """A negative density raises ValueError."""
+    p, q = probe.uniform(0.1, 2.0, 6), probe.uniform(0.1, 2.0, 6)
+    (p if probe.choice([True, False]) else q)[probe.choice([1, 2, 4])] *= -1.0
+    raises(student.optimal_discriminator(p, q), "ValueError",
+           tried="optimal_discriminator with one negative density among positive ones",
+           hint="a density is never negative: check the inputs and raise ValueError")
+
+
+@graded("correct_discriminator_from_logs", weight=1)
+def test_agrees_with_the_densities(student, reference, probe):
+    """D* from moderate log-densities."""
+    a, b = probe.uniform(-6.0, 1.0, 30), probe.uniform(-6.0, 1.0, 30)
+    same_values(
+        student.optimal_discriminator_from_logs(a, b), reference.optimal_discriminator_from_logs(a, b),
+        tried="optimal_discriminator_from_logs on 30 random pairs of moderate log-densities",
+        expected="the same D* as from the densities themselves",
+        hint="D* = sigmoid(log p_data - log p_model)",
+        mistakes={"p_model is on top: the labels are swapped": 1.0 / (1.0 + np.exp(a - b))},
+    )
+
+
+@graded("correct_discriminator_from_logs", weight=2)
+def test_exact_in_the_far_tails(student, reference, probe):
+    """D* where both densities underflow to 0."""
+    b = probe.uniform(-950.0, -760.0, 30)
+    a = b + probe.uniform(-6.0, 6.0, 30)
+    tried = "optimal_discriminator_from_logs on 30 pairs of log-densities below -750"
+    got = student.optimal_discriminator_from_logs(a, b)
+    same_values(
+        got, 1.0 / (1.0 + np.exp(-(a - b))), tried=tried,
+        expected="finite values, exactly sigmoid(log p_data - log p_model)",
+        hint="never exponentiate the log-densities themselves: work with their difference",
+        mistakes={"the log-densities were exponentiated first, so both underflowed to 0": np.full(30, np.nan),
+                  "p_model is on top: the labels are swapped": 1.0 / (1.0 + np.exp(a - b))},
+    )
+    no_warnings(got, tried=tried, hint="a stable sigmoid needs no division by zero")
+
+
+@graded("correct_discriminator_from_logs", weight=1)
+def test_huge_gaps_do_not_overflow(student, reference, probe):
+    """D* when the log-densities differ by hundreds."""
+    gap = probe.uniform(300.0, 1000.0, 10) * np.array([1.0, -1.0] * 5)
+    b = probe.uniform(-50.0, 0.0, 10)
+    tried = "optimal_discriminator_from_logs with log-densities hundreds apart"
+    got = student.optimal_discriminator_from_logs(b + gap, b)
+    tiny = np.exp(-np.abs(gap))  # the exact sigmoid, evaluated without overflow
+    same_values(got, np.where(gap > 0, 1.0 / (1.0 + tiny), tiny / (1.0 + tiny)), tried=tried,
+                expected="values extremely close to 0 or 1, never nan",
+                hint="use exp(-|a|) on both branches of the sigmoid, so nothing overflows",
+                mistakes={"exp overflowed to inf and inf/inf gave nan": np.where(gap > 0, np.nan, 0.0)})
+    no_warnings(got, tried=tried, hint="exp of a large positive number overflows: avoid computing it")
+
+
+@graded("correct_discriminator_cost", weight=3)
+def test_riemann_sum_of_the_cost(student, reference, probe):
+    """J(D) on a random grid."""
+    n = probe.choice([7, 11, 16])
+    d, p, q = probe.uniform(0.05, 0.95, n), probe.uniform(0.0, 1.0, n), probe.uniform(0.0, 1.0, n)
+    dx = float(probe.uniform(0.01, 0.2))
+    j = -0.5 * dx * np.sum(p * np.log(d) + q * np.log1p(-d))
+    same_values(
+        student.discriminator_cost(d, p, q, dx), j,
+        tried="discriminator_cost on a random grid of discriminator and density values",
+        expected="-1/2 * sum(p_data log d + p_model log(1 - d)) * dx",
+        hint="both expectations carry a factor 1/2, the cost is minimised (so it is positive) and the "
+        "sum is multiplied by dx",
+        mistakes={"the factors 1/2 are missing": 2 * j, "the sign is flipped": -j,
+                  "the sum was not multiplied by dx": j / dx,
+                  "the labels are swapped (log(1 - d) for the data)": -0.5 * dx * np.sum(p * np.log1p(-d) + q * np.log(d))},
+    )
+
+
+@graded("correct_discriminator_cost", weight=1)
+def test_cost_is_a_float(student, reference, probe):
+    """discriminator_cost returns a Python float."""
+    d, p, q = probe.uniform(0.1, 0.9, 5), probe.uniform(0.0, 1.0, 5), probe.uniform(0.0, 1.0, 5)
+    got = student.discriminator_cost(d, p, q, 0.1)
+    require(got.kind == "float", tried="discriminator_cost on a small grid", expected="a Python float",
+            got=got.describe(), hint="convert the result with float(...)")

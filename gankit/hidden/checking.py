@@ -1,0 +1,195 @@
+"""What hidden checks are written with: the ``graded`` marker, per-student probes, and
+comparisons that fail with feedback a student can learn from.
+
+A check is a pytest-style function ``test_...(student, reference, probe)``. ``student.f(...)`` and
+``reference.f(...)`` return ``Outcome`` objects; the check compares them (or compares the student
+with analytic truth) and raises ``CheckFailed`` saying what was tried, what was expected, what came
+back, the likely mistake and a hint. Feedback describes inputs and results in words and relative
+terms, never by the probe or expected numbers, which stay secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from gankit.hidden.outcomes import Outcome, Seeded
+
+
+class CheckFailed(AssertionError):
+    """A hidden check did not pass; the fields become the student's feedback."""
+
+    def __init__(self, tried: str, expected: str, got: str, hint: str, mistake: str | None = None):
+        self.tried, self.expected, self.got, self.hint, self.mistake = tried, expected, got, hint, mistake
+        super().__init__(self.text())
+
+    def text(self, indent: str = "") -> str:
+        lines = [f"tried:    {self.tried}", f"expected: {self.expected}", f"got:      {self.got}"]
+        if self.mistake:
+            lines.append(f"likely mistake: {self.mistake}")
+        lines.append(f"hint:     {self.hint}")
+        return "\n".join(indent + line for line in lines)
+
+
+def graded(cell: str, weight: float = 1.0) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Mark a check as scoring the test cell with grade id ``cell``, with a relative ``weight``."""
+
+    def mark(check: Callable[..., None]) -> Callable[..., None]:
+        check.cell = cell  # type: ignore[attr-defined]
+        check.weight = weight  # type: ignore[attr-defined]
+        return check
+
+    return mark
+
+
+def derive_seed(*parts: str) -> int:
+    """A 63-bit seed from text: the same for a regrade, different for another student."""
+    return int.from_bytes(hashlib.sha256("\0".join(parts).encode()).digest()[:8], "big") >> 1
+
+
+class Probe:
+    """Random inputs for one check of one student, remembered so tests can prove they stay secret."""
+
+    def __init__(self, seed: int):
+        self.rng = np.random.default_rng(seed)
+        self.values: list[float] = []
+
+    def _keep(self, values: Any) -> Any:
+        self.values.extend(np.ravel(values).astype(float).tolist())
+        return values
+
+    def uniform(self, low: float, high: float, size: int | tuple[int, ...] | None = None) -> Any:
+        return self._keep(self.rng.uniform(low, high, size))
+
+    def normal(self, mean: float, std: float, size: int | tuple[int, ...] | None = None) -> Any:
+        return self._keep(self.rng.normal(mean, std, size))
+
+    def choice(self, options: list[Any]) -> Any:
+        return options[int(self.rng.integers(len(options)))]
+
+    def generator(self) -> Seeded:
+        """A seeded ``numpy.random.Generator`` for the student's function to draw from."""
+        return Seeded(int(self.rng.integers(2**62)))
+
+
+# -- comparisons ------------------------------------------------------------------------------
+
+
+def _fail_if_raised(got: Outcome, tried: str, expected: str, hint: str) -> None:
+    if got.raised:
+        raise CheckFailed(tried, expected, f"an error instead of a result: {got.describe()}", hint)
+
+
+def _difference(got: np.ndarray, want: np.ndarray) -> str:
+    """How far apart two arrays are, in words (counts and relative sizes, not the numbers)."""
+    bad = ~np.isclose(got, want, rtol=1e-9, atol=1e-12, equal_nan=True)
+    if got.ndim == 0:
+        if np.isnan(got):
+            return "nan"
+        if np.isnan(want) or want == 0:
+            return "a number where none was expected" if np.isnan(want) else "a nonzero value where 0 was expected"
+        return f"a value {float(got / want):.4g} times the expected one"
+    nan_where_finite = int(np.sum(np.isnan(got) & ~np.isnan(want)))
+    text = f"{int(bad.sum())} of {bad.size} values wrong"
+    if nan_where_finite:
+        text += f", {nan_where_finite} of them nan"
+    finite = bad & np.isfinite(got) & np.isfinite(want)
+    if finite.any():
+        text += f", off by up to {float(np.max(np.abs(got[finite] - want[finite]))):.2g}"
+    return text
+
+
+def same_values(
+    got: Outcome,
+    want: np.ndarray | Outcome | float,
+    *,
+    tried: str,
+    expected: str,
+    hint: str,
+    mistakes: Mapping[str, Any] | None = None,
+    rtol: float = 1e-9,
+    atol: float = 1e-12,
+    python_float: bool = False,
+) -> None:
+    """``got`` must equal ``want`` (shape, NaN where NaN) within tolerances.
+
+    ``mistakes`` maps a named mistake to the values it would produce, computed here from the
+    probes, so that the feedback can name it. ``python_float`` also requires a plain ``float``.
+    """
+    _fail_if_raised(got, tried, expected, hint)
+    target = want.as_array() if isinstance(want, Outcome) else np.asarray(want, dtype=float)
+    if target is None:
+        raise RuntimeError(f"the reference gave no numbers for: {tried}")
+    values = got.as_array()
+    if values is None:
+        raise CheckFailed(tried, expected, f"{got.describe()}, not numbers", hint)
+    if values.shape != target.shape:
+        raise CheckFailed(tried, f"{expected} (shape {target.shape})", f"shape {values.shape}", hint)
+    if not np.allclose(values, target, rtol=rtol, atol=atol, equal_nan=True):
+        mistake = None
+        for name, wrong in (mistakes or {}).items():
+            wrong = np.asarray(wrong, dtype=float)
+            if wrong.shape == values.shape and np.allclose(values, wrong, rtol=1e-6, atol=1e-9, equal_nan=True):
+                mistake = name
+                break
+        raise CheckFailed(tried, expected, _difference(values, target), hint, mistake)
+    if python_float and got.kind != "float":
+        raise CheckFailed(tried, "a Python float", got.describe(), "convert the result with float(...)")
+
+
+def no_warnings(got: Outcome, *, tried: str, hint: str) -> None:
+    """The call must not have warned (numpy prints warnings to stderr, which nbgrader punishes)."""
+    if got.warnings:
+        raise CheckFailed(tried, "no warning", got.warnings[0], hint)
+
+
+def raises(got: Outcome, error: str, *, tried: str, hint: str) -> None:
+    """``got`` must be the error ``error`` (by class name)."""
+    if not got.raised:
+        raise CheckFailed(tried, f"{error} raised", f"no error: {got.describe()} came back", hint)
+    if got.error_type != error:
+        raise CheckFailed(tried, f"{error} raised", got.describe(), hint)
+
+
+def within(
+    got: Outcome,
+    target: float,
+    tolerance: float,
+    *,
+    tried: str,
+    expected: str,
+    hint: str,
+    mistakes: Mapping[str, float] | None = None,
+    scale: float = 1.0,
+) -> None:
+    """A float estimate must land within ``tolerance`` of ``target`` (e.g. 5 standard errors).
+
+    ``scale`` (a standard error) turns distances into words; ``mistakes`` map a named mistake to
+    what it estimates on average.
+    """
+    _fail_if_raised(got, tried, expected, hint)
+    if got.kind != "float":
+        raise CheckFailed(tried, "a Python float", got.describe(), "convert the result with float(...)")
+    value = float(got.value)
+    if abs(value - target) <= tolerance:
+        return
+    # A mistake's own estimator may be noisier: match it when the estimate sits much closer to it.
+    mistake = next(
+        (name for name, wrong in (mistakes or {}).items()
+         if abs(value - wrong) <= max(tolerance, 0.1 * abs(wrong - target))),
+        None,
+    )
+    sign = "" if np.sign(value) == np.sign(target) else ", with the opposite sign"
+    distance = "an estimate that is not a number" if value != value else (
+        f"an estimate {abs(value - target) / scale:.1f} standard errors away{sign}"
+    )
+    raise CheckFailed(tried, expected, distance, hint, mistake)
+
+
+def require(condition: bool, *, tried: str, expected: str, got: str, hint: str, mistake: str | None = None) -> None:
+    """A plain condition with feedback."""
+    if not condition:
+        raise CheckFailed(tried, expected, got, hint, mistake)

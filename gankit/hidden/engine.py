@@ -1,0 +1,171 @@
+"""Hidden grading of one notebook: run the checks, reach a verdict per test cell, write feedback.
+
+The student's code runs in a ``StudentProcess`` (see ``sandbox``); the reference solutions run in
+this process from the instructor's ``solutions/`` notebooks, through the same encode and decode
+path. Every comparison happens here. Checks and reference solutions are loaded when the
+``Grader`` is made, before any student code runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nbformat import NotebookNode
+
+from gankit import NOTEBOOKS, notebooks
+from gankit.hidden import runner
+from gankit.hidden.checking import CheckFailed, Probe, derive_seed
+from gankit.hidden.outcomes import Outcome, encode_arg
+from gankit.hidden.sandbox import Limits, StudentProcess
+
+log = logging.getLogger(__name__)
+Check = Callable[..., None]
+
+
+def checks_for(notebook: str) -> list[Check]:
+    """The hidden checks of a notebook, in file order (module ``gankit.checks.test_<notebook>``)."""
+    module = importlib.import_module(f"gankit.checks.test_{notebook}")
+    return [fn for name, fn in vars(module).items() if name.startswith("test_") and hasattr(fn, "cell")]
+
+
+class StudentCalls:
+    """``student.f(*args)``: call ``f`` in the student's process and get an ``Outcome``."""
+
+    def __init__(self, process: StudentProcess):
+        self._process = process
+
+    def __getattr__(self, function: str) -> Callable[..., Outcome]:
+        def call(*args: Any, **kwargs: Any) -> Outcome:
+            reply = self._process.call(
+                function, [encode_arg(a) for a in args], {k: encode_arg(v) for k, v in kwargs.items()}
+            )
+            return Outcome.from_reply(reply)
+
+        return call
+
+
+class ReferenceCalls:
+    """``reference.f(*args)``: the model solution, called the same way a student's code is."""
+
+    def __init__(self, namespace: dict[str, Any]):
+        self._namespace = namespace
+
+    def __getattr__(self, function: str) -> Callable[..., Outcome]:
+        def call(*args: Any, **kwargs: Any) -> Outcome:
+            # The same JSON round trip as for a student: arguments decoded by the runner's own code.
+            request = json.loads(json.dumps({"args": [encode_arg(a) for a in args],
+                                             "kwargs": {k: encode_arg(v) for k, v in kwargs.items()}}))
+            value = self._namespace[function](
+                *[runner.decode_arg(a) for a in request["args"]],
+                **{k: runner.decode_arg(v) for k, v in request["kwargs"].items()},
+            )
+            return Outcome.from_reply(json.loads(json.dumps({"value": runner.encode(value)}, allow_nan=False)))
+
+        return call
+
+
+@dataclass
+class CheckResult:
+    """The outcome of one check."""
+
+    name: str
+    weight: float
+    failure: CheckFailed | None = None
+    internal_error: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.failure is None and self.internal_error is None
+
+
+@dataclass
+class CellVerdict:
+    """The trusted result for one autograded test cell."""
+
+    grade_id: str
+    points: float
+    results: list[CheckResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def score(self) -> float:
+        total = sum(r.weight for r in self.results)
+        earned = sum(r.weight for r in self.results if r.passed)
+        return round(self.points * earned / total, 4) if total else 0.0
+
+    def feedback(self) -> str:
+        passed = sum(r.passed for r in self.results)
+        lines = [
+            f"Hidden checks: {passed} of {len(self.results)} passed, {self.score:g} of {self.points:g} points.",
+            "(These checks use inputs drawn for you alone; they decide this cell's score.)",
+            "",
+        ]
+        for result in self.results:
+            lines.append(f"{'✓' if result.passed else '✗'} {result.name}")
+            if result.failure is not None:
+                lines.append(result.failure.text(indent="    "))
+            elif result.internal_error:
+                lines.append("    this check could not run (a problem on the grader's side, not yours); "
+                             "your instructor can see why in the grading log")
+        lines.extend(self.notes)
+        return "\n".join(lines)
+
+
+def _check_name(check: Check) -> str:
+    doc = (check.__doc__ or check.__name__).strip().splitlines()[0]
+    return doc.rstrip(".")
+
+
+class Grader:
+    """Hidden grading for one assignment of one course directory."""
+
+    def __init__(self, course: Path, assignment: str, sandbox: bool = True, limits: Limits | None = None):
+        self.course, self.assignment, self.sandbox = course, assignment, sandbox
+        self.limits = limits or Limits()
+        source = course / "source" / assignment
+        solutions = course / "solutions" / assignment
+        self.modules = {"gan_checks": (source / "gan_checks.py").read_text(encoding="utf-8")}
+        self.checks = {name: checks_for(name) for name in NOTEBOOKS}
+        self.references = {name: notebooks.load_functions(solutions / f"{name}.ipynb") for name in NOTEBOOKS}
+
+    def grade(self, nb: NotebookNode, notebook: str, student_id: str) -> dict[str, CellVerdict]:
+        """Verdicts for every autograded test cell of ``nb`` (a student's ``notebook``)."""
+        points = notebooks.graded_test_points(nb)
+        verdicts = {grade_id: CellVerdict(grade_id, float(p)) for grade_id, p in points.items()}
+        checks = self.checks.get(notebook, [])
+        reference = ReferenceCalls(self.references[notebook])
+        cells = notebooks.runnable_sources(nb)
+        with StudentProcess(cells, self.modules, self.limits, self.sandbox) as process:
+            student = StudentCalls(process)
+            for check in checks:
+                verdict = verdicts.get(check.cell)
+                if verdict is None:
+                    continue  # a test cell the student's notebook lacks scores nothing anyway
+                result = CheckResult(_check_name(check), check.weight)
+                probe = Probe(derive_seed(self.assignment, notebook, student_id, check.__name__))
+                try:
+                    check(student, reference, probe)
+                except CheckFailed as failure:
+                    result.failure = failure
+                except Exception as exc:  # a bug in a check must never hand out points
+                    result.internal_error = f"{type(exc).__name__}: {exc}"
+                    log.error("hidden check %s failed to run for %s: %s", check.__name__, student_id, exc)
+                verdict.results.append(result)
+            broken = [
+                f"- the cell starting `{cells[i].strip().splitlines()[0][:60] if cells[i].strip() else ''}` "
+                f"stopped with {error}"
+                for i, error in sorted(process.cell_errors.items())
+            ]
+        for verdict in verdicts.values():
+            if not verdict.results:
+                verdict.notes.append("No hidden check covers this cell, so it cannot earn points; tell your instructor.")
+                log.error("no hidden check covers cell %s of %s", verdict.grade_id, notebook)
+            elif broken and verdict.score < verdict.points:
+                verdict.notes += ["", "While your code was loaded:", *broken]
+        return verdicts

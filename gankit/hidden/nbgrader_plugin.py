@@ -1,0 +1,70 @@
+"""nbgrader preprocessors that put the hidden checks in charge of every autograded test cell.
+
+``nbgrader_config.py`` adds ``LoadHiddenChecks`` to ``Autograde.sanitize_preprocessors`` (so the
+checks and reference solutions are loaded before any student kernel runs) and ``HiddenChecks`` to
+``Autograde.autograde_preprocessors`` after execution and before ``SaveAutoGrades``. For each test
+cell, ``HiddenChecks`` replaces whatever the student's kernel printed with the hidden verdict: the
+feedback as plain text and the score as a plain float, the form nbgrader reads as partial credit.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from nbformat import NotebookNode
+from nbformat.v4 import new_output
+from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import Bool, Float, Int
+
+from gankit.hidden.engine import Grader
+from gankit.hidden.sandbox import Limits, sandbox_disabled_by_environment
+
+_graders: dict[tuple[str, str, bool, Limits], Grader] = {}
+
+
+class _HiddenChecksConfig(NbGraderPreprocessor):
+    allow_unsandboxed = Bool(
+        False, help="Run students' code for the hidden checks without the sandbox (not recommended)."
+    ).tag(config=True)
+    call_timeout = Float(10.0, help="Seconds one call of a student's function may take.").tag(config=True)
+    setup_timeout = Float(20.0, help="Seconds all of a notebook's code may take to load.").tag(config=True)
+    memory_mb = Int(1024, help="Address-space limit of the student's process, in MiB.").tag(config=True)
+
+    def grader(self, assignment: str) -> Grader:
+        root = self.config.get("CourseDirectory", {}).get("root") or os.getcwd()
+        sandbox = not (self.allow_unsandboxed or sandbox_disabled_by_environment())
+        limits = Limits(setup_seconds=self.setup_timeout, call_seconds=self.call_timeout, memory_mb=self.memory_mb)
+        key = (str(Path(root).resolve()), assignment, sandbox, limits)
+        if key not in _graders:
+            _graders[key] = Grader(Path(key[0]), assignment, sandbox=sandbox, limits=limits)
+        return _graders[key]
+
+
+class LoadHiddenChecks(_HiddenChecksConfig):
+    """Load checks and reference solutions while sanitizing, before any student kernel runs."""
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        self.grader(resources["nbgrader"]["assignment"])
+        return nb, resources
+
+
+class HiddenChecks(_HiddenChecksConfig):
+    """Score every autograded test cell from the hidden checks, run outside the student's kernel."""
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        info = resources["nbgrader"]
+        notebook, student = info["notebook"], info["student"]
+        verdicts = self.grader(info["assignment"]).grade(nb, notebook, student)
+        for cell in nb.cells:
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if grade_id not in verdicts:
+                continue
+            verdict = verdicts[grade_id]
+            cell.outputs = [
+                new_output("stream", name="stdout", text=verdict.feedback()),
+                new_output("execute_result", data={"text/plain": f"{verdict.score:g}"},
+                           execution_count=cell.get("execution_count")),
+            ]
+            self.log.info("%s/%s %s: %g of %g points", student, notebook, grade_id, verdict.score, verdict.points)
+        return nb, resources

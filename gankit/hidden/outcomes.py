@@ -1,0 +1,142 @@
+"""Plain data in and out of a student process, turned into values the grading process can judge.
+
+``encode_arg`` prepares call arguments; ``Outcome.from_reply`` rebuilds what came back. Only
+numbers, strings, lists and tags cross the boundary, so an object that lies about equality or a
+patched library in the student's process cannot reach a comparison made here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+NUMERIC_DTYPES = {"float64", "float32", "float16", "int64", "int32", "int16", "int8", "uint8", "bool"}
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """An argument that stands for ``numpy.random.default_rng(seed)`` in the student's process."""
+
+    seed: int
+
+
+def _tag_float(x: float) -> Any:
+    return x if math.isfinite(x) else {"__float__": repr(x)}
+
+
+def _tag_nested(data: Any) -> Any:
+    if isinstance(data, list):
+        return [_tag_nested(item) for item in data]
+    return ("nan" if data != data else repr(data)) if isinstance(data, float) and not math.isfinite(data) else data
+
+
+def encode_arg(value: Any) -> Any:
+    """JSON-safe form of a call argument."""
+    if isinstance(value, Seeded):
+        return {"__rng__": value.seed}
+    if isinstance(value, np.ndarray):
+        return {"__ndarray__": _tag_nested(value.tolist()), "dtype": str(value.dtype)}
+    if isinstance(value, np.generic):
+        return encode_arg(value.item())
+    if isinstance(value, float):
+        return _tag_float(value)
+    if isinstance(value, tuple):
+        return {"__tuple__": [encode_arg(v) for v in value]}
+    if isinstance(value, list):
+        return [encode_arg(v) for v in value]
+    return value
+
+
+def _untag(data: Any) -> Any:
+    if isinstance(data, list):
+        return [_untag(item) for item in data]
+    if isinstance(data, str):
+        return float(data)  # "nan", "inf", "-inf"
+    return data
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one call returned (or raised), rebuilt from plain data."""
+
+    kind: str  # the Python type's name ("float", "ndarray", "tuple", ...) or "error"
+    value: Any = None
+    error_type: str | None = None
+    error_message: str = ""
+    warnings: tuple[str, ...] = ()
+
+    @classmethod
+    def from_reply(cls, reply: dict[str, Any]) -> Outcome:
+        if "error" in reply:
+            error = reply["error"] if isinstance(reply["error"], dict) else {}
+            return cls("error", error_type=str(error.get("type", "Error")), error_message=str(error.get("message", "")))
+        decoded = cls._decode(reply.get("value", {}))
+        caught = reply.get("warnings") or []
+        if isinstance(caught, list) and caught:
+            return dataclasses.replace(decoded, warnings=tuple(str(w) for w in caught[:5]))
+        return decoded
+
+    @classmethod
+    def _decode(cls, data: Any) -> Outcome:
+        if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+            return cls("unreadable")
+        kind = data["type"]
+        if kind in ("float", "int", "bool", "str") or kind.startswith("numpy."):
+            value = data.get("value")
+            return cls(kind, float(value) if isinstance(value, str) and kind != "str" else value)
+        if kind == "None":
+            return cls(kind, None)
+        if kind in ("tuple", "list"):
+            items = data.get("items")
+            return cls(kind, None if items is None else tuple(cls._decode(item) for item in items))
+        if kind.startswith("ndarray"):
+            dtype, shape = str(data.get("dtype")), tuple(data.get("shape", ()))
+            if "data" in data and dtype in NUMERIC_DTYPES:
+                array = np.array(_untag(data["data"]), dtype=dtype).reshape(shape)
+                return cls(kind, array)
+            return cls(kind, None, error_message=f"dtype {dtype}, shape {shape}")
+        return cls(kind, data.get("name"))
+
+    # -- views for the checks ----------------------------------------------------------------
+
+    @property
+    def raised(self) -> bool:
+        return self.kind == "error"
+
+    def as_array(self) -> np.ndarray | None:
+        """The value as a float array if it is numeric (a tuple of numbers counts), else None."""
+        if self.kind in ("tuple", "list") and self.value is not None:
+            parts = [item.as_array() for item in self.value]
+            if parts and all(p is not None for p in parts):
+                try:
+                    return np.array(parts, dtype=float)
+                except ValueError:
+                    return None
+            return None
+        if self.kind.startswith("ndarray") and isinstance(self.value, np.ndarray):
+            return self.value.astype(float)
+        if self.kind in ("float", "int", "bool") or self.kind.startswith("numpy."):
+            try:
+                return np.array(float(self.value))
+            except (TypeError, ValueError):
+                return None
+        return None
+
+    def describe(self) -> str:
+        """A short, secret-free description of the value's form (not of the numbers)."""
+        if self.raised:
+            return f"{self.error_type}: {self.error_message}".rstrip(": ")
+        if self.kind.startswith("ndarray"):
+            if isinstance(self.value, np.ndarray):
+                return f"an {self.kind} of dtype {self.value.dtype} and shape {self.value.shape}"
+            return f"an {self.kind} ({self.error_message})"
+        if self.kind in ("tuple", "list"):
+            size = "?" if self.value is None else len(self.value)
+            return f"a {self.kind} of {size} items"
+        if self.kind == "object":
+            return f"an object of type {self.value}"
+        return f"a {self.kind}"
