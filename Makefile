@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # nbgrader shells out to `alembic`, and kernels must be the environment's own.
 RUN := PATH="$(BIN):$$PATH"
 
-.PHONY: venv test course goldens format lint lab lock clean
+.PHONY: venv test course goldens benchmark format lint lab lock clean
 
 $(STAMP): requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ test: $(STAMP)
 
 course: $(STAMP)
 	$(RUN) $(BIN)/python -m gankit.course_cycle $(COURSE_ARGS)
+
+benchmark: $(STAMP)
+	$(RUN) $(BIN)/python -m gankit.benchmark $(BENCHMARK_ARGS)
 
 goldens: $(STAMP)
 	$(RUN) $(BIN)/python -m gankit.regenerate

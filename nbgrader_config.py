@@ -2,7 +2,16 @@
 
 import os
 
-from nbgrader.preprocessors import ClearMarkScheme, ClearOutput, IncludeHeaderFooter, LockCells
+from nbgrader.converters import Autograde
+from nbgrader.preprocessors import (
+    ClearMarkScheme,
+    ClearOutput,
+    IncludeHeaderFooter,
+    LockCells,
+    SaveAutoGrades,
+)
+
+from gankit.hidden.nbgrader_plugin import HiddenChecks, LoadHiddenChecks
 
 c = get_config()  # noqa: F821  (provided by nbgrader when it loads this file)
 
@@ -29,3 +38,17 @@ c.Execute.interrupt_on_timeout = True
 
 # Grade cells that a student deletes come back from the source version.
 c.OverwriteCells.add_missing_cells = True
+
+# Hidden checks decide every autograded test cell: they run the student's functions in a sandboxed
+# process on inputs drawn for that student and judge the results here (see gankit/hidden/).
+# Checks and reference solutions load while sanitizing, before any student kernel runs; the
+# verdicts are written just before nbgrader saves the grades.
+_defaults = Autograde.class_traits()
+c.Autograde.sanitize_preprocessors = [*_defaults["sanitize_preprocessors"].default(), LoadHiddenChecks]
+_autograde = list(_defaults["autograde_preprocessors"].default())
+_autograde.insert(_autograde.index(SaveAutoGrades), HiddenChecks)
+c.Autograde.autograde_preprocessors = _autograde
+# Where the machine cannot build the sandbox, grading stops with a message; to grade anyway:
+# c.HiddenChecks.allow_unsandboxed = True
+c.HiddenChecks.call_timeout = 10.0
+c.HiddenChecks.memory_mb = 1024

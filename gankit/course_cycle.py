@@ -75,9 +75,7 @@ class _Steps:
         ]
         done = run_nbgrader([*args, *options], cwd=cwd, env=self.env, check=check)
         log = self.logs / f"{number:03d}-{who}-{args[0]}.log"
-        log.write_text(
-            f"$ nbgrader {' '.join(args)}\n\n{done.stdout}\n{done.stderr}", encoding="utf-8"
-        )
+        log.write_text(f"$ nbgrader {' '.join(args)}\n\n{done.stdout}\n{done.stderr}", encoding="utf-8")
         return done.returncode
 
 
@@ -109,9 +107,7 @@ def run_cycle(
         who = student.student_id
         steps.nbgrader("fetch_assignment", ASSIGNMENT, f"--course={COURSE_ID}", cwd=home, who=who)
         student.do_homework(home / ASSIGNMENT, answers, WRITTEN_ANSWERS)
-        steps.nbgrader(
-            "submit", ASSIGNMENT, f"--course={COURSE_ID}", f"--student={who}", cwd=home, who=who
-        )
+        steps.nbgrader("submit", ASSIGNMENT, f"--course={COURSE_ID}", f"--student={who}", cwd=home, who=who)
 
     # Students work at the same time, as in a real class; list() re-raises the first failure.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
@@ -163,12 +159,8 @@ def score_table(result: CycleResult, students: Sequence[Student] = CLASS) -> str
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--workdir", type=Path, default=DEFAULT_WORKDIR, help="scratch folder (wiped first)"
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help="scratch folder (wiped first)")
     args = parser.parse_args(argv)
     result = run_cycle(args.workdir.resolve())
     print()

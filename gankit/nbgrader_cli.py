@@ -32,9 +32,7 @@ def run_nbgrader(
 ) -> subprocess.CompletedProcess[str]:
     """Run ``nbgrader ARGS`` in ``cwd`` and return the finished process (output captured)."""
     command = [str(Path(sys.executable).parent / "nbgrader"), *args]
-    done = subprocess.run(
-        command, cwd=cwd, env=nbgrader_env(env), capture_output=True, text=True, check=False
-    )
+    done = subprocess.run(command, cwd=cwd, env=nbgrader_env(env), capture_output=True, text=True, check=False)
     if check and done.returncode != 0:
         raise NbgraderError(
             f"`nbgrader {' '.join(args)}` failed in {cwd} (exit {done.returncode}):\n"

@@ -21,9 +21,7 @@ def read(path: Path) -> NotebookNode:
 
 def clean(nb: NotebookNode) -> NotebookNode:
     """Strip outputs, execution counts and volatile metadata, in place; returns ``nb``."""
-    nb.metadata = nbformat.from_dict(
-        {key: nb.metadata[key] for key in KEPT_NOTEBOOK_METADATA if key in nb.metadata}
-    )
+    nb.metadata = nbformat.from_dict({key: nb.metadata[key] for key in KEPT_NOTEBOOK_METADATA if key in nb.metadata})
     if "language_info" in nb.metadata:
         nb.metadata.language_info = nbformat.from_dict({"name": nb.metadata.language_info["name"]})
     for cell in nb.cells:
@@ -48,9 +46,7 @@ def nbgrader_meta(cell: NotebookNode) -> dict[str, Any]:
 
 def cells_by_grade_id(nb: NotebookNode) -> dict[str, NotebookNode]:
     """Map each nbgrader grade id of the notebook to its cell."""
-    return {
-        meta["grade_id"]: cell for cell in nb.cells if (meta := nbgrader_meta(cell)).get("grade_id")
-    }
+    return {meta["grade_id"]: cell for cell in nb.cells if (meta := nbgrader_meta(cell)).get("grade_id")}
 
 
 def graded_test_points(nb: NotebookNode) -> dict[str, int | float]:
@@ -58,9 +54,7 @@ def graded_test_points(nb: NotebookNode) -> dict[str, int | float]:
     return {
         meta["grade_id"]: meta["points"]
         for cell in nb.cells
-        if cell.cell_type == "code"
-        and (meta := nbgrader_meta(cell)).get("grade")
-        and not meta.get("solution")
+        if cell.cell_type == "code" and (meta := nbgrader_meta(cell)).get("grade") and not meta.get("solution")
     }
 
 

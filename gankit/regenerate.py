@@ -18,14 +18,16 @@ GENERATED = ("release", "solutions")
 
 
 def copy_course(destination: Path, root: Path = ROOT) -> Path:
-    """Copy what defines the course (config and ``source/``) into ``destination``; return it."""
+    """Copy what defines the course (config, ``source/`` and the ``solutions/`` that the hidden
+    checks compare with) into ``destination``; return it."""
     destination.mkdir(parents=True, exist_ok=True)
     shutil.copy2(root / "nbgrader_config.py", destination / "nbgrader_config.py")
-    shutil.copytree(
-        root / "source",
-        destination / "source",
-        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"),
-    )
+    for folder in ("source", "solutions"):
+        shutil.copytree(
+            root / folder,
+            destination / folder,
+            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"),
+        )
     return destination
 
 

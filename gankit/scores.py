@@ -26,9 +26,7 @@ def db_url(course: Path) -> str:
     return f"sqlite:///{course / 'gradebook.db'}"
 
 
-def cell_scores(
-    course: Path, student_id: str, assignment: str = ASSIGNMENT
-) -> dict[str, dict[str, CellScore]]:
+def cell_scores(course: Path, student_id: str, assignment: str = ASSIGNMENT) -> dict[str, dict[str, CellScore]]:
     """Map each notebook to the scores of its graded cells for one student ({} if not graded)."""
     result: dict[str, dict[str, CellScore]] = {}
     with Gradebook(db_url(course), COURSE_ID) as gradebook:

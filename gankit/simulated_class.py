@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gankit import ASSIGNMENT, NOTEBOOKS, notebooks
 
 SOLUTION_MARKERS = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$\n?", re.MULTILINE)
-NOT_IMPLEMENTED = "NotImplementedError"
 
 
 def _code(text: str) -> str:
@@ -33,30 +32,30 @@ class Student:
     description: str
     # Answer cells (by grade id) written differently from the model solution.
     overrides: Mapping[str, str] = field(default_factory=dict)
-    # Test cells (by grade id) that the overrides break, with a phrase their failure must show.
+    # Hidden checks (by function name) that the overrides break, with a phrase their feedback
+    # must show ("" when failing is all that is known).
     breaks: Mapping[str, str] = field(default_factory=dict)
     # Notebooks left exactly as released, and notebooks deleted before submitting.
     untouched: tuple[str, ...] = ()
     missing: tuple[str, ...] = ()
     # Whether the written answers are filled in.
     writes_answers: bool = True
+    # A tampering attempt with no honest work (other answers stay stubs): it must earn no more
+    # than an empty submission.
+    cheats: bool = False
 
-    def expected_failures(self, test_cells: Mapping[str, Mapping[str, float]]) -> dict[str, str]:
-        """Map every test cell this student should fail to the phrase its failure must show.
+    def expected_failures(self, checks: Mapping[str, Sequence[str]]) -> dict[str, str]:
+        """Map every hidden check this student should fail to the phrase its feedback must show.
 
-        ``test_cells`` maps each notebook to its test cells' points (from the source notebooks).
-        A missing notebook shows no failure message at all, hence the empty phrase.
+        ``checks`` maps each notebook to the names of its hidden checks.
         """
         failures = dict(self.breaks)
-        for name in self.untouched:
-            failures.update(dict.fromkeys(test_cells[name], NOT_IMPLEMENTED))
-        for name in self.missing:
-            failures.update(dict.fromkeys(test_cells[name], ""))
+        for name in NOTEBOOKS:
+            if self.cheats or name in self.untouched or name in self.missing:
+                failures.update(dict.fromkeys(checks[name], ""))
         return failures
 
-    def do_homework(
-        self, folder: Path, model_answers: Mapping[str, str], written: Mapping[str, str]
-    ) -> None:
+    def do_homework(self, folder: Path, model_answers: Mapping[str, str], written: Mapping[str, str]) -> None:
         """Edit the fetched notebooks in ``folder`` the way this student would, in place."""
         for name in NOTEBOOKS:
             path = folder / f"{name}.ipynb"
@@ -72,7 +71,8 @@ class Student:
                 if not meta.get("solution"):
                     continue
                 if cell.cell_type == "code":
-                    cell.source = self.overrides.get(grade_id, model_answers[grade_id])
+                    honest = cell.source if self.cheats else model_answers[grade_id]
+                    cell.source = self.overrides.get(grade_id, honest)
                 elif self.writes_answers:
                     cell.source = written[grade_id]
             path.write_text(notebooks.nbformat.writes(nb), encoding="utf-8")
@@ -82,9 +82,7 @@ def model_answers(source_folder: Path) -> dict[str, str]:
     """The model solution of every code answer cell, as a student would type it (no markers)."""
     answers = {}
     for name in NOTEBOOKS:
-        for grade_id, cell in notebooks.cells_by_grade_id(
-            notebooks.read(source_folder / f"{name}.ipynb")
-        ).items():
+        for grade_id, cell in notebooks.cells_by_grade_id(notebooks.read(source_folder / f"{name}.ipynb")).items():
             if notebooks.nbgrader_meta(cell).get("solution") and cell.cell_type == "code":
                 answers[grade_id] = SOLUTION_MARKERS.sub("", cell.source)
     return answers
@@ -216,6 +214,80 @@ GRADIENT_THROUGH_F = _code("""
         return float(np.mean(f * score + df_dtheta))
 """)
 
+FLOW_BOTH_DESCEND = _code("""
+    def gradient_flow(x0, y0, t):
+        t = np.asarray(t, dtype=float)
+        return x0 * np.cosh(t) - y0 * np.sinh(t), y0 * np.cosh(t) - x0 * np.sinh(t)
+""")
+
+# Tampering attempts. Each earns marks for wrong code when a submission is judged inside its own
+# kernel by plain nbgrader test cells; the hidden checks must give them nothing.
+# Wrong values and nothing else: a cheater's only hope is the tampering.
+_STUB = _code("""
+
+    def optimal_discriminator(p_data, p_model):
+        return np.zeros(np.broadcast(np.asarray(p_data), np.asarray(p_model)).shape)
+""")
+TAMPER_NUMPY = _code("""
+    import numpy as np
+    np.allclose = lambda *args, **kwargs: True
+    np.isclose = lambda a, b, *args, **kwargs: np.ones(np.broadcast(a, b).shape, dtype=bool)
+    np.array_equal = lambda *args, **kwargs: True
+    np.testing.assert_allclose = lambda *args, **kwargs: None
+
+    def f_from_densities(p_data, p_g):
+        return np.zeros(np.broadcast(np.asarray(p_data), np.asarray(p_g)).shape)
+""")
+TAMPER_LIAR = _code('''
+    class Agreeable(np.ndarray):
+        """An array that claims to equal anything."""
+        def __eq__(self, other):
+            return True
+        __ne__ = lambda self, other: False
+        def __array__(self, dtype=None, copy=None):
+            return np.full(self.shape, 0.75)
+
+    def optimal_discriminator(p_data, p_model):
+        return np.zeros(np.broadcast(p_data, p_model).shape).view(Agreeable)
+''')
+TAMPER_TRANSFORMER = (
+    _code("""
+    def _only_passes(lines):
+        # Rewrites every later cell that checks anything into one that does nothing.
+        return ["pass\\n"] if any("check" in line for line in lines) else lines
+
+    get_ipython().input_transformers_cleanup.append(_only_passes)
+""")
+    + _STUB
+)
+TAMPER_READ_SOURCE = _code("""
+    import json, pathlib
+    # Look for the instructor's notebook from the grading folder and run its model solution.
+    for parent in pathlib.Path.cwd().parents:
+        found = parent / "source" / "gan_exercises" / "ex1_optimal_discriminator.ipynb"
+        if found.exists():
+            for cell in json.loads(found.read_text())["cells"]:
+                if cell["cell_type"] == "code" and "BEGIN SOLUTION" in "".join(cell["source"]):
+                    exec("".join(cell["source"]))
+            break
+""")
+TAMPER_EXCEPTION_HOOK = (
+    _code("""
+    get_ipython().set_custom_exc((BaseException,), lambda shell, etype, value, tb, tb_offset=None: None)
+""")
+    + _STUB
+)
+TAMPER_SHOWTRACEBACK = (
+    _code("""
+    shell = get_ipython()
+    shell.showtraceback = lambda *args, **kwargs: None
+    shell._showtraceback = lambda *args, **kwargs: None
+""")
+    + _STUB
+)
+
+_TAMPERED = "answer_optimal_discriminator"
+
 CLASS: tuple[Student, ...] = (
     Student("ada", "everything right"),
     Student("ben", "submitted the release untouched", untouched=NOTEBOOKS, writes_answers=False),
@@ -224,7 +296,11 @@ CLASS: tuple[Student, ...] = (
         "dev",
         "D* = p_data / p_model",
         overrides={"answer_optimal_discriminator": OPTIMAL_DISCRIMINATOR_RATIO},
-        breaks={"correct_optimal_discriminator": "D* = p_data / p_model is a ratio"},
+        breaks={
+            "test_share_of_the_data_density": "D* = p_data / p_model",
+            "test_broadcasts_a_column_against_a_row": "",
+            "test_undefined_where_both_densities_vanish": "",
+        },
     ),
     Student(
         "eli",
@@ -234,8 +310,12 @@ CLASS: tuple[Student, ...] = (
             "answer_optimal_discriminator_from_logs": FROM_LOGS_SWAPPED,
         },
         breaks={
-            "correct_optimal_discriminator": "the labels are swapped",
-            "correct_discriminator_from_logs": "the labels are swapped",
+            "test_share_of_the_data_density": "the labels are swapped",
+            "test_broadcasts_a_column_against_a_row": "",
+            "test_undefined_where_both_densities_vanish": "",
+            "test_agrees_with_the_densities": "the labels are swapped",
+            "test_exact_in_the_far_tails": "the labels are swapped",
+            "test_huge_gaps_do_not_overflow": "",
         },
     ),
     Student(
@@ -246,8 +326,9 @@ CLASS: tuple[Student, ...] = (
             "answer_discriminator_cost": COST_WITHOUT_HALVES,
         },
         breaks={
-            "correct_discriminator_from_logs": "exponentiated first",
-            "correct_discriminator_cost": "the factors 1/2 are missing",
+            "test_exact_in_the_far_tails": "exponentiated first",
+            "test_huge_gaps_do_not_overflow": "",
+            "test_riemann_sum_of_the_cost": "the factors 1/2 are missing",
         },
     ),
     Student(
@@ -258,15 +339,20 @@ CLASS: tuple[Student, ...] = (
             "answer_orbit_radius": RADIUS_SQUARED,
         },
         breaks={
-            "correct_gradient_flow": "the orbit runs clockwise",
-            "correct_orbit_radius": "radius squared",
+            "test_matches_the_exact_rotation": "the orbit runs clockwise",
+            "test_scalar_time": "the orbit runs clockwise",
+            "test_distance_from_the_equilibrium": "radius squared",
+            "test_radius_is_kept_by_the_flow": "",
         },
     ),
     Student(
         "hana",
         "'simultaneous' updates that use the new x",
         overrides={"answer_simultaneous_gd": SIMULTANEOUS_USES_NEW_X},
-        breaks={"correct_simultaneous_gd": "that is the alternating scheme"},
+        breaks={
+            "test_simultaneous_path": "that is the alternating scheme",
+            "test_simultaneous_radius_grows": "",
+        },
     ),
     Student(
         "ivo",
@@ -275,36 +361,41 @@ CLASS: tuple[Student, ...] = (
             "answer_f_from_densities": F_PLUS_SIGN,
             "answer_f_from_logit": F_LOGIT_PLUS_SIGN,
         },
-        # generator_cost and the gradient use f_from_logit, so the sign error reaches them too.
+        # generator_cost and the gradient use f_from_logit, so the sign error reaches them too;
+        # where the generator matches the data the true gradient is 0 and the sign cannot show.
         breaks={
-            "correct_f_from_densities": "f has a plus sign",
-            "correct_f_from_logit": "f has a plus sign",
-            "correct_generator_cost": "f has a plus sign",
-            "correct_ml_gradient_estimate": "f has a plus sign",
+            "test_minus_the_density_ratio": "f has a plus sign",
+            "test_density_ratio_broadcasts": "",
+            "test_minus_exp_of_the_logit": "f has a plus sign",
+            "test_mean_of_f_over_the_batch": "f has a plus sign",
+            "test_unbiased_gradient": "f has a plus sign",
         },
     ),
     Student(
         "jun",
         "f = -a (forgot the exp)",
         overrides={"answer_f_from_logit": F_LOGIT_NO_EXP},
-        # With equal variances the logit is linear in x and E[-a * score] happens to equal the
-        # true gradient, so the Monte Carlo check cannot see this mistake; the other two can.
+        # E[-a * score] = (theta - mu) / s_d^2, which equals the true gradient only when s_d = s_g.
         breaks={
-            "correct_f_from_logit": "the exp is missing",
-            "correct_generator_cost": "Check failed",
+            "test_minus_exp_of_the_logit": "the exp is missing",
+            "test_mean_of_f_over_the_batch": "the exp is missing",
+            "test_unbiased_gradient": "the exp is missing",
         },
     ),
     Student(
         "kim",
         "a gradient estimate without the score term",
         overrides={"answer_ml_gradient_estimate": GRADIENT_NO_SCORE},
-        breaks={"correct_ml_gradient_estimate": "the score term is missing"},
+        breaks={
+            "test_unbiased_gradient": "the score term is missing",
+            "test_gradient_vanishes_at_the_data": "the score term is missing",
+        },
     ),
     Student(
         "lev",
         "D* computed without guarding 0/0, so numpy warns",
         overrides={"answer_optimal_discriminator": OPTIMAL_DISCRIMINATOR_WARNS},
-        breaks={"correct_optimal_discriminator": "RuntimeWarning"},
+        breaks={"test_undefined_where_both_densities_vanish": "RuntimeWarning"},
     ),
     Student("mo", "submitted exercise 1 only, deleted the others", missing=NOTEBOOKS[1:]),
     Student(
@@ -312,16 +403,67 @@ CLASS: tuple[Student, ...] = (
         "f = -exp(-a)",
         overrides={"answer_f_from_logit": F_LOGIT_EXP_MINUS},
         breaks={
-            "correct_f_from_logit": "the logit's sign is flipped",
-            "correct_generator_cost": "Check failed",
-            "correct_ml_gradient_estimate": "Check failed",
+            "test_minus_exp_of_the_logit": "the logit's sign is flipped",
+            "test_mean_of_f_over_the_batch": "f = -exp(-a)",
+            "test_unbiased_gradient": "the logit's sign is flipped",
         },
     ),
     Student(
         "oli",
         "differentiated through f",
         overrides={"answer_ml_gradient_estimate": GRADIENT_THROUGH_F},
-        breaks={"correct_ml_gradient_estimate": "f was differentiated through"},
+        breaks={"test_unbiased_gradient": "f was differentiated through"},
+    ),
+    Student(
+        "pia",
+        "both players descend V",
+        overrides={"answer_gradient_flow": FLOW_BOTH_DESCEND},
+        breaks={
+            "test_matches_the_exact_rotation": "both players descend V",
+            "test_scalar_time": "both players descend V",
+        },
+    ),
+    Student(
+        "tampers_numpy",
+        "patches numpy's comparisons",
+        overrides={"answer_f_from_densities": TAMPER_NUMPY},
+        untouched=NOTEBOOKS[:2],
+        cheats=True,
+    ),
+    Student(
+        "tampers_equality",
+        "returns an array that equals anything",
+        overrides={_TAMPERED: TAMPER_LIAR},
+        untouched=NOTEBOOKS[1:],
+        cheats=True,
+    ),
+    Student(
+        "tampers_cells",
+        "an input transformer empties later test cells",
+        overrides={_TAMPERED: TAMPER_TRANSFORMER},
+        untouched=NOTEBOOKS[1:],
+        cheats=True,
+    ),
+    Student(
+        "tampers_source",
+        "runs the instructor's solution read from source/",
+        overrides={_TAMPERED: TAMPER_READ_SOURCE},
+        untouched=NOTEBOOKS[1:],
+        cheats=True,
+    ),
+    Student(
+        "tampers_exceptions",
+        "a custom exception hook swallows failures",
+        overrides={_TAMPERED: TAMPER_EXCEPTION_HOOK},
+        untouched=NOTEBOOKS[1:],
+        cheats=True,
+    ),
+    Student(
+        "tampers_traceback",
+        "showtraceback overridden to hide failures",
+        overrides={_TAMPERED: TAMPER_SHOWTRACEBACK},
+        untouched=NOTEBOOKS[1:],
+        cheats=True,
     ),
 )
 

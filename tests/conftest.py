@@ -9,18 +9,22 @@ import pytest
 
 from gankit import ASSIGNMENT, NOTEBOOKS, ROOT, notebooks
 from gankit.course_cycle import CycleResult, run_cycle
+from gankit.hidden.engine import checks_for
 
 SOURCE = ROOT / "source" / ASSIGNMENT
 RELEASE = ROOT / "release" / ASSIGNMENT
 
 
 @pytest.fixture(scope="session")
+def hidden_checks() -> dict[str, dict[str, tuple[str, float]]]:
+    """Per notebook: each hidden check's name -> (the test cell it scores, its weight)."""
+    return {name: {check.__name__: (check.cell, check.weight) for check in checks_for(name)} for name in NOTEBOOKS}
+
+
+@pytest.fixture(scope="session")
 def test_points() -> dict[str, dict[str, float]]:
     """Points of every autograded test cell, per notebook, read from the instructor's source."""
-    return {
-        name: notebooks.graded_test_points(notebooks.read(SOURCE / f"{name}.ipynb"))
-        for name in NOTEBOOKS
-    }
+    return {name: notebooks.graded_test_points(notebooks.read(SOURCE / f"{name}.ipynb")) for name in NOTEBOOKS}
 
 
 INSTRUCTOR_PATHS = (
@@ -40,11 +44,7 @@ def snapshot(root: Path = ROOT) -> dict[str, str]:
     files = []
     for name in INSTRUCTOR_PATHS:
         path = root / name
-        files += (
-            sorted(p for p in path.rglob("*") if p.is_file())
-            if path.is_dir()
-            else [path] * path.exists()
-        )
+        files += sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path] * path.exists()
     return {
         str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
         for path in files

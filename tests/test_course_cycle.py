@@ -11,6 +11,7 @@ import csv
 import pytest
 
 from gankit import NOTEBOOKS, ROOT, notebooks, scores
+from gankit.hidden.engine import checks_for
 from gankit.simulated_class import CLASS, by_id
 
 STUDENT_IDS = [student.student_id for student in CLASS]
@@ -35,52 +36,78 @@ def test_every_student_is_graded_and_nothing_failed(cycle):
     assert cycle.problems == []
 
 
+def _expected_cell_scores(student_id, test_points, hidden_checks) -> dict[str, dict[str, float]]:
+    """Each test cell's points times the weight share of the hidden checks the student should pass."""
+    student = by_id(student_id)
+    failing = student.expected_failures({name: list(checks) for name, checks in hidden_checks.items()})
+    expected = {}
+    for name in NOTEBOOKS:
+        expected[name] = {}
+        for grade_id, points in test_points[name].items():
+            weights = {check: w for check, (cell, w) in hidden_checks[name].items() if cell == grade_id}
+            passed = sum(w for check, w in weights.items() if check not in failing)
+            expected[name][grade_id] = (
+                0.0 if name in student.missing else round(points * passed / sum(weights.values()), 4)
+            )
+    return expected
+
+
 @pytest.mark.parametrize("student_id", STUDENT_IDS)
-def test_each_test_cell_scores_exactly_as_expected(cycle, test_points, student_id):
-    """Every test cell scores its full points unless this student's work should break it."""
-    failures = by_id(student_id).expected_failures(test_points)
+def test_each_test_cell_scores_exactly_as_the_hidden_checks_should(cycle, test_points, hidden_checks, student_id):
+    """Every test cell earns its points in proportion to the weight of the checks that pass."""
+    assert set(by_id(student_id).breaks) <= {c for checks in hidden_checks.values() for c in checks}
+    expected = _expected_cell_scores(student_id, test_points, hidden_checks)
     recorded = scores.cell_scores(cycle.course, student_id)
     for name in NOTEBOOKS:
         for grade_id, points in test_points[name].items():
-            expected = 0.0 if grade_id in failures else float(points)
             got = recorded[name][grade_id]
-            assert (got.auto_score, got.max_score) == (expected, float(points)), (
+            assert got.max_score == float(points)
+            assert got.auto_score == pytest.approx(expected[name][grade_id], abs=1e-9), (
                 student_id,
                 grade_id,
             )
 
 
-def test_full_marks_zero_and_a_known_partial_score(cycle, test_points):
-    def total(student_id):
-        cells = scores.cell_scores(cycle.course, student_id)
-        return sum(scores.auto_total(cells, name)[0] for name in NOTEBOOKS)
+def _total(cycle, student_id):
+    cells = scores.cell_scores(cycle.course, student_id)
+    return sum(scores.auto_total(cells, name)[0] for name in NOTEBOOKS)
 
+
+def test_full_marks_zero_and_a_known_partial_score(cycle, test_points):
     everything = sum(sum(points.values()) for points in test_points.values())
-    assert total("ada") == everything
-    assert total("ben") == 0
-    assert total("cleo") == sum(test_points["ex1_optimal_discriminator"].values())
-    assert 0 < total("cleo") < everything
+    assert _total(cycle, "ada") == everything
+    assert _total(cycle, "ben") == 0
+    assert _total(cycle, "cleo") == sum(test_points["ex1_optimal_discriminator"].values())
+    assert 0 < _total(cycle, "cleo") < everything
+
+
+@pytest.mark.parametrize("student_id", [s.student_id for s in CLASS if s.cheats])
+def test_tampering_earns_nothing_more_than_an_empty_submission(cycle, student_id):
+    assert _total(cycle, student_id) == _total(cycle, "ben") == 0
 
 
 @pytest.mark.parametrize("student_id", STUDENT_IDS)
-def test_failed_checks_explain_themselves_and_passed_ones_are_silent(
-    cycle, test_points, student_id
-):
-    """A failed visible test shows the expected phrase (naming the mistake); a passed one, none."""
+def test_feedback_names_each_check_and_the_mistake_behind_a_failure(cycle, hidden_checks, student_id):
+    """The autograded test cells carry the hidden verdict: every check ticked or crossed, and
+    each expected mistake named."""
     student = by_id(student_id)
-    failures = student.expected_failures(test_points)
+    failing = student.expected_failures({name: list(checks) for name, checks in hidden_checks.items()})
     for name in NOTEBOOKS:
         if name in student.missing:
             continue
         cells = notebooks.cells_by_grade_id(notebooks.read(cycle.autograded(student_id, name)))
-        for grade_id in test_points[name]:
+        for check, (grade_id, _) in hidden_checks[name].items():
             text = _output_text(cells[grade_id])
-            if grade_id in failures:
-                assert failures[grade_id] in text, (student_id, grade_id, text)
-                if failures[grade_id] != "NotImplementedError":
-                    assert "expected:" in text and "got:" in text and "hint:" in text, text
-            else:
-                assert not _has_error(cells[grade_id]), (student_id, grade_id, text)
+            title = _check_title(name, check)
+            mark = "✗" if check in failing else "✓"
+            assert f"{mark} {title}" in text, (student_id, check, text)
+            assert failing.get(check, "") in text, (student_id, check, text)
+            assert not _has_error(cells[grade_id])
+
+
+def _check_title(notebook, check_name):
+    check = next(c for c in checks_for(notebook) if c.__name__ == check_name)
+    return check.__doc__.strip().splitlines()[0].rstrip(".")
 
 
 def test_no_cell_of_a_correct_submission_writes_to_stderr(cycle):
@@ -99,9 +126,7 @@ def test_figures_render_from_a_correct_submission_and_wait_politely_on_stubs(cyc
     for name in NOTEBOOKS:
         correct = notebooks.read(cycle.autograded("ada", name))
         blank = notebooks.read(cycle.autograded("ben", name))
-        figure_ids = [
-            gid for gid in notebooks.cells_by_grade_id(correct) if gid.startswith("figure_")
-        ]
+        figure_ids = [gid for gid in notebooks.cells_by_grade_id(correct) if gid.startswith("figure_")]
         assert figure_ids, name
         for grade_id in figure_ids:
             drawn = notebooks.cells_by_grade_id(correct)[grade_id]

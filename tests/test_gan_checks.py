@@ -25,37 +25,23 @@ def _message(call) -> str:
 
 
 def test_check_close_passes_equal_values_and_nan_against_nan():
-    gan_checks.check_close(
-        "equal", np.array([1.0, np.nan]), [1.0 + 1e-12, np.nan], "no hint needed"
-    )
+    gan_checks.check_close("equal", np.array([1.0, np.nan]), [1.0 + 1e-12, np.nan], "no hint needed")
 
 
 def test_check_close_names_a_known_mistake():
-    text = _message(
-        lambda: gan_checks.check_close("D*", 3.0, 0.75, "a share", known={"a ratio": 3.0})
-    )
+    text = _message(lambda: gan_checks.check_close("D*", 3.0, 0.75, "a share", known={"a ratio": 3.0}))
     assert "likely cause: a ratio" in text and "0.75" in text and "3" in text
 
 
 def test_check_close_reports_a_shape_mismatch_and_a_non_number():
-    assert "shape (2,)" in _message(
-        lambda: gan_checks.check_close("shape", [1.0, 2.0], [[1.0, 2.0]], "broadcast")
-    )
-    assert "a number" in _message(
-        lambda: gan_checks.check_close("type", "text", 1.0, "return numbers")
-    )
+    assert "shape (2,)" in _message(lambda: gan_checks.check_close("shape", [1.0, 2.0], [[1.0, 2.0]], "broadcast"))
+    assert "a number" in _message(lambda: gan_checks.check_close("type", "text", 1.0, "return numbers"))
 
 
 def test_check_raises_wants_the_named_error():
-    gan_checks.check_raises(
-        "neg", lambda: (_ for _ in ()).throw(ValueError("no")), ValueError, "raise"
-    )
-    assert "no error; returned 1" in _message(
-        lambda: gan_checks.check_raises("neg", lambda: 1, ValueError, "raise")
-    )
-    assert "TypeError" in _message(
-        lambda: gan_checks.check_raises("neg", lambda: len(1), ValueError, "raise")
-    )
+    gan_checks.check_raises("neg", lambda: (_ for _ in ()).throw(ValueError("no")), ValueError, "raise")
+    assert "no error; returned 1" in _message(lambda: gan_checks.check_raises("neg", lambda: 1, ValueError, "raise"))
+    assert "TypeError" in _message(lambda: gan_checks.check_raises("neg", lambda: len(1), ValueError, "raise"))
 
 
 def test_no_warnings_turns_a_numpy_warning_into_a_failed_check_without_printing(capfd):

@@ -7,27 +7,21 @@ import shutil
 
 from conftest import RELEASE
 
-from gankit import ASSIGNMENT, NOTEBOOKS, ROOT, scores
+from gankit import ASSIGNMENT, NOTEBOOKS, ROOT, notebooks, scores
 from gankit.nbgrader_cli import run_nbgrader
 from gankit.regenerate import GENERATED, copy_course, regenerate
 from gankit.simulated_class import WRITTEN_ANSWERS, Student, model_answers
 
 
 def _files(folder):
-    return {
-        path.relative_to(folder): path.read_bytes()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
+    return {path.relative_to(folder): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
 
 
 def test_committed_release_and_solutions_match_a_fresh_generation(tmp_path):
     regenerate(tmp_path)
     for folder in GENERATED:
         fresh, committed = _files(tmp_path / folder), _files(ROOT / folder)
-        assert sorted(fresh) == sorted(committed), (
-            f"{folder}/ has different files: run `make goldens`"
-        )
+        assert sorted(fresh) == sorted(committed), f"{folder}/ has different files: run `make goldens`"
         drifted = [str(path) for path in fresh if fresh[path] != committed[path]]
         assert not drifted, f"{folder}/ drifted from source/ in {drifted}: run `make goldens`"
 
@@ -40,24 +34,38 @@ def test_solutions_keep_the_model_answers_and_the_release_does_not():
         assert "BEGIN SOLUTION" in solution and "Mark scheme" in solution
 
 
-def test_autograde_after_generate_gives_full_marks_to_correct_code_and_zero_to_the_release(
+def _test_cell_outputs(course, student_id):
+    outputs = {}
+    for name in NOTEBOOKS:
+        nb = notebooks.read(course / "autograded" / student_id / ASSIGNMENT / f"{name}.ipynb")
+        for grade_id, cell in notebooks.cells_by_grade_id(nb).items():
+            if grade_id.startswith("correct_"):
+                outputs[grade_id] = [dict(output) for output in cell.outputs]
+    return outputs
+
+
+def test_autograde_gives_correct_code_full_marks_for_any_student_the_release_zero_and_regrades_alike(
     tmp_path, test_points
 ):
     course = copy_course(tmp_path / "course")
     run_nbgrader(["generate_assignment", ASSIGNMENT, "--force"], cwd=course)
-    submitted = course / "submitted"
-    for student_id in ("correct", "untouched"):
-        shutil.copytree(course / "release" / ASSIGNMENT, submitted / student_id / ASSIGNMENT)
-    Student("correct", "model answers typed in").do_homework(
-        submitted / "correct" / ASSIGNMENT,
-        model_answers(course / "source" / ASSIGNMENT),
-        WRITTEN_ANSWERS,
-    )
+    correct = ("s1001", "s1002", "zoe")
+    for student_id in (*correct, "untouched"):
+        shutil.copytree(course / "release" / ASSIGNMENT, course / "submitted" / student_id / ASSIGNMENT)
+    answers = model_answers(course / "source" / ASSIGNMENT)
+    for student_id in correct:
+        Student(student_id, "model answers typed in").do_homework(
+            course / "submitted" / student_id / ASSIGNMENT, answers, WRITTEN_ANSWERS
+        )
     run_nbgrader(["autograde", ASSIGNMENT, "--force"], cwd=course)
-
-    for student_id, full_marks in (("correct", True), ("untouched", False)):
+    first = {student_id: _test_cell_outputs(course, student_id) for student_id in (*correct, "untouched")}
+    for student_id, full_marks in [*((s, True) for s in correct), ("untouched", False)]:
         cells = scores.cell_scores(course, student_id)
         for name in NOTEBOOKS:
             auto, maximum = scores.auto_total(cells, name)
             assert maximum == sum(test_points[name].values())
             assert auto == (maximum if full_marks else 0.0), (student_id, name)
+
+    run_nbgrader(["autograde", ASSIGNMENT, "--force"], cwd=course)  # a regrade
+    for student_id, outputs in first.items():
+        assert _test_cell_outputs(course, student_id) == outputs

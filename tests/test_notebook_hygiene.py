@@ -88,11 +88,7 @@ def test_every_spec_function_has_an_answer_cell_with_its_signature_and_one_test_
         nb = _read("source", name)
         functions = _answer_functions(nb)
         defined.update(functions)
-        tests = [
-            cell
-            for cell in nb.cells
-            if notebooks.nbgrader_meta(cell).get("grade") and cell.cell_type == "code"
-        ]
+        tests = [cell for cell in nb.cells if notebooks.nbgrader_meta(cell).get("grade") and cell.cell_type == "code"]
         for function in functions:
             calling = [cell for cell in tests if re.search(rf"\b{function}\(", cell.source)]
             own = [cell for cell in calling if f"Check {function}:" in cell.source]

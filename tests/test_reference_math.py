@@ -85,9 +85,7 @@ def test_cost_at_the_optimum_is_log_2_minus_jsd(ex1):
         d = float(ex1["optimal_discriminator"](DATA.pdf(x), MODEL.pdf(x)))
         return -0.5 * (DATA.pdf(x) * math.log(d) + MODEL.pdf(x) * math.log1p(-d))
 
-    assert integrate.quad(integrand, -20, 20, limit=200)[0] == pytest.approx(
-        math.log(2) - jsd, abs=1e-9
-    )
+    assert integrate.quad(integrand, -20, 20, limit=200)[0] == pytest.approx(math.log(2) - jsd, abs=1e-9)
     x = np.linspace(-20.0, 20.0, 40_001)
     d_star = ex1["optimal_discriminator"](DATA.pdf(x), MODEL.pdf(x))
     riemann = ex1["discriminator_cost"](d_star, DATA.pdf(x), MODEL.pdf(x), x[1] - x[0])
@@ -115,9 +113,7 @@ def test_d_star_from_logs_is_the_exact_sigmoid_everywhere(ex1):
         assert from_logs(-800.0, -801.0) == pytest.approx(1.0 / (1.0 + math.exp(-1.0)), rel=1e-15)
         gaps = np.array([-1000.0, -40.0, -1.5, 0.0, 2.5, 40.0, 1000.0])
         got = from_logs(gaps - 900.0, np.full_like(gaps, -900.0))
-        exact = np.array(
-            [float(1 / (1 + np.exp(np.float128(-g)))) for g in gaps]
-        )  # extended precision
+        exact = np.array([float(1 / (1 + np.exp(np.float128(-g)))) for g in gaps])  # extended precision
         assert np.allclose(got, exact, rtol=1e-14, atol=0.0)
         assert np.all(np.isfinite(got))
         x = np.linspace(-6, 6, 25)
@@ -182,9 +178,7 @@ def test_simultaneous_steps_are_a_matrix_power_and_grow_the_radius_by_sqrt_1_plu
 
 # The bound is approached over starting points when a step's rotation angle is not a rational
 # multiple of pi; at eta = 1 the orbit has period 6 and never reaches the major axis.
-@pytest.mark.parametrize(
-    ("eta", "tight"), [(0.1, True), (0.5, True), (1.0, False), (1.3, True), (1.9, True)]
-)
+@pytest.mark.parametrize(("eta", "tight"), [(0.1, True), (0.5, True), (1.0, False), (1.3, True), (1.9, True)])
 def test_alternating_steps_conserve_their_invariant_and_respect_the_tight_bound(ex2, eta, tight):
     step = np.array([[1.0, -eta], [eta, 1.0 - eta**2]])  # x first, then y with the new x
     path = ex2["alternating_gd"](1.0, 0.0, eta, 50)
@@ -215,9 +209,7 @@ def _kl(mu, s_d, theta, s_g):
     return integrate.quad(lambda x: p.pdf(x) * (p.logpdf(x) - q.logpdf(x)), -25, 25, limit=200)[0]
 
 
-@pytest.mark.parametrize(
-    ("mu", "s_d", "theta", "s_g"), [(0.0, 1.0, 0.5, 1.0), (1.0, 0.8, 0.2, 1.1)]
-)
+@pytest.mark.parametrize(("mu", "s_d", "theta", "s_g"), [(0.0, 1.0, 0.5, 1.0), (1.0, 0.8, 0.2, 1.1)])
 def test_f_reproduces_the_kl_gradient_by_quadrature_and_its_sign_matters(ex3, mu, s_d, theta, s_g):
     """E_pg[f d/dtheta log p_g] with the kit's f equals a finite-difference derivative of KL."""
     p, q = stats.norm(mu, s_d), stats.norm(theta, s_g)
@@ -227,9 +219,7 @@ def test_f_reproduces_the_kl_gradient_by_quadrature_and_its_sign_matters(ex3, mu
     finite_difference = (_kl(mu, s_d, theta + h, s_g) - _kl(mu, s_d, theta - h, s_g)) / (2 * h)
     assert via_f == pytest.approx(finite_difference, abs=1e-6)
     assert via_f == pytest.approx((theta - mu) / s_g**2, abs=1e-8)
-    assert np.sign(via_f) == np.sign(
-        theta - mu
-    )  # the tutorial's erratum: a plus sign would flip it
+    assert np.sign(via_f) == np.sign(theta - mu)  # the tutorial's erratum: a plus sign would flip it
 
 
 def test_f_from_logit_agrees_with_f_from_densities_and_generator_cost_averages_it(ex3):
@@ -240,9 +230,7 @@ def test_f_from_logit_agrees_with_f_from_densities_and_generator_cost_averages_i
         ex3["f_from_densities"](p.pdf(x), q.pdf(x)),
         rtol=1e-12,
     )
-    assert np.allclose(
-        ex3["f_from_densities"](p.pdf(x), q.pdf(x)), -p.pdf(x) / q.pdf(x), rtol=1e-15
-    )
+    assert np.allclose(ex3["f_from_densities"](p.pdf(x), q.pdf(x)), -p.pdf(x) / q.pdf(x), rtol=1e-15)
     logits = np.array([-1.0, 0.0, 0.7, 2.0])
     cost = ex3["generator_cost"](logits)
     assert isinstance(cost, float) and cost == pytest.approx(-np.exp(logits).mean(), rel=1e-15)

@@ -14,10 +14,15 @@ def test_share_of_the_data_density(student, reference, probe):
     tried = "optimal_discriminator on 40 random pairs of densities between 0.01 and 5"
     got = student.optimal_discriminator(p, q)
     same_values(
-        got, reference.optimal_discriminator(p, q), tried=tried,
-        expected="the share of p_data in p_data + p_model at each pair, a number in (0, 1)", hint=SHARE,
-        mistakes={"D* = p_data / p_model: a ratio, not a share": p / q,
-                  "p_model is on top: the labels are swapped": q / (p + q)},
+        got,
+        reference.optimal_discriminator(p, q),
+        tried=tried,
+        expected="the share of p_data in p_data + p_model at each pair, a number in (0, 1)",
+        hint=SHARE,
+        mistakes={
+            "D* = p_data / p_model: a ratio, not a share": p / q,
+            "p_model is on top: the labels are swapped": q / (p + q),
+        },
     )
     no_warnings(got, tried=tried, hint="ordinary densities should not make numpy warn")
 
@@ -28,9 +33,11 @@ def test_broadcasts_a_column_against_a_row(student, reference, probe):
     rows, columns = probe.choice([2, 3, 4]), probe.choice([3, 5])
     p, q = probe.uniform(0.01, 3.0, (rows, 1)), probe.uniform(0.01, 3.0, columns)
     same_values(
-        student.optimal_discriminator(p, q), reference.optimal_discriminator(p, q),
+        student.optimal_discriminator(p, q),
+        reference.optimal_discriminator(p, q),
         tried="optimal_discriminator on a column of p_data values and a row of p_model values",
-        expected="a table with one D* per pair", hint="let numpy broadcast the two inputs together",
+        expected="a table with one D* per pair",
+        hint="let numpy broadcast the two inputs together",
     )
 
 
@@ -43,11 +50,19 @@ def test_undefined_where_both_densities_vanish(student, reference, probe):
     tried = "optimal_discriminator where both densities are 0 at some points and one of them at others"
     got = student.optimal_discriminator(p, q)
     same_values(
-        got, reference.optimal_discriminator(p, q), tried=tried,
+        got,
+        reference.optimal_discriminator(p, q),
+        tried=tried,
         expected="nan where both are 0 (D* is undefined), 0 or 1 where only one is",
         hint="divide only where the total is positive (np.divide with where=) and fill the rest with nan",
-        mistakes={"0 was filled in where D* is undefined": np.where((p == 0) & (q == 0), 0.0, p / np.where(p + q > 0, p + q, 1)),
-                  "0.5 was filled in where D* is undefined": np.where((p == 0) & (q == 0), 0.5, p / np.where(p + q > 0, p + q, 1))},
+        mistakes={
+            "0 was filled in where D* is undefined": np.where(
+                (p == 0) & (q == 0), 0.0, p / np.where(p + q > 0, p + q, 1)
+            ),
+            "0.5 was filled in where D* is undefined": np.where(
+                (p == 0) & (q == 0), 0.5, p / np.where(p + q > 0, p + q, 1)
+            ),
+        },
     )
     no_warnings(got, tried=tried, hint="compute 0/0 nowhere: numpy's warning would reach stderr")
 
@@ -57,9 +72,12 @@ def test_rejects_negative_densities(student, reference, probe):
     """A negative density raises ValueError."""
     p, q = probe.uniform(0.1, 2.0, 6), probe.uniform(0.1, 2.0, 6)
     (p if probe.choice([True, False]) else q)[probe.choice([1, 2, 4])] *= -1.0
-    raises(student.optimal_discriminator(p, q), "ValueError",
-           tried="optimal_discriminator with one negative density among positive ones",
-           hint="a density is never negative: check the inputs and raise ValueError")
+    raises(
+        student.optimal_discriminator(p, q),
+        "ValueError",
+        tried="optimal_discriminator with one negative density among positive ones",
+        hint="a density is never negative: check the inputs and raise ValueError",
+    )
 
 
 @graded("correct_discriminator_from_logs", weight=1)
@@ -67,7 +85,8 @@ def test_agrees_with_the_densities(student, reference, probe):
     """D* from moderate log-densities."""
     a, b = probe.uniform(-6.0, 1.0, 30), probe.uniform(-6.0, 1.0, 30)
     same_values(
-        student.optimal_discriminator_from_logs(a, b), reference.optimal_discriminator_from_logs(a, b),
+        student.optimal_discriminator_from_logs(a, b),
+        reference.optimal_discriminator_from_logs(a, b),
         tried="optimal_discriminator_from_logs on 30 random pairs of moderate log-densities",
         expected="the same D* as from the densities themselves",
         hint="D* = sigmoid(log p_data - log p_model)",
@@ -83,11 +102,15 @@ def test_exact_in_the_far_tails(student, reference, probe):
     tried = "optimal_discriminator_from_logs on 30 pairs of log-densities below -750"
     got = student.optimal_discriminator_from_logs(a, b)
     same_values(
-        got, 1.0 / (1.0 + np.exp(-(a - b))), tried=tried,
+        got,
+        1.0 / (1.0 + np.exp(-(a - b))),
+        tried=tried,
         expected="finite values, exactly sigmoid(log p_data - log p_model)",
         hint="never exponentiate the log-densities themselves: work with their difference",
-        mistakes={"the log-densities were exponentiated first, so both underflowed to 0": np.full(30, np.nan),
-                  "p_model is on top: the labels are swapped": 1.0 / (1.0 + np.exp(a - b))},
+        mistakes={
+            "the log-densities were exponentiated first, so both underflowed to 0": np.full(30, np.nan),
+            "p_model is on top: the labels are swapped": 1.0 / (1.0 + np.exp(a - b)),
+        },
     )
     no_warnings(got, tried=tried, hint="a stable sigmoid needs no division by zero")
 
@@ -100,10 +123,14 @@ def test_huge_gaps_do_not_overflow(student, reference, probe):
     tried = "optimal_discriminator_from_logs with log-densities hundreds apart"
     got = student.optimal_discriminator_from_logs(b + gap, b)
     tiny = np.exp(-np.abs(gap))  # the exact sigmoid, evaluated without overflow
-    same_values(got, np.where(gap > 0, 1.0 / (1.0 + tiny), tiny / (1.0 + tiny)), tried=tried,
-                expected="values extremely close to 0 or 1, never nan",
-                hint="use exp(-|a|) on both branches of the sigmoid, so nothing overflows",
-                mistakes={"exp overflowed to inf and inf/inf gave nan": np.where(gap > 0, np.nan, 0.0)})
+    same_values(
+        got,
+        np.where(gap > 0, 1.0 / (1.0 + tiny), tiny / (1.0 + tiny)),
+        tried=tried,
+        expected="values extremely close to 0 or 1, never nan",
+        hint="use exp(-|a|) on both branches of the sigmoid, so nothing overflows",
+        mistakes={"exp overflowed to inf and inf/inf gave nan": np.where(gap > 0, np.nan, 0.0)},
+    )
     no_warnings(got, tried=tried, hint="exp of a large positive number overflows: avoid computing it")
 
 
@@ -115,14 +142,18 @@ def test_riemann_sum_of_the_cost(student, reference, probe):
     dx = float(probe.uniform(0.01, 0.2))
     j = -0.5 * dx * np.sum(p * np.log(d) + q * np.log1p(-d))
     same_values(
-        student.discriminator_cost(d, p, q, dx), j,
+        student.discriminator_cost(d, p, q, dx),
+        j,
         tried="discriminator_cost on a random grid of discriminator and density values",
         expected="-1/2 * sum(p_data log d + p_model log(1 - d)) * dx",
         hint="both expectations carry a factor 1/2, the cost is minimised (so it is positive) and the "
         "sum is multiplied by dx",
-        mistakes={"the factors 1/2 are missing": 2 * j, "the sign is flipped": -j,
-                  "the sum was not multiplied by dx": j / dx,
-                  "the labels are swapped (log(1 - d) for the data)": -0.5 * dx * np.sum(p * np.log1p(-d) + q * np.log(d))},
+        mistakes={
+            "the factors 1/2 are missing": 2 * j,
+            "the sign is flipped": -j,
+            "the sum was not multiplied by dx": j / dx,
+            "the labels are swapped (log(1 - d) for the data)": -0.5 * dx * np.sum(p * np.log1p(-d) + q * np.log(d)),
+        },
     )
 
 
@@ -131,5 +162,10 @@ def test_cost_is_a_float(student, reference, probe):
     """discriminator_cost returns a Python float."""
     d, p, q = probe.uniform(0.1, 0.9, 5), probe.uniform(0.0, 1.0, 5), probe.uniform(0.0, 1.0, 5)
     got = student.discriminator_cost(d, p, q, 0.1)
-    require(got.kind == "float", tried="discriminator_cost on a small grid", expected="a Python float",
-            got=got.describe(), hint="convert the result with float(...)")
+    require(
+        got.kind == "float",
+        tried="discriminator_cost on a small grid",
+        expected="a Python float",
+        got=got.describe(),
+        hint="convert the result with float(...)",
+    )

@@ -22,17 +22,27 @@ def _steps(x0, y0, eta, steps, alternating):
 def test_product_of_the_positions(student, reference, probe):
     """V on a broadcast table of positions."""
     x, y = probe.uniform(-3.0, 3.0, (3, 1)), probe.uniform(-3.0, 3.0, 4)
-    same_values(student.value(x, y), x * y, tried="value on a column of x and a row of y",
-                expected="the table of products x * y", hint="V(x, y) = x * y; the * operator broadcasts",
-                mistakes={"V = x + y": x + y})
+    same_values(
+        student.value(x, y),
+        x * y,
+        tried="value on a column of x and a row of y",
+        expected="the table of products x * y",
+        hint="V(x, y) = x * y; the * operator broadcasts",
+        mistakes={"V = x + y": x + y},
+    )
 
 
 @graded("correct_value", weight=1)
 def test_value_of_numbers(student, reference, probe):
     """V of two plain numbers."""
     x, y = float(probe.uniform(-3.0, 3.0)), float(probe.uniform(-3.0, 3.0))
-    same_values(student.value(x, y), x * y, tried="value of two random numbers", expected="their product",
-                hint="V(x, y) = x * y")
+    same_values(
+        student.value(x, y),
+        x * y,
+        tried="value of two random numbers",
+        expected="their product",
+        hint="V(x, y) = x * y",
+    )
 
 
 @graded("correct_equilibrium", weight=1)
@@ -40,10 +50,20 @@ def test_the_saddle_point(student, reference, probe):
     """The equilibrium is (0.0, 0.0), a tuple of floats."""
     got = student.equilibrium()
     tried = "equilibrium()"
-    same_values(got, (0.0, 0.0), tried=tried, expected="the point where both partial derivatives vanish",
-                hint="dV/dx = y and dV/dy = x are both 0 only at one point")
-    require(got.kind == "tuple" and all(item.kind == "float" for item in got.value), tried=tried,
-            expected="a tuple of two Python floats", got=got.describe(), hint="return (float(x), float(y))")
+    same_values(
+        got,
+        (0.0, 0.0),
+        tried=tried,
+        expected="the point where both partial derivatives vanish",
+        hint="dV/dx = y and dV/dy = x are both 0 only at one point",
+    )
+    require(
+        got.kind == "tuple" and all(item.kind == "float" for item in got.value),
+        tried=tried,
+        expected="a tuple of two Python floats",
+        got=got.describe(),
+        hint="return (float(x), float(y))",
+    )
 
 
 @graded("correct_gradient_flow", weight=3)
@@ -52,12 +72,16 @@ def test_matches_the_exact_rotation(student, reference, probe):
     x0, y0 = (float(v) for v in probe.uniform(-2.0, 2.0, 2))
     t = np.sort(probe.uniform(0.0, 12.0, 9))
     same_values(
-        student.gradient_flow(x0, y0, t), _rotation(x0, y0, t), atol=1e-10,
+        student.gradient_flow(x0, y0, t),
+        _rotation(x0, y0, t),
+        atol=1e-10,
         tried="gradient_flow from a random start at 9 random times up to 12",
         expected="the exact solution of dx/dt = -y, dy/dt = x: a rotation about (0, 0), anticlockwise",
         hint=ROTATION,
-        mistakes={"both signs are flipped, so the orbit runs clockwise": _rotation(x0, y0, -t),
-                  "both players descend V": np.array([x0 * np.cosh(t) - y0 * np.sinh(t), y0 * np.cosh(t) - x0 * np.sinh(t)])},
+        mistakes={
+            "both signs are flipped, so the orbit runs clockwise": _rotation(x0, y0, -t),
+            "both players descend V": np.array([x0 * np.cosh(t) - y0 * np.sinh(t), y0 * np.cosh(t) - x0 * np.sinh(t)]),
+        },
     )
 
 
@@ -65,18 +89,33 @@ def test_matches_the_exact_rotation(student, reference, probe):
 def test_scalar_time(student, reference, probe):
     """The flow at one time gives one point."""
     x0, y0, t = (float(v) for v in probe.uniform(-2.0, 2.0, 3))
-    same_values(student.gradient_flow(x0, y0, t), _rotation(x0, y0, t), atol=1e-10,
-                tried="gradient_flow from a random start at one time", expected="the pair (x_t, y_t)",
-                hint=ROTATION, mistakes={"both signs are flipped, so the orbit runs clockwise": _rotation(x0, y0, -t)})
+    same_values(
+        student.gradient_flow(x0, y0, t),
+        _rotation(x0, y0, t),
+        atol=1e-10,
+        tried="gradient_flow from a random start at one time",
+        expected="the pair (x_t, y_t)",
+        hint=ROTATION,
+        mistakes={
+            "both signs are flipped, so the orbit runs clockwise": _rotation(x0, y0, -t),
+            "both players descend V": np.array([x0 * np.cosh(t) - y0 * np.sinh(t), y0 * np.cosh(t) - x0 * np.sinh(t)]),
+        },
+    )
 
 
 @graded("correct_orbit_radius", weight=2)
 def test_distance_from_the_equilibrium(student, reference, probe):
     """The radius of the orbit through a random point."""
     x0, y0 = (float(v) for v in probe.uniform(-3.0, 3.0, 2))
-    same_values(student.orbit_radius(x0, y0), np.hypot(x0, y0), tried="orbit_radius at a random point",
-                expected="its distance from (0, 0)", hint="the radius is sqrt(x0**2 + y0**2)",
-                mistakes={"this is the radius squared": x0**2 + y0**2}, python_float=True)
+    same_values(
+        student.orbit_radius(x0, y0),
+        np.hypot(x0, y0),
+        tried="orbit_radius at a random point",
+        expected="its distance from (0, 0)",
+        hint="the radius is sqrt(x0**2 + y0**2)",
+        mistakes={"this is the radius squared": x0**2 + y0**2},
+        python_float=True,
+    )
 
 
 @graded("correct_orbit_radius", weight=1)
@@ -85,8 +124,13 @@ def test_radius_is_kept_by_the_flow(student, reference, probe):
     x0, y0 = (float(v) for v in probe.uniform(-3.0, 3.0, 2))
     x1, y1 = (float(v) for v in _rotation(x0, y0, float(probe.uniform(0.5, 6.0))))
     got = student.orbit_radius(x1, y1)
-    same_values(got, np.hypot(x0, y0), tried="orbit_radius at two points of the same orbit",
-                expected="the same radius at both", hint="the flow keeps x**2 + y**2 constant")
+    same_values(
+        got,
+        np.hypot(x0, y0),
+        tried="orbit_radius at two points of the same orbit",
+        expected="the same radius at both",
+        hint="the flow keeps x**2 + y**2 constant",
+    )
 
 
 @graded("correct_simultaneous_gd", weight=3)
@@ -95,12 +139,16 @@ def test_simultaneous_path(student, reference, probe):
     x0, y0 = (float(v) for v in probe.uniform(-2.0, 2.0, 2))
     eta, steps = float(probe.uniform(0.05, 0.8)), probe.choice([5, 8, 13])
     same_values(
-        student.simultaneous_gd(x0, y0, eta, steps), _steps(x0, y0, eta, steps, alternating=False), rtol=1e-8,
+        student.simultaneous_gd(x0, y0, eta, steps),
+        _steps(x0, y0, eta, steps, alternating=False),
+        rtol=1e-8,
         tried="simultaneous_gd from a random start with a random learning rate",
         expected="rows (x_k, y_k) with x_k+1 = x_k - eta y_k and y_k+1 = y_k + eta x_k, both from the old point",
         hint="compute both new coordinates from the old point before updating either",
-        mistakes={"y was updated with the new x: that is the alternating scheme": _steps(x0, y0, eta, steps, True),
-                  "both signs are flipped": _steps(x0, y0, -eta, steps, False)},
+        mistakes={
+            "y was updated with the new x: that is the alternating scheme": _steps(x0, y0, eta, steps, True),
+            "both signs are flipped": _steps(x0, y0, -eta, steps, False),
+        },
     )
 
 
@@ -112,12 +160,22 @@ def test_simultaneous_radius_grows(student, reference, probe):
     got = student.simultaneous_gd(x0, y0, eta, 20)
     path = got.as_array()
     tried = "the radius along 20 simultaneous steps"
-    require(path is not None and path.shape == (21, 2), tried=tried, expected="an array of shape (21, 2)",
-            got=got.describe(), hint="one row per point, the start included")
+    require(
+        path is not None and path.shape == (21, 2),
+        tried=tried,
+        expected="an array of shape (21, 2)",
+        got=got.describe(),
+        hint="one row per point, the start included",
+    )
     radius = np.hypot(path[:, 0], path[:, 1])
-    same_values(Outcome("ndarray", radius[1:] / radius[:-1]), np.full(20, np.sqrt(1 + eta**2)),
-                tried=tried, expected="the same growth factor sqrt(1 + eta^2) at every step", rtol=1e-8,
-                hint="simultaneous steps spiral outwards at a fixed rate")
+    same_values(
+        Outcome("ndarray", radius[1:] / radius[:-1]),
+        np.full(20, np.sqrt(1 + eta**2)),
+        tried=tried,
+        expected="the same growth factor sqrt(1 + eta^2) at every step",
+        rtol=1e-8,
+        hint="simultaneous steps spiral outwards at a fixed rate",
+    )
 
 
 @graded("correct_simultaneous_gd", weight=1)
@@ -127,9 +185,13 @@ def test_simultaneous_shape_and_start(student, reference, probe):
     for steps in (0, probe.choice([3, 4])):
         got = student.simultaneous_gd(x0, y0, 0.1, steps)
         path = got.as_array()
-        require(path is not None and path.shape == (steps + 1, 2) and np.allclose(path[0], (x0, y0), rtol=1e-12),
-                tried=f"simultaneous_gd with {steps} steps", expected=f"an array of {steps + 1} rows, row 0 the start",
-                got=got.describe(), hint="allocate steps + 1 rows and put the start in row 0")
+        require(
+            path is not None and path.shape == (steps + 1, 2) and np.allclose(path[0], (x0, y0), rtol=1e-12),
+            tried=f"simultaneous_gd with {steps} steps",
+            expected=f"an array of {steps + 1} rows, row 0 the start",
+            got=got.describe(),
+            hint="allocate steps + 1 rows and put the start in row 0",
+        )
 
 
 @graded("correct_alternating_gd", weight=3)
@@ -139,12 +201,16 @@ def test_alternating_path(student, reference, probe):
     eta, steps = float(probe.uniform(0.05, 1.5)), probe.choice([5, 8, 13])
     y_first = np.array([[1.0 - eta**2, -eta], [eta, 1.0]])
     same_values(
-        student.alternating_gd(x0, y0, eta, steps), _steps(x0, y0, eta, steps, alternating=True), rtol=1e-8,
+        student.alternating_gd(x0, y0, eta, steps),
+        _steps(x0, y0, eta, steps, alternating=True),
+        rtol=1e-8,
         tried="alternating_gd from a random start with a random learning rate",
         expected="rows (x_k, y_k) with x moving first and y then using the new x",
         hint="update x, then compute y from the x you just updated",
-        mistakes={"y was updated with the old x: that is the simultaneous scheme": _steps(x0, y0, eta, steps, False),
-                  "y moved first": np.array([np.linalg.matrix_power(y_first, k) @ [x0, y0] for k in range(steps + 1)])},
+        mistakes={
+            "y was updated with the old x: that is the simultaneous scheme": _steps(x0, y0, eta, steps, False),
+            "y moved first": np.array([np.linalg.matrix_power(y_first, k) @ [x0, y0] for k in range(steps + 1)]),
+        },
     )
 
 
@@ -155,13 +221,24 @@ def test_alternating_stays_bounded(student, reference, probe):
     got = student.alternating_gd(np.cos(angle), np.sin(angle), eta, 2000)
     path = got.as_array()
     tried = "2000 alternating steps from a random point at radius 1"
-    require(path is not None and path.shape == (2001, 2), tried=tried, expected="an array of shape (2001, 2)",
-            got=got.describe(), hint="one row per point, the start included")
+    require(
+        path is not None and path.shape == (2001, 2),
+        tried=tried,
+        expected="an array of shape (2001, 2)",
+        got=got.describe(),
+        hint="one row per point, the start included",
+    )
     x, y = path[:, 0], path[:, 1]
     largest, bound = float(np.max(np.hypot(x, y))), np.sqrt((2 + eta) / (2 - eta))
     invariant = x**2 - eta * x * y + y**2
-    require(bool(np.all(np.isfinite(invariant))) and largest <= bound * (1 + 1e-9)
-            and bool(np.allclose(invariant, invariant[0], rtol=1e-8)),
-            tried=tried, expected="a path that stays within sqrt((2 + eta)/(2 - eta)) of the equilibrium",
-            got=f"a path reaching {largest / bound:.3g} times that bound" if np.isfinite(largest) else "a path that diverges",
-            hint="alternating steps circle the equilibrium forever without spiralling out")
+    require(
+        bool(np.all(np.isfinite(invariant)))
+        and largest <= bound * (1 + 1e-9)
+        and bool(np.allclose(invariant, invariant[0], rtol=1e-8)),
+        tried=tried,
+        expected="a path that stays within sqrt((2 + eta)/(2 - eta)) of the equilibrium",
+        got=f"a path reaching {largest / bound:.3g} times that bound"
+        if np.isfinite(largest)
+        else "a path that diverges",
+        hint="alternating steps circle the equilibrium forever without spiralling out",
+    )

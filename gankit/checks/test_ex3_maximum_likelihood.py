@@ -21,48 +21,80 @@ def _expectation_under_generator(function, theta, s_g):
 def test_minus_the_density_ratio(student, reference, probe):
     """f on random pairs of densities."""
     p, q = probe.uniform(0.01, 3.0, 25), probe.uniform(0.01, 3.0, 25)
-    same_values(student.f_from_densities(p, q), -p / q, tried="f_from_densities on 25 random pairs of densities",
-                expected="-p_data / p_g at each pair", hint=SIGN,
-                mistakes={"f has a plus sign: the generator would climb the KL divergence": p / q,
-                          "the ratio is upside down (p_g / p_data)": -q / p})
+    same_values(
+        student.f_from_densities(p, q),
+        -p / q,
+        tried="f_from_densities on 25 random pairs of densities",
+        expected="-p_data / p_g at each pair",
+        hint=SIGN,
+        mistakes={
+            "f has a plus sign: the generator would climb the KL divergence": p / q,
+            "the ratio is upside down (p_g / p_data)": -q / p,
+        },
+    )
 
 
 @graded("correct_f_from_densities", weight=1)
 def test_density_ratio_broadcasts(student, reference, probe):
     """f of a column of p_data values against a row of p_g values."""
     p, q = probe.uniform(0.01, 3.0, (3, 1)), probe.uniform(0.01, 3.0, 4)
-    same_values(student.f_from_densities(p, q), -p / q, tried="f_from_densities on a column and a row",
-                expected="a table of -p_data / p_g", hint="numpy broadcasts elementwise operations")
+    same_values(
+        student.f_from_densities(p, q),
+        -p / q,
+        tried="f_from_densities on a column and a row",
+        expected="a table of -p_data / p_g",
+        hint="numpy broadcasts elementwise operations",
+    )
 
 
 @graded("correct_f_from_logit", weight=3)
 def test_minus_exp_of_the_logit(student, reference, probe):
     """f on random logits."""
     a = probe.uniform(-5.0, 5.0, 25)
-    same_values(student.f_from_logit(a), -np.exp(a), tried="f_from_logit on 25 random logits between -5 and 5",
-                expected="-exp(a): the optimal logit is log p_data - log p_g, so exp(a) is the density ratio",
-                hint=SIGN,
-                mistakes={"f has a plus sign": np.exp(a), "f = -a: the exp is missing": -a,
-                          "f = -exp(-a): the logit's sign is flipped": -np.exp(-a)})
+    same_values(
+        student.f_from_logit(a),
+        -np.exp(a),
+        tried="f_from_logit on 25 random logits between -5 and 5",
+        expected="-exp(a): the optimal logit is log p_data - log p_g, so exp(a) is the density ratio",
+        hint=SIGN,
+        mistakes={
+            "f has a plus sign": np.exp(a),
+            "f = -a: the exp is missing": -a,
+            "f = -exp(-a): the logit's sign is flipped": -np.exp(-a),
+        },
+    )
 
 
 @graded("correct_generator_cost", weight=2)
 def test_mean_of_f_over_the_batch(student, reference, probe):
     """J(G) for a random batch of logits."""
     a = probe.uniform(-3.0, 3.0, probe.choice([7, 12, 20]))
-    same_values(student.generator_cost(a), np.mean(-np.exp(a)),
-                tried="generator_cost on a random batch of logits", expected="the mean of -exp(a) over the batch",
-                hint="average f_from_logit over the batch",
-                mistakes={"f has a plus sign": np.mean(np.exp(a)), "the sum was returned instead of the mean": np.sum(-np.exp(a)),
-                          "f = -a: the exp is missing": np.mean(-a), "f = -exp(-a)": np.mean(-np.exp(-a))})
+    same_values(
+        student.generator_cost(a),
+        np.mean(-np.exp(a)),
+        tried="generator_cost on a random batch of logits",
+        expected="the mean of -exp(a) over the batch",
+        hint="average f_from_logit over the batch",
+        mistakes={
+            "f has a plus sign": np.mean(np.exp(a)),
+            "the sum was returned instead of the mean": np.sum(-np.exp(a)),
+            "f = -a: the exp is missing": np.mean(-a),
+            "f = -exp(-a)": np.mean(-np.exp(-a)),
+        },
+    )
 
 
 @graded("correct_generator_cost", weight=1)
-def test_cost_is_a_float(student, reference, probe):
+def test_generator_cost_is_a_float(student, reference, probe):
     """generator_cost returns a Python float."""
     got = student.generator_cost(probe.uniform(-3.0, 3.0, 5))
-    require(got.kind == "float", tried="generator_cost on a small batch", expected="a Python float",
-            got=got.describe(), hint="convert the result with float(...)")
+    require(
+        got.kind == "float",
+        tried="generator_cost on a small batch",
+        expected="a Python float",
+        got=got.describe(),
+        hint="convert the result with float(...)",
+    )
 
 
 def _gradient_check(student, probe, theta, s_g, mu, s_d):
@@ -73,18 +105,24 @@ def _gradient_check(student, probe, theta, s_g, mu, s_d):
     second_moment = _expectation_under_generator(lambda x: (np.exp(logit(x)) * score(x)) ** 2, theta, s_g)
     se = float(np.sqrt((second_moment - target**2) / n))
     within(
-        student.ml_gradient_estimate(theta, s_g, mu, s_d, n, probe.generator()), target, 5 * se, scale=se,
+        student.ml_gradient_estimate(theta, s_g, mu, s_d, n, probe.generator()),
+        target,
+        5 * se,
+        scale=se,
         tried=f"ml_gradient_estimate with {n} samples, for a random generator and data distribution",
         expected="an estimate within 5 standard errors of (theta - mu) / s_g^2",
         hint="average f(x) * d/dtheta log p_g(x) over samples x drawn from p_g with the rng you are given; "
         "the score of N(theta, s^2) is (x - theta) / s^2",
         # What each mistake estimates on average, by quadrature (E[f] = -1 exactly).
-        mistakes={"f has a plus sign, so the gradient points the wrong way": -target,
-                  "the score term is missing: this is the mean of f": -1.0,
-                  "f was differentiated through as well, which cancels the gradient": 0.0,
-                  "f = -a: the exp is missing": _expectation_under_generator(lambda x: -logit(x) * score(x), theta, s_g),
-                  "f = -exp(-a): the logit's sign is flipped":
-                      _expectation_under_generator(lambda x: -np.exp(-logit(x)) * score(x), theta, s_g)},
+        mistakes={
+            "f has a plus sign, so the gradient points the wrong way": -target,
+            "the score term is missing: this is the mean of f": -1.0,
+            "f was differentiated through as well, which cancels the gradient": 0.0,
+            "f = -a: the exp is missing": _expectation_under_generator(lambda x: -logit(x) * score(x), theta, s_g),
+            "f = -exp(-a): the logit's sign is flipped": _expectation_under_generator(
+                lambda x: -np.exp(-logit(x)) * score(x), theta, s_g
+            ),
+        },
     )
 
 
@@ -114,6 +152,10 @@ def test_draws_only_from_the_given_generator(student, reference, probe):
     seeded = probe.generator()
     first = student.ml_gradient_estimate(0.3, 1.0, 0.0, 1.0, 1000, seeded)
     second = student.ml_gradient_estimate(0.3, 1.0, 0.0, 1.0, 1000, seeded)
-    same_values(second, first if first.as_array() is not None else np.nan,
-                tried="ml_gradient_estimate twice with identically seeded generators",
-                expected="the same number twice", hint="draw every random number from the rng argument, not np.random")
+    same_values(
+        second,
+        first if first.as_array() is not None else np.nan,
+        tried="ml_gradient_estimate twice with identically seeded generators",
+        expected="the same number twice",
+        hint="draw every random number from the rng argument, not np.random",
+    )

@@ -23,7 +23,13 @@ class CheckFailed(AssertionError):
     """A hidden check did not pass; the fields become the student's feedback."""
 
     def __init__(self, tried: str, expected: str, got: str, hint: str, mistake: str | None = None):
-        self.tried, self.expected, self.got, self.hint, self.mistake = tried, expected, got, hint, mistake
+        self.tried, self.expected, self.got, self.hint, self.mistake = (
+            tried,
+            expected,
+            got,
+            hint,
+            mistake,
+        )
         super().__init__(self.text())
 
     def text(self, indent: str = "") -> str:
@@ -178,13 +184,18 @@ def within(
         return
     # A mistake's own estimator may be noisier: match it when the estimate sits much closer to it.
     mistake = next(
-        (name for name, wrong in (mistakes or {}).items()
-         if abs(value - wrong) <= max(tolerance, 0.1 * abs(wrong - target))),
+        (
+            name
+            for name, wrong in (mistakes or {}).items()
+            if abs(value - wrong) <= max(tolerance, 0.1 * abs(wrong - target))
+        ),
         None,
     )
     sign = "" if np.sign(value) == np.sign(target) else ", with the opposite sign"
-    distance = "an estimate that is not a number" if value != value else (
-        f"an estimate {abs(value - target) / scale:.1f} standard errors away{sign}"
+    distance = (
+        "an estimate that is not a number"
+        if value != value
+        else (f"an estimate {abs(value - target) / scale:.1f} standard errors away{sign}")
     )
     raise CheckFailed(tried, expected, distance, hint, mistake)
 

@@ -43,7 +43,9 @@ class StudentCalls:
     def __getattr__(self, function: str) -> Callable[..., Outcome]:
         def call(*args: Any, **kwargs: Any) -> Outcome:
             reply = self._process.call(
-                function, [encode_arg(a) for a in args], {k: encode_arg(v) for k, v in kwargs.items()}
+                function,
+                [encode_arg(a) for a in args],
+                {k: encode_arg(v) for k, v in kwargs.items()},
             )
             return Outcome.from_reply(reply)
 
@@ -59,8 +61,14 @@ class ReferenceCalls:
     def __getattr__(self, function: str) -> Callable[..., Outcome]:
         def call(*args: Any, **kwargs: Any) -> Outcome:
             # The same JSON round trip as for a student: arguments decoded by the runner's own code.
-            request = json.loads(json.dumps({"args": [encode_arg(a) for a in args],
-                                             "kwargs": {k: encode_arg(v) for k, v in kwargs.items()}}))
+            request = json.loads(
+                json.dumps(
+                    {
+                        "args": [encode_arg(a) for a in args],
+                        "kwargs": {k: encode_arg(v) for k, v in kwargs.items()},
+                    }
+                )
+            )
             value = self._namespace[function](
                 *[runner.decode_arg(a) for a in request["args"]],
                 **{k: runner.decode_arg(v) for k, v in request["kwargs"].items()},
@@ -78,6 +86,7 @@ class CheckResult:
     weight: float
     failure: CheckFailed | None = None
     internal_error: str | None = None
+    probe_values: list[float] = field(default_factory=list)  # secret: never shown to the student
 
     @property
     def passed(self) -> bool:
@@ -111,8 +120,10 @@ class CellVerdict:
             if result.failure is not None:
                 lines.append(result.failure.text(indent="    "))
             elif result.internal_error:
-                lines.append("    this check could not run (a problem on the grader's side, not yours); "
-                             "your instructor can see why in the grading log")
+                lines.append(
+                    "    this check could not run (a problem on the grader's side, not yours); "
+                    "your instructor can see why in the grading log"
+                )
         lines.extend(self.notes)
         return "\n".join(lines)
 
@@ -147,8 +158,8 @@ class Grader:
                 verdict = verdicts.get(check.cell)
                 if verdict is None:
                     continue  # a test cell the student's notebook lacks scores nothing anyway
-                result = CheckResult(_check_name(check), check.weight)
                 probe = Probe(derive_seed(self.assignment, notebook, student_id, check.__name__))
+                result = CheckResult(_check_name(check), check.weight, probe_values=probe.values)
                 try:
                     check(student, reference, probe)
                 except CheckFailed as failure:
@@ -164,7 +175,9 @@ class Grader:
             ]
         for verdict in verdicts.values():
             if not verdict.results:
-                verdict.notes.append("No hidden check covers this cell, so it cannot earn points; tell your instructor.")
+                verdict.notes.append(
+                    "No hidden check covers this cell, so it cannot earn points; tell your instructor."
+                )
                 log.error("no hidden check covers cell %s of %s", verdict.grade_id, notebook)
             elif broken and verdict.score < verdict.points:
                 verdict.notes += ["", "While your code was loaded:", *broken]

@@ -23,9 +23,12 @@ from gankit.hidden.sandbox import Limits, sandbox_disabled_by_environment
 _graders: dict[tuple[str, str, bool, Limits], Grader] = {}
 
 
-class _HiddenChecksConfig(NbGraderPreprocessor):
+class HiddenChecks(NbGraderPreprocessor):
+    """Score every autograded test cell from the hidden checks, run outside the student's kernel."""
+
     allow_unsandboxed = Bool(
-        False, help="Run students' code for the hidden checks without the sandbox (not recommended)."
+        False,
+        help="Run students' code for the hidden checks without the sandbox (not recommended).",
     ).tag(config=True)
     call_timeout = Float(10.0, help="Seconds one call of a student's function may take.").tag(config=True)
     setup_timeout = Float(20.0, help="Seconds all of a notebook's code may take to load.").tag(config=True)
@@ -34,23 +37,15 @@ class _HiddenChecksConfig(NbGraderPreprocessor):
     def grader(self, assignment: str) -> Grader:
         root = self.config.get("CourseDirectory", {}).get("root") or os.getcwd()
         sandbox = not (self.allow_unsandboxed or sandbox_disabled_by_environment())
-        limits = Limits(setup_seconds=self.setup_timeout, call_seconds=self.call_timeout, memory_mb=self.memory_mb)
+        limits = Limits(
+            setup_seconds=self.setup_timeout,
+            call_seconds=self.call_timeout,
+            memory_mb=self.memory_mb,
+        )
         key = (str(Path(root).resolve()), assignment, sandbox, limits)
         if key not in _graders:
             _graders[key] = Grader(Path(key[0]), assignment, sandbox=sandbox, limits=limits)
         return _graders[key]
-
-
-class LoadHiddenChecks(_HiddenChecksConfig):
-    """Load checks and reference solutions while sanitizing, before any student kernel runs."""
-
-    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
-        self.grader(resources["nbgrader"]["assignment"])
-        return nb, resources
-
-
-class HiddenChecks(_HiddenChecksConfig):
-    """Score every autograded test cell from the hidden checks, run outside the student's kernel."""
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         info = resources["nbgrader"]
@@ -63,8 +58,26 @@ class HiddenChecks(_HiddenChecksConfig):
             verdict = verdicts[grade_id]
             cell.outputs = [
                 new_output("stream", name="stdout", text=verdict.feedback()),
-                new_output("execute_result", data={"text/plain": f"{verdict.score:g}"},
-                           execution_count=cell.get("execution_count")),
+                new_output(
+                    "execute_result",
+                    data={"text/plain": f"{verdict.score:g}"},
+                    execution_count=cell.get("execution_count"),
+                ),
             ]
-            self.log.info("%s/%s %s: %g of %g points", student, notebook, grade_id, verdict.score, verdict.points)
+            self.log.info(
+                "%s/%s %s: %g of %g points",
+                student,
+                notebook,
+                grade_id,
+                verdict.score,
+                verdict.points,
+            )
+        return nb, resources
+
+
+class LoadHiddenChecks(HiddenChecks):
+    """Load checks and reference solutions while sanitizing, before any student kernel runs."""
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        self.grader(resources["nbgrader"]["assignment"])
         return nb, resources

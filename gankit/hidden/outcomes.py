@@ -14,7 +14,17 @@ from typing import Any
 
 import numpy as np
 
-NUMERIC_DTYPES = {"float64", "float32", "float16", "int64", "int32", "int16", "int8", "uint8", "bool"}
+NUMERIC_DTYPES = {
+    "float64",
+    "float32",
+    "float16",
+    "int64",
+    "int32",
+    "int16",
+    "int8",
+    "uint8",
+    "bool",
+}
 
 
 @dataclass(frozen=True)
@@ -73,7 +83,11 @@ class Outcome:
     def from_reply(cls, reply: dict[str, Any]) -> Outcome:
         if "error" in reply:
             error = reply["error"] if isinstance(reply["error"], dict) else {}
-            return cls("error", error_type=str(error.get("type", "Error")), error_message=str(error.get("message", "")))
+            return cls(
+                "error",
+                error_type=str(error.get("type", "Error")),
+                error_message=str(error.get("message", "")),
+            )
         decoded = cls._decode(reply.get("value", {}))
         caught = reply.get("warnings") or []
         if isinstance(caught, list) and caught:

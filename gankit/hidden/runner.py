@@ -125,7 +125,14 @@ class _Anything:
 
 def _install_stand_ins():
     anything = _Anything()
-    for name in ("matplotlib", "matplotlib.pyplot", "mpl_toolkits", "mpl_toolkits.mplot3d", "IPython", "IPython.display"):
+    for name in (
+        "matplotlib",
+        "matplotlib.pyplot",
+        "mpl_toolkits",
+        "mpl_toolkits.mplot3d",
+        "IPython",
+        "IPython.display",
+    ):
         module = types.ModuleType(name)
         module.__getattr__ = lambda attr, anything=anything: anything
         sys.modules[name] = module
@@ -168,7 +175,7 @@ def main():
                     error = "skipped: it did not finish in time before"
                 else:
                     try:
-                        exec(compile(_python_only(source), "cell %d" % index, "exec"), namespace)
+                        exec(compile(_python_only(source), f"cell {index}", "exec"), namespace)
                     except BaseException as exc:  # a broken cell costs only what it defines
                         error = _describe(exc)
                 replies.write(_dumps({"op": "cell", "index": index, "error": error}) + "\n")
@@ -178,7 +185,7 @@ def main():
             function = namespace.get(request["function"])
             try:
                 if function is None:
-                    raise NameError("name %r is not defined" % request["function"])
+                    raise NameError(f"name {request['function']!r} is not defined")
                 args = [decode_arg(a) for a in request["args"]]
                 kwargs = {k: decode_arg(v) for k, v in request.get("kwargs", {}).items()}
                 with warnings.catch_warnings(record=True) as caught:
@@ -187,12 +194,20 @@ def main():
                 reply = {"op": "result", "value": encode(value)}
                 reply["warnings"] = [_type(w.message).__name__ + ": " + _str(w.message)[:_MAX_TEXT] for w in caught[:5]]
             except BaseException as exc:
-                reply = {"op": "result", "error": {"type": _type(exc).__name__, "message": _str(exc)[:_MAX_TEXT]}}
+                reply = {
+                    "op": "result",
+                    "error": {"type": _type(exc).__name__, "message": _str(exc)[:_MAX_TEXT]},
+                }
             sys.stdout = sys.stderr = io.StringIO()
             try:
                 text = _dumps(reply, allow_nan=False)
             except Exception as exc:
-                text = _dumps({"op": "result", "error": {"type": "UnencodableResult", "message": _describe(exc)}})
+                text = _dumps(
+                    {
+                        "op": "result",
+                        "error": {"type": "UnencodableResult", "message": _describe(exc)},
+                    }
+                )
             replies.write(text + "\n")
 
 

@@ -144,8 +144,14 @@ class StudentProcess:
 
     def _config(self) -> dict[str, Any]:
         mib = 1024 * 1024
-        env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
-               "MKL_NUM_THREADS": "1", "LANG": "C.UTF-8"}
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": "/tmp",
+            "OPENBLAS_NUM_THREADS": "1",
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+            "LANG": "C.UTF-8",
+        }
         for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # some CPUs need these to run numpy
             if name in os.environ:
                 env[name] = os.environ[name]
@@ -281,8 +287,14 @@ class StudentProcess:
             self._stop()
             self.restarts += 1
             if timed_out:
-                kind, message = "Timeout", f"did not return within {self.limits.call_seconds:g} seconds"
+                kind, message = (
+                    "Timeout",
+                    f"did not return within {self.limits.call_seconds:g} seconds",
+                )
             else:
-                kind, message = "Crashed", "the process running your code died (a crash or a resource limit)"
+                kind, message = (
+                    "Crashed",
+                    "the process running your code died (a crash or a resource limit)",
+                )
             return {"op": "result", "error": {"type": kind, "message": message}}
         return reply

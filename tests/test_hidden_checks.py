@@ -1,0 +1,205 @@
+"""The hidden checks and the sandbox they run students' code in, tested directly."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import RELEASE, SOURCE
+
+from gankit import ASSIGNMENT, NOTEBOOKS, ROOT, notebooks
+from gankit.hidden import runner
+from gankit.hidden.checking import Probe, derive_seed
+from gankit.hidden.engine import Grader
+from gankit.hidden.outcomes import Outcome
+from gankit.hidden.sandbox import Limits, StudentProcess
+
+SOLUTIONS = ROOT / "solutions" / ASSIGNMENT
+
+
+@pytest.fixture(scope="module")
+def grader() -> Grader:
+    return Grader(ROOT, ASSIGNMENT)
+
+
+def _process(*cells: str, **limits) -> StudentProcess:
+    return StudentProcess(list(cells), {}, Limits(**limits))
+
+
+def test_every_test_cell_is_scored_by_hidden_checks_and_every_check_by_a_test_cell(grader, test_points):
+    for name in NOTEBOOKS:
+        scored = {check.cell for check in grader.checks[name]}
+        assert scored == set(test_points[name]), name
+
+
+@pytest.mark.parametrize("student_id", ["s1001", "s1002", "zoe"])
+def test_model_solutions_earn_full_marks_for_any_student_and_a_regrade_is_identical(grader, student_id):
+    for name in NOTEBOOKS:
+        nb = notebooks.read(SOLUTIONS / f"{name}.ipynb")
+        first = grader.grade(nb, name, student_id)
+        again = grader.grade(nb, name, student_id)
+        for grade_id, verdict in first.items():
+            assert verdict.score == verdict.points, verdict.feedback()
+            assert again[grade_id].feedback() == verdict.feedback()
+
+
+def test_students_get_different_probes_and_a_regrade_the_same():
+    def drawn(student_id):
+        return Probe(derive_seed(ASSIGNMENT, NOTEBOOKS[0], student_id, "test_share")).uniform(0, 1, 5).tolist()
+
+    assert drawn("ada") == drawn("ada")
+    assert drawn("ada") != drawn("ben")
+
+
+def test_stubs_earn_nothing(grader):
+    for name in NOTEBOOKS:
+        for verdict in grader.grade(notebooks.read(RELEASE / f"{name}.ipynb"), name, "blank").values():
+            assert verdict.score == 0 and "NotImplementedError" in verdict.feedback()
+
+
+# -- the sandbox ---------------------------------------------------------------------------------
+
+SPY = """
+def spy(path):
+    import os
+    try:
+        if os.path.isdir(path):
+            return "listed " + ",".join(sorted(os.listdir(path))[:3])
+        with open(path, "rb") as f:
+            return "read %d bytes" % len(f.read(100))
+    except Exception as exc:
+        return type(exc).__name__
+"""
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        SOURCE / f"{NOTEBOOKS[0]}.ipynb",
+        SOLUTIONS / f"{NOTEBOOKS[0]}.ipynb",
+        ROOT / "gankit" / "checks" / "test_ex1_optimal_discriminator.py",
+        ROOT / "nbgrader_config.py",
+        ROOT / ".git",
+        ROOT / "gradebook.db",
+    ],
+)
+def test_students_code_cannot_read_the_course_the_checks_or_the_solutions(secret):
+    with _process(SPY) as process:
+        assert Outcome.from_reply(process.call("spy", [str(secret)])).value == "FileNotFoundError"
+        # Of the course directory, only the Python environment inside it is there at all.
+        assert Outcome.from_reply(process.call("spy", [str(ROOT)])).value == "listed .venv"
+
+
+def test_students_code_runs_unprivileged_without_network_and_writes_only_scratch():
+    cells = [
+        "import os, socket\n"
+        "def whoami():\n    return os.getuid()\n"
+        "def connect(port):\n    socket.create_connection(('127.0.0.1', port), timeout=2)\n    return 'connected'\n"
+        "def write(path):\n    open(path, 'w').write('x')\n    return 'written'\n"
+    ]
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    try:
+        with StudentProcess(cells, {}) as process:
+            uid = Outcome.from_reply(process.call("whoami", [])).value
+            connect = Outcome.from_reply(process.call("connect", [server.getsockname()[1]]))
+            scratch = Outcome.from_reply(process.call("write", ["/tmp/notes.txt"]))
+            runtime = Outcome.from_reply(process.call("write", [os.path.join(os.path.dirname(os.__file__), "x.py")]))
+    finally:
+        server.close()
+    if os.geteuid() == 0:  # as root the process becomes nobody; otherwise a user namespace maps it
+        assert uid == 65534
+    assert connect.raised and connect.error_type == "OSError"
+    assert scratch.value == "written"
+    assert runtime.raised and runtime.error_type == "OSError"
+
+
+def test_a_hang_a_crash_and_a_memory_bomb_cost_only_their_own_calls():
+    cells = [
+        "import os\nimport numpy as np\n",
+        "def loop():\n    while True:\n        pass\n",
+        "def die():\n    os._exit(3)\n",
+        "def bomb():\n    return bytearray(4 * 1024**3)\n",
+        "def fine(x):\n    return np.asarray(x) * 2\n",
+        "while True:\n    pass\n",  # a cell that never finishes is skipped, not fatal
+    ]
+    with _process(*cells, call_seconds=2, setup_seconds=4) as process:
+        results = {name: Outcome.from_reply(process.call(name, [])) for name in ("loop", "die", "bomb")}
+        fine = Outcome.from_reply(process.call("fine", [[1.0, 2.0]]))
+        assert 5 in process.cell_errors
+    assert results["loop"].error_type == "Timeout"
+    assert results["die"].error_type == "Crashed"
+    assert results["bomb"].error_type == "MemoryError"
+    assert fine.value.tolist() == [2.0, 4.0]
+
+
+def _alive_in_group(group: int) -> list[int]:
+    """Processes of a process group that are still running (zombies awaiting a reaper do not count)."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group and fields[0] != "Z":
+            alive.append(int(stat.parent.name))
+    return alive
+
+
+def test_no_process_outlives_its_notebook():
+    with _process("import subprocess\ndef spawn():\n    return subprocess.Popen(['sleep', '300']).pid\n") as process:
+        child = Outcome.from_reply(process.call("spawn", []))
+        leader = process._proc.pid
+        assert not child.raised and len(_alive_in_group(leader)) == 2
+    assert _alive_in_group(leader) == []
+
+
+def test_an_object_that_lies_about_equality_crosses_as_its_plain_data():
+    class Liar(np.ndarray):
+        def __eq__(self, other):
+            return True
+
+        def tolist(self):
+            return [0.5]
+
+    encoded = runner.encode(np.array([3.0, 4.0]).view(Liar))
+    decoded = Outcome.from_reply({"value": encoded})
+    assert decoded.kind == "ndarray subclass Liar" and decoded.value.tolist() == [3.0, 4.0]
+    assert type(decoded.value) is np.ndarray
+
+
+# -- secrets -------------------------------------------------------------------------------------
+
+CHECK_CODE = re.compile(r"probe\.|@graded|derive_seed|gankit|test_share_of_the_data_density|same_values")
+
+
+@pytest.mark.parametrize("folder", [RELEASE, SOURCE])
+def test_student_facing_notebooks_carry_no_check_code(folder):
+    for name in NOTEBOOKS:
+        assert not CHECK_CODE.search((folder / f"{name}.ipynb").read_text())
+    assert not CHECK_CODE.search((folder / "gan_checks.py").read_text())
+
+
+def _appearances(values, text):
+    found = []
+    for value in values:
+        for shown in {repr(value), f"{value:.6g}", f"{value:.5f}"}:
+            if len(shown.lstrip("-").replace(".", "")) >= 5 and shown in text:
+                found.append(shown)
+    return found
+
+
+@pytest.mark.parametrize("student_id", ["ada", "dev", "ivo"])
+def test_feedback_shows_no_probe_values_and_no_check_code(cycle, grader, student_id):
+    for name in NOTEBOOKS:
+        html = cycle.feedback_html(student_id, name).read_text()
+        verdicts = grader.grade(notebooks.read(cycle.autograded(student_id, name)), name, student_id)
+        probes = [v for verdict in verdicts.values() for result in verdict.results for v in result.probe_values]
+        assert len(probes) > 20
+        assert not _appearances(probes, html), name
+        assert not CHECK_CODE.search(html), name
