@@ -34,6 +34,22 @@ c.Autograde.autograde_preprocessors = _stock["autograde_preprocessors"].default(
 """
 
 
+def plain_nbgrader_copy(course: Path, destination: Path, students: list[str] | None = None) -> Path:
+    """A copy of ``course`` (gradebook and submissions included, optionally only some students')
+    whose configuration grades with nbgrader's stock preprocessors: the student's kernel decides."""
+
+    def skip(folder: str, names: list[str]) -> set[str]:
+        ignored = {"autograded", "feedback"} & set(names)
+        if students is not None and Path(folder).name == "submitted":
+            ignored |= set(names) - set(students)
+        return ignored
+
+    shutil.copytree(course, destination, ignore=skip)
+    with (destination / "nbgrader_config.py").open("a") as config:
+        config.write(PLAIN_NBGRADER)
+    return destination
+
+
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -57,10 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="gankit-benchmark-") as tmp:
         print(f"Building a class of {len(students)} submissions (fetch and submit through the exchange)...")
         kit = run_cycle(Path(tmp) / "kit", students, say=lambda _: None).course
-        plain = Path(tmp) / "plain"
-        shutil.copytree(kit, plain, ignore=shutil.ignore_patterns("autograded", "feedback"))
-        with (plain / "nbgrader_config.py").open("a") as config:
-            config.write(PLAIN_NBGRADER)
+        plain = plain_nbgrader_copy(kit, Path(tmp) / "plain")
         count = sum(
             (kit / "submitted" / s.student_id / ASSIGNMENT / f"{n}.ipynb").exists() for s in students for n in NOTEBOOKS
         )

@@ -10,8 +10,10 @@ import csv
 
 import pytest
 
-from gankit import NOTEBOOKS, ROOT, notebooks, scores
+from gankit import ASSIGNMENT, NOTEBOOKS, ROOT, notebooks, scores
+from gankit.benchmark import plain_nbgrader_copy
 from gankit.hidden.engine import checks_for
+from gankit.nbgrader_cli import run_nbgrader
 from gankit.simulated_class import CLASS, by_id
 
 STUDENT_IDS = [student.student_id for student in CLASS]
@@ -69,8 +71,7 @@ def test_each_test_cell_scores_exactly_as_the_hidden_checks_should(cycle, test_p
 
 
 def _total(cycle, student_id):
-    cells = scores.cell_scores(cycle.course, student_id)
-    return sum(scores.auto_total(cells, name)[0] for name in NOTEBOOKS)
+    return _total_in(cycle.course, student_id)
 
 
 def test_full_marks_zero_and_a_known_partial_score(cycle, test_points):
@@ -166,3 +167,24 @@ def test_the_instructors_own_course_is_untouched(cycle_and_root):
     result, before, after = cycle_and_root
     assert ROOT not in result.course.parents
     assert after == before
+
+
+# Attacks that fool nbgrader 0.9.6's own in-kernel grading of this course (the benchmark shows all
+# six: the exception hook and showtraceback tricks are already caught by nbgrader, and the lying
+# array by the visible tests' own conversion to plain arrays).
+REAL_ATTACKS = ("tampers_numpy", "tampers_cells", "tampers_source")
+
+
+def test_the_tampering_fixtures_are_real_attacks_on_plain_nbgrader(cycle, tmp_path):
+    """Graded by nbgrader's stock preprocessors, these cheaters earn marks; with the hidden checks,
+    none (asserted above). So the tampering tests cannot pass because the attacks do nothing."""
+    plain = plain_nbgrader_copy(cycle.course, tmp_path / "plain", list(REAL_ATTACKS))
+    run_nbgrader(["autograde", ASSIGNMENT, "--force"], cwd=plain)
+    for student_id in REAL_ATTACKS:
+        assert _total_in(plain, student_id) > 0, student_id
+        assert _total_in(cycle.course, student_id) == 0, student_id
+
+
+def _total_in(course, student_id):
+    cells = scores.cell_scores(course, student_id)
+    return sum(scores.auto_total(cells, name)[0] for name in NOTEBOOKS)
