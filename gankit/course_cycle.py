@@ -143,8 +143,8 @@ def score_table(result: CycleResult, students: Sequence[Student] = CLASS) -> str
         rows.append(
             [
                 student_id,
-                *[f"{a:g}/{m:g}" for a, m in zip(auto, auto_max, strict=True)],
-                f"{sum(auto):g}/{sum(auto_max):g}",
+                *[f"{round(a, 2):g}/{m:g}" for a, m in zip(auto, auto_max, strict=True)],
+                f"{round(sum(auto), 2):g}/{sum(auto_max):g}",
                 f"{pending} to grade" if pending else "-",
                 described.get(student_id, ""),
             ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import time
 from pathlib import Path
 
 import numpy as np
@@ -156,6 +157,9 @@ def test_no_process_outlives_its_notebook():
         child = Outcome.from_reply(process.call("spawn", []))
         leader = process._proc.pid
         assert not child.raised and len(_alive_in_group(leader)) == 2
+    deadline = time.monotonic() + 5  # SIGKILL is delivered asynchronously
+    while _alive_in_group(leader) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert _alive_in_group(leader) == []
 
 

@@ -12,6 +12,14 @@ def _rotation(x0, y0, t):
     return np.array([x0 * np.cos(t) - y0 * np.sin(t), x0 * np.sin(t) + y0 * np.cos(t)])
 
 
+def _flow_mistakes(x0, y0, t):
+    """Where the flow ends up under the two sign mistakes of the spec."""
+    return {
+        "both signs are flipped, so the orbit runs clockwise": _rotation(x0, y0, -t),
+        "both players descend V": np.array([x0 * np.cosh(t) - y0 * np.sinh(t), y0 * np.cosh(t) - x0 * np.sinh(t)]),
+    }
+
+
 def _steps(x0, y0, eta, steps, alternating):
     """The update rule as a matrix power, an independent computation of the path."""
     step = np.array([[1.0, -eta], [eta, 1.0 - eta**2]]) if alternating else np.array([[1.0, -eta], [eta, 1.0]])
@@ -78,10 +86,7 @@ def test_matches_the_exact_rotation(student, reference, probe):
         tried="gradient_flow from a random start at 9 random times up to 12",
         expected="the exact solution of dx/dt = -y, dy/dt = x: a rotation about (0, 0), anticlockwise",
         hint=ROTATION,
-        mistakes={
-            "both signs are flipped, so the orbit runs clockwise": _rotation(x0, y0, -t),
-            "both players descend V": np.array([x0 * np.cosh(t) - y0 * np.sinh(t), y0 * np.cosh(t) - x0 * np.sinh(t)]),
-        },
+        mistakes=_flow_mistakes(x0, y0, t),
     )
 
 
@@ -96,10 +101,7 @@ def test_scalar_time(student, reference, probe):
         tried="gradient_flow from a random start at one time",
         expected="the pair (x_t, y_t)",
         hint=ROTATION,
-        mistakes={
-            "both signs are flipped, so the orbit runs clockwise": _rotation(x0, y0, -t),
-            "both players descend V": np.array([x0 * np.cosh(t) - y0 * np.sinh(t), y0 * np.cosh(t) - x0 * np.sinh(t)]),
-        },
+        mistakes=_flow_mistakes(x0, y0, t),
     )
 
 
