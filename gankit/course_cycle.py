@@ -4,7 +4,7 @@ Everything happens in a scratch copy of the course (``build/course-cycle`` by de
 SQLite gradebook and exchange folder, so the instructor's gradebook and folders are never touched:
 
     generate_assignment -> release_assignment -> (each student) fetch_assignment, work, submit
-    -> collect -> autograde -> generate_feedback -> export
+    -> collect -> autograde (in parallel) -> generate_feedback -> export -> class report
 
 It ends with a table of students and scores and says where the feedback and the CSV are.
 """
@@ -21,8 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gankit import ASSIGNMENT, COURSE_ID, NOTEBOOKS, ROOT, scores
+from gankit import ASSIGNMENT, COURSE_ID, NOTEBOOKS, ROOT, class_report, scores
 from gankit.nbgrader_cli import run_nbgrader
+from gankit.parallel_autograde import autograde_in_parallel
 from gankit.regenerate import copy_course
 from gankit.simulated_class import CLASS, WRITTEN_ANSWERS, Student, model_answers
 
@@ -38,6 +39,8 @@ class CycleResult:
     grades_csv: Path
     students: list[str]
     problems: list[str] = field(default_factory=list)
+    report: Path | None = None
+    class_data: class_report.ClassData | None = None
 
     @property
     def feedback(self) -> Path:
@@ -84,8 +87,10 @@ def run_cycle(
     students: Sequence[Student] = CLASS,
     root: Path = ROOT,
     say: Callable[[str], None] = print,
+    grade: bool = True,
 ) -> CycleResult:
-    """Run the whole course cycle for ``students`` in ``workdir`` (wiped first)."""
+    """Run the whole course cycle for ``students`` in ``workdir`` (wiped first); with
+    ``grade=False``, stop once the submissions are collected."""
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
@@ -115,12 +120,19 @@ def run_cycle(
 
     say("Instructor: collect, autograde, generate feedback, export")
     steps.nbgrader("collect", ASSIGNMENT, cwd=course)
-    # One broken submission must not hide the others: carry on and report it.
-    if steps.nbgrader("autograde", ASSIGNMENT, "--force", cwd=course, check=False) != 0:
-        result.problems.append(f"autograde reported errors; see {steps.logs}")
+    if not grade:
+        return result
+    # nbgrader's autograde, one worker process per core; one broken submission never stops the others.
+    graded = autograde_in_parallel(course, ASSIGNMENT, env=steps.env)
+    for failure in graded.failed:
+        result.problems.append(f"autograde failed for {failure.student_id}: {failure.error} (logs: {graded.logs})")
+    say(f"Autograded {len(graded.results)} students in {graded.seconds:.1f} s with parallel workers")
     if steps.nbgrader("generate_feedback", ASSIGNMENT, "--force", cwd=course, check=False) != 0:
         result.problems.append(f"generate_feedback reported errors; see {steps.logs}")
     steps.nbgrader("export", f"--to={result.grades_csv}", cwd=course)
+    failures = {f.student_id: f.error for f in graded.failed}
+    result.class_data = class_report.collect(course, ASSIGNMENT, failures)
+    result.report = class_report.write_report(result.class_data, workdir / "report")
     say(f"Done in {time.perf_counter() - started:.1f} s")
     return result
 
@@ -168,7 +180,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(f"Gradebook:   {result.course / 'gradebook.db'}")
     print(f"Feedback:    {result.feedback}/<student>/{ASSIGNMENT}/<notebook>.html")
-    print(f"Grades CSV:  {result.grades_csv}")
+    print(class_report.text_summary(result.class_data))
+    print()
+    print(f"Grades CSV:  {result.grades_csv} (nbgrader export); {result.report.parent / 'canvas_grades.csv'} (Canvas)")
+    print(f"Report:      {result.report}")
     print(f"Logs:        {result.workdir / 'logs'}")
     for problem in result.problems:
         print(f"PROBLEM: {problem}")

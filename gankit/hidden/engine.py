@@ -108,6 +108,22 @@ class CellVerdict:
         earned = sum(r.weight for r in self.results if r.passed)
         return round(self.points * earned / total, 4) if total else 0.0
 
+    def summary(self) -> dict[str, Any]:
+        """Plain data about this verdict: score and, per check, whether it passed and why not."""
+        return {
+            "score": self.score,
+            "points": self.points,
+            "checks": [
+                {
+                    "name": r.name,
+                    "passed": r.passed,
+                    "mistake": r.failure.mistake if r.failure else None,
+                    "internal_error": r.internal_error is not None,
+                }
+                for r in self.results
+            ],
+        }
+
     def feedback(self) -> str:
         passed = sum(r.passed for r in self.results)
         lines = [

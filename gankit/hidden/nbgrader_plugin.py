@@ -20,6 +20,7 @@ from traitlets import Bool, Float, Int
 from gankit.hidden.engine import Grader
 from gankit.hidden.sandbox import Limits, sandbox_disabled_by_environment
 
+VERDICTS_KEY = "gankit_hidden_checks"
 _graders: dict[tuple[str, str, bool, Limits], Grader] = {}
 
 
@@ -51,6 +52,8 @@ class HiddenChecks(NbGraderPreprocessor):
         info = resources["nbgrader"]
         notebook, student = info["notebook"], info["student"]
         verdicts = self.grader(info["assignment"]).grade(nb, notebook, student)
+        # Plain data for the class report (check names and diagnosed mistakes; no probe values).
+        nb.metadata[VERDICTS_KEY] = {grade_id: verdict.summary() for grade_id, verdict in verdicts.items()}
         for cell in nb.cells:
             grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
             if grade_id not in verdicts:
