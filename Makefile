@@ -20,8 +20,9 @@ $(STAMP): requirements.lock
 
 venv: $(STAMP)
 
+# The tests also grade against a real PostgreSQL server, which tools/postgres.sh installs and starts.
 test: $(STAMP)
-	$(RUN) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	GANKIT_TEST_POSTGRES="$$(tools/postgres.sh)" $(RUN) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 course: $(STAMP)
 	$(RUN) $(BIN)/python -m gankit.course_cycle $(COURSE_ARGS)

@@ -26,10 +26,13 @@ def db_url(course: Path) -> str:
     return f"sqlite:///{course / 'gradebook.db'}"
 
 
-def cell_scores(course: Path, student_id: str, assignment: str = ASSIGNMENT) -> dict[str, dict[str, CellScore]]:
-    """Map each notebook to the scores of its graded cells for one student ({} if not graded)."""
+def cell_scores(
+    course: Path, student_id: str, assignment: str = ASSIGNMENT, url: str | None = None
+) -> dict[str, dict[str, CellScore]]:
+    """Map each notebook to the scores of its graded cells for one student ({} if not graded).
+    ``url`` names the gradebook when it is not the course's SQLite file."""
     result: dict[str, dict[str, CellScore]] = {}
-    with Gradebook(db_url(course), COURSE_ID) as gradebook:
+    with Gradebook(url or db_url(course), COURSE_ID) as gradebook:
         for name in NOTEBOOKS:
             try:
                 submitted = gradebook.find_submission_notebook(name, assignment, student_id)
@@ -54,7 +57,7 @@ def auto_total(scores: dict[str, dict[str, CellScore]], notebook: str) -> tuple[
     return sum(cell.auto_score or 0.0 for cell in cells), sum(cell.max_score for cell in cells)
 
 
-def students(course: Path, assignment: str = ASSIGNMENT) -> list[str]:
+def students(course: Path, assignment: str = ASSIGNMENT, url: str | None = None) -> list[str]:
     """The ids of the students with a submission of ``assignment``, sorted."""
-    with Gradebook(db_url(course), COURSE_ID) as gradebook:
+    with Gradebook(url or db_url(course), COURSE_ID) as gradebook:
         return sorted(sub.student.id for sub in gradebook.find_assignment(assignment).submissions)
