@@ -142,7 +142,13 @@ def same_values(
                 mistake = name
                 break
         raise CheckFailed(tried, expected, _difference(values, target), hint, mistake)
-    if python_float and got.kind != "float":
+    if python_float:
+        is_python_float(got, tried=tried)
+
+
+def is_python_float(got: Outcome, *, tried: str) -> None:
+    """The result must be a plain Python ``float`` (not a numpy scalar or a 0-d array)."""
+    if got.kind != "float":
         raise CheckFailed(tried, "a Python float", got.describe(), "convert the result with float(...)")
 
 
@@ -177,8 +183,7 @@ def within(
     what it estimates on average.
     """
     _fail_if_raised(got, tried, expected, hint)
-    if got.kind != "float":
-        raise CheckFailed(tried, "a Python float", got.describe(), "convert the result with float(...)")
+    is_python_float(got, tried=tried)
     value = float(got.value)
     if abs(value - target) <= tolerance:
         return
