@@ -130,8 +130,11 @@ def autograde_in_parallel(
                     if student_id is not None:
                         summary.results.append(StudentResult(student_id, False, 0.0, "the grading worker died"))
                     continue
-                reply = json.loads(line)
-                summary.results.append(StudentResult(**reply))
+                try:
+                    result = StudentResult(**json.loads(line))
+                except (ValueError, TypeError):
+                    result = StudentResult(student_id or "?", False, 0.0, f"unreadable reply: {line[:80]!r}")
+                summary.results.append(result)
                 hand_out(index)
                 if progress:
                     progress(len(summary.results), total, len(summary.failed), started)
@@ -162,8 +165,11 @@ def _worker(argv: list[str]) -> None:
     """Grade the students named on stdin, one per line; answer each with one JSON line."""
     from nbgrader.apps.autogradeapp import AutogradeApp
 
-    replies = sys.stdout
-    sys.stdout = sys.stderr  # nbgrader's own prints must not mix with the replies
+    # Replies go through a private copy of stdout; file descriptor 1 becomes the log, so that
+    # nothing else (nbgrader's prints, kernels and the processes they start) can reach the parent.
+    replies = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
     app = AutogradeApp()
     app.initialize(argv)
     url = app.coursedir.db_url

@@ -46,3 +46,17 @@ def test_a_worker_per_student_and_a_broken_submission_is_named_without_stopping_
     assert [r.student_id for r in summary.failed] == ["ada"]
     assert summary.failed[0].error
     assert _gradebook(course)["dev"] == _gradebook(cycle.course)["dev"]
+
+
+def test_output_a_notebook_writes_past_its_kernel_cannot_confuse_the_workers(cycle, tmp_path):
+    """A shell command in a student's notebook writes to the kernel's inherited stdout."""
+    course = tmp_path / "course"
+    shutil.copytree(cycle.course, course, ignore=shutil.ignore_patterns("autograded", "feedback"))
+    path = course / "submitted" / "ada" / ASSIGNMENT / f"{NOTEBOOKS[1]}.ipynb"
+    nb = notebooks.read(path)
+    cell = notebooks.cells_by_grade_id(nb)["answer_value"]
+    cell.source = 'import os\nos.system("echo not a reply; echo {}")\n' + cell.source
+    path.write_text(notebooks.nbformat.writes(nb))
+    summary = autograde_in_parallel(course, ASSIGNMENT, workers=1, students=["ada"])
+    assert not summary.failed, summary.failed
+    assert _gradebook(course)["ada"] == _gradebook(cycle.course)["ada"]
