@@ -20,9 +20,11 @@ $(STAMP): requirements.lock
 
 venv: $(STAMP)
 
-# The tests also grade against a real PostgreSQL server, which tools/postgres.sh installs and starts.
+# The tests also grade against a real PostgreSQL server, which tools/postgres.sh installs and starts,
+# and drive JupyterLab in Debian's Chromium, which tools/chromium.sh installs.
 test: $(STAMP)
-	GANKIT_TEST_POSTGRES="$$(tools/postgres.sh)" $(RUN) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	GANKIT_TEST_POSTGRES="$$(tools/postgres.sh)" GANKIT_CHROMIUM="$$(tools/chromium.sh)" \
+		$(RUN) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 course: $(STAMP)
 	$(RUN) $(BIN)/python -m gankit.course_cycle $(COURSE_ARGS)
@@ -42,7 +44,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check gankit tests
 
 lab: $(STAMP)
-	$(RUN) $(BIN)/jupyter lab --ip=127.0.0.1 --no-browser
+	$(RUN) $(BIN)/python -m gankit.lab $(LAB_ARGS)
 
 lock:
 	rm -rf /tmp/gankit-lock && $(PYTHON) -m venv /tmp/gankit-lock

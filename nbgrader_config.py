@@ -6,11 +6,15 @@ from nbgrader.converters import Autograde
 from nbgrader.preprocessors import (
     ClearMarkScheme,
     ClearOutput,
+    Execute,
     IncludeHeaderFooter,
     LockCells,
     SaveAutoGrades,
 )
 
+from gankit.grading import autograde
+from gankit.grading.execute import SandboxedExecute
+from gankit.grading.repair import RepairGradeCells
 from gankit.hidden.nbgrader_plugin import HiddenChecks, LoadHiddenChecks
 
 c = get_config()  # noqa: F821  (provided by nbgrader when it loads this file)
@@ -23,6 +27,10 @@ c.CourseDirectory.solution_directory = "solutions"
 # The exchange is shared with the students; override it per deployment, e.g. with
 # NBGRADER_EXCHANGE=/srv/nbgrader/exchange (nbgrader's default) on a JupyterHub.
 c.Exchange.root = os.environ.get("NBGRADER_EXCHANGE", "/srv/nbgrader/exchange")
+# The gradebook: this folder's SQLite file, or a server several graders share at once, e.g.
+# GANKIT_DB_URL=postgresql://grader-gan_tutorial@127.0.0.1:5432/gan_tutorial (see deploy/).
+if os.environ.get("GANKIT_DB_URL"):
+    c.CourseDirectory.db_url = os.environ["GANKIT_DB_URL"]
 
 # The stub every released function starts from.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
@@ -39,16 +47,34 @@ c.Execute.interrupt_on_timeout = True
 # Grade cells that a student deletes come back from the source version.
 c.OverwriteCells.add_missing_cells = True
 
+# Autograde grades every notebook it can and names every one it cannot: a broken notebook costs
+# only itself, an empty submission scores 0 instead of nothing, an interrupted run resumes.
+autograde.install()
+
 # Hidden checks decide every autograded test cell: they run the student's functions in a sandboxed
 # process on inputs drawn for that student and judge the results here (see gankit/hidden/).
 # Checks and reference solutions load while sanitizing, before any student kernel runs; the
 # verdicts are written just before nbgrader saves the grades.
+# Grade cells a student edited so that nbgrader would reject them become ordinary cells first.
+# The notebook's own kernel runs in the same sandbox (SandboxedExecute), one fault costing one cell.
 _defaults = Autograde.class_traits()
-c.Autograde.sanitize_preprocessors = [*_defaults["sanitize_preprocessors"].default(), LoadHiddenChecks]
+c.Autograde.sanitize_preprocessors = [
+    RepairGradeCells,
+    *_defaults["sanitize_preprocessors"].default(),
+    LoadHiddenChecks,
+]
 _autograde = list(_defaults["autograde_preprocessors"].default())
+_autograde[_autograde.index(Execute)] = SandboxedExecute
 _autograde.insert(_autograde.index(SaveAutoGrades), HiddenChecks)
 c.Autograde.autograde_preprocessors = _autograde
-# Where the machine cannot build the sandbox, grading stops with a message; to grade anyway:
-# c.HiddenChecks.allow_unsandboxed = True
 c.HiddenChecks.call_timeout = 10.0
-c.HiddenChecks.memory_mb = 1024
+
+# Students' code (kernel and hidden checks) runs in a sandbox: its own uid, no network, no course
+# files, a private /tmp, limits below, and everything it started ends with the notebook.
+# Where the machine cannot build it, grading stops with the reason; to grade anyway (not advised):
+# c.Sandbox.allow_unsandboxed = True
+c.Sandbox.memory_mb = 1024  # the hidden checks' process
+c.Sandbox.kernel_memory_mb = 2048  # the notebook's kernel (ipykernel, numpy and matplotlib)
+c.Sandbox.cpu_seconds = 300
+c.Sandbox.max_processes = 64
+c.Sandbox.max_output_kb = 1024

@@ -41,6 +41,8 @@ PLAIN_NBGRADER = """
 _stock = Autograde.class_traits()
 c.Autograde.sanitize_preprocessors = _stock["sanitize_preprocessors"].default()
 c.Autograde.autograde_preprocessors = _stock["autograde_preprocessors"].default()
+from nbgrader.apps import api as _api, autogradeapp as _autogradeapp
+_autogradeapp.Autograde = _api.Autograde = Autograde  # nbgrader's own converter, not the kit's
 """
 
 

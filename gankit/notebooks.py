@@ -70,16 +70,19 @@ def is_setup_cell(cell: NotebookNode) -> bool:
 
 
 def runnable_sources(nb: NotebookNode) -> list[str]:
-    """The code that defines a notebook's answers, in order: set-up cells, answer cells and any
-    cells the student added; not test cells, not figures."""
-    sources = []
+    """The code that defines a notebook's answers: set-up cells first (a student may have moved
+    them), then answer cells and any cells the student added, in notebook order; not test cells,
+    not figures."""
+    setup, others = [], []
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
         meta = nbgrader_meta(cell)
-        if is_setup_cell(cell) or not (meta.get("locked") or meta.get("grade")):
-            sources.append(cell.source)
-    return sources
+        if is_setup_cell(cell):
+            setup.append(cell.source)
+        elif not (meta.get("locked") or meta.get("grade")):
+            others.append(cell.source)
+    return setup + others
 
 
 def load_functions(path: Path) -> dict[str, Any]:

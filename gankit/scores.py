@@ -57,6 +57,12 @@ def auto_total(scores: dict[str, dict[str, CellScore]], notebook: str) -> tuple[
     return sum(cell.auto_score or 0.0 for cell in cells), sum(cell.max_score for cell in cells)
 
 
+def auto_grand_total(course: Path, student_id: str, url: str | None = None) -> float:
+    """A student's automatic score over every notebook of the assignment."""
+    cells = cell_scores(course, student_id, url=url)
+    return sum(auto_total(cells, name)[0] for name in NOTEBOOKS)
+
+
 def students(course: Path, assignment: str = ASSIGNMENT, url: str | None = None) -> list[str]:
     """The ids of the students with a submission of ``assignment``, sorted."""
     with Gradebook(url or db_url(course), COURSE_ID) as gradebook:

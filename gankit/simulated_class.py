@@ -78,6 +78,19 @@ class Student:
             path.write_text(notebooks.nbformat.writes(nb), encoding="utf-8")
 
 
+def place_submission(course: Path, student: Student, assignment: str = ASSIGNMENT) -> Path:
+    """Put ``student``'s work straight into ``submitted/`` of ``course`` (as ``collect`` leaves it),
+    starting from the course's release; return the folder. For tests that need a graded course
+    without going through the exchange."""
+    folder = course / "submitted" / student.student_id / assignment
+    folder.mkdir(parents=True)
+    for path in (course / "release" / assignment).iterdir():
+        (folder / path.name).write_bytes(path.read_bytes())
+    (folder / "timestamp.txt").write_text("2026-11-25 12:00:00.000000 UTC")
+    student.do_homework(folder, model_answers(course / "source" / assignment), WRITTEN_ANSWERS)
+    return folder
+
+
 def model_answers(source_folder: Path) -> dict[str, str]:
     """The model solution of every code answer cell, as a student would type it (no markers)."""
     answers = {}
@@ -473,4 +486,4 @@ def by_id(student_id: str) -> Student:
     return next(student for student in CLASS if student.student_id == student_id)
 
 
-__all__ = ["ASSIGNMENT", "CLASS", "Student", "WRITTEN_ANSWERS", "by_id", "model_answers"]
+__all__ = ["ASSIGNMENT", "CLASS", "Student", "WRITTEN_ANSWERS", "by_id", "model_answers", "place_submission"]

@@ -9,7 +9,7 @@ import pytest
 from gankit import ASSIGNMENT, ROOT, notebooks
 from gankit.hidden.checking import Probe, derive_seed
 from gankit.hidden.engine import Grader, ReferenceCalls, StudentCalls
-from gankit.hidden.sandbox import StudentProcess
+from gankit.hidden.student_process import StudentProcess
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -1,6 +1,6 @@
 """Hidden grading of one notebook: run the checks, reach a verdict per test cell, write feedback.
 
-The student's code runs in a ``StudentProcess`` (see ``sandbox``); the reference solutions run in
+The student's code runs in a ``StudentProcess`` (see ``student_process``); the reference solutions run in
 this process from the instructor's ``solutions/`` notebooks, through the same encode and decode
 path. Every comparison happens here. Checks and reference solutions are loaded when the
 ``Grader`` is made, before any student code runs.
@@ -22,7 +22,7 @@ from gankit import NOTEBOOKS, notebooks
 from gankit.hidden import runner
 from gankit.hidden.checking import CheckFailed, Probe, derive_seed
 from gankit.hidden.outcomes import Outcome, encode_arg
-from gankit.hidden.sandbox import Limits, StudentProcess
+from gankit.hidden.student_process import Limits, StudentProcess
 
 log = logging.getLogger(__name__)
 Check = Callable[..., None]

@@ -15,33 +15,40 @@ from pathlib import Path
 from nbformat import NotebookNode
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Bool, Float, Int
+from traitlets import Float
 
-from gankit.hidden.engine import Grader
-from gankit.hidden.sandbox import Limits, sandbox_disabled_by_environment
+from gankit import notebooks
+from gankit.grading.faults import FAULTS_KEY, UNREADABLE_KEY, fault
+from gankit.grading.repair import REPAIRS_KEY
+from gankit.hidden.engine import CellVerdict, Grader
+from gankit.hidden.student_process import Limits
+from gankit.sandbox.settings import Sandbox
 
 VERDICTS_KEY = "gankit_hidden_checks"
 _graders: dict[tuple[str, str, bool, Limits], Grader] = {}
 
 
+def unreadable_note(reason: str) -> str:
+    return (
+        f"We could not grade the notebook you submitted: {reason}. Every cell of it scores 0 for now. "
+        "Your file is kept exactly as you submitted it: ask your instructor, who can see it and grade it again."
+    )
+
+
 class HiddenChecks(NbGraderPreprocessor):
     """Score every autograded test cell from the hidden checks, run outside the student's kernel."""
 
-    allow_unsandboxed = Bool(
-        False,
-        help="Run students' code for the hidden checks without the sandbox (not recommended).",
-    ).tag(config=True)
     call_timeout = Float(10.0, help="Seconds one call of a student's function may take.").tag(config=True)
     setup_timeout = Float(20.0, help="Seconds all of a notebook's code may take to load.").tag(config=True)
-    memory_mb = Int(1024, help="Address-space limit of the student's process, in MiB.").tag(config=True)
 
     def grader(self, assignment: str) -> Grader:
         root = self.config.get("CourseDirectory", {}).get("root") or os.getcwd()
-        sandbox = not (self.allow_unsandboxed or sandbox_disabled_by_environment())
+        settings = Sandbox(parent=self)
+        sandbox = settings.enabled
         limits = Limits(
+            **vars(settings.limits()),
             setup_seconds=self.setup_timeout,
             call_seconds=self.call_timeout,
-            memory_mb=self.memory_mb,
         )
         key = (str(Path(root).resolve()), assignment, sandbox, limits)
         if key not in _graders:
@@ -51,9 +58,21 @@ class HiddenChecks(NbGraderPreprocessor):
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         info = resources["nbgrader"]
         notebook, student = info["notebook"], info["student"]
-        verdicts = self.grader(info["assignment"]).grade(nb, notebook, student)
+        unreadable = nb.metadata.get(UNREADABLE_KEY)
+        if unreadable:
+            verdicts = {
+                grade_id: CellVerdict(grade_id, float(points), notes=[unreadable_note(unreadable)])
+                for grade_id, points in notebooks.graded_test_points(nb).items()
+            }
+        else:
+            verdicts = self.grader(info["assignment"]).grade(nb, notebook, student)
         # Plain data for the class report (check names and diagnosed mistakes; no probe values).
         nb.metadata[VERDICTS_KEY] = {grade_id: verdict.summary() for grade_id, verdict in verdicts.items()}
+        faults = nb.metadata.pop(REPAIRS_KEY, []) + nb.metadata.get(FAULTS_KEY, [])
+        if unreadable:
+            faults.insert(0, fault(notebook, "unreadable", unreadable))
+        if faults:
+            nb.metadata[FAULTS_KEY] = faults
         for cell in nb.cells:
             grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
             if grade_id not in verdicts:

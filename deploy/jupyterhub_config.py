@@ -1,0 +1,52 @@
+"""JupyterHub for the GAN tutorial course: students, several graders, one shared exchange.
+
+Copy to /etc/jupyterhub/jupyterhub_config.py (see the README's "JupyterHub" section). Accounts are
+the machine's Unix accounts (PAM). Every student gets their own JupyterLab; the graders share one
+JupyterLab, run as the service account ``grader-gan_tutorial`` in the course directory, where
+Formgrader grades into a PostgreSQL gradebook that all graders use at once.
+"""
+
+import os
+
+c = get_config()  # noqa: F821  (provided by JupyterHub when it loads this file)
+
+COURSE = "gan_tutorial"  # must equal CourseDirectory.course_id in the course's nbgrader_config.py
+GRADERS = ["instructor1", "ta1"]  # Unix accounts that grade this course
+STUDENTS = ["student1", "student2"]  # or leave allowed_users open and use allow_all below
+
+c.JupyterHub.bind_url = os.environ.get("GANKIT_HUB_URL", "http://:8000")
+c.JupyterHub.authenticator_class = "pam"
+c.Authenticator.allowed_users = set(GRADERS + STUDENTS)
+c.Authenticator.admin_users = {GRADERS[0]}
+c.Spawner.default_url = "/lab"
+c.Spawner.notebook_dir = "~"
+
+# The graders' group: the name must start with "formgrade-" for nbgrader's course list to find it.
+c.JupyterHub.load_groups = {f"formgrade-{COURSE}": {"users": GRADERS}}
+c.JupyterHub.load_roles = [
+    {
+        "name": f"formgrade-{COURSE}",
+        "groups": [f"formgrade-{COURSE}"],
+        "scopes": [f"access:services!service={COURSE}", "list:services", f"read:services!service={COURSE}"],
+    },
+    # nbgrader's course list asks the hub which services a user may reach, with the server's token.
+    {"name": "server", "scopes": ["inherit"]},
+]
+
+# The graders' shared JupyterLab, started by the hub as a service. Its name must be the course id.
+# It runs in the course directory (a checkout of this kit), whose nbgrader_config.py reads the
+# gradebook URL and the exchange from the environment.
+c.JupyterHub.services = [
+    {
+        "name": COURSE,
+        "url": "http://127.0.0.1:9999",
+        "command": ["jupyterhub-singleuser", "--ServerApp.root_dir=/home/grader-gan_tutorial/course"],
+        "user": f"grader-{COURSE}",
+        "cwd": f"/home/grader-{COURSE}/course",
+        "environment": {
+            "JUPYTERHUB_DEFAULT_URL": "/lab",
+            "NBGRADER_EXCHANGE": "/srv/nbgrader/exchange",
+            "GANKIT_DB_URL": os.environ.get("GANKIT_DB_URL", "postgresql://grader-gan_tutorial@127.0.0.1:5432/gan_tutorial"),
+        },
+    }
+]

@@ -1,0 +1,170 @@
+"""``nbgrader autograde`` that grades every notebook it can and names every one it cannot.
+
+``nbgrader_config.py`` calls ``install()``, so that plain ``nbgrader autograde`` (and formgrader,
+and the kit's parallel workers) use ``KitAutograde``. It differs from nbgrader's ``Autograde`` in
+four places, each a case where nbgrader would drop a student's whole submission:
+
+* a notebook that cannot be read or converted (not JSON, not UTF-8, an nbformat version nbgrader
+  cannot read, metadata nbgrader rejects) is graded as its released version would be: 0 points,
+  with the reason in every test cell's feedback. The submitted file is left untouched, and the
+  student's other notebooks are graded normally;
+* a submission folder with no notebooks gets 0 for each notebook and says so, instead of no
+  grades at all;
+* a run that was killed part-way leaves a marker in the student's autograded folder; the next
+  run grades that student again instead of skipping the half-written result;
+* if the sandbox cannot be built, the run stops before touching any student, with the reason.
+
+At the end it logs a summary naming every fault (see ``gankit.grading.faults``).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+from pathlib import Path
+
+import nbformat
+import sqlalchemy
+from nbformat.reader import NotJSONError
+from nbgrader import utils
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.converters import Autograde
+from nbgrader.converters.base import BaseConverter, NbGraderException
+
+from gankit.grading.faults import UNREADABLE_KEY, collect_dir, summary_lines
+from gankit.sandbox.policy import SandboxUnavailable, ensure_available
+from gankit.sandbox.settings import Sandbox
+
+IN_PROGRESS = ".gankit-grading"  # present while a student is being graded; absent once done
+# Problems of the grader's, not of one notebook: they stop the run, as in nbgrader. (nbgrader also
+# stops everything on a notebook with an old or new nbgrader schema; a student can set that in a
+# cell's metadata, so here it costs that notebook alone.)
+_FATAL = (KeyboardInterrupt, SandboxUnavailable, sqlalchemy.exc.OperationalError)
+
+
+def describe(error: BaseException) -> str:
+    """Why a submitted notebook could not be graded, in words a student understands."""
+    if isinstance(error, NotJSONError):
+        return "the file is not valid JSON, so it is not a readable notebook (was it edited outside Jupyter?)"
+    if isinstance(error, UnicodeDecodeError):
+        return "the file is not UTF-8 text, so it is not a readable notebook"
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    if "nbformat" in text.lower() or type(error).__name__ == "NBFormatError":
+        return f"the notebook format is one nbgrader cannot read ({text[:200]})"
+    return f"nbgrader could not process it: {type(error).__name__}: {text[:300]}"
+
+
+class KitAutograde(Autograde):
+    """nbgrader's ``Autograde`` with per-notebook isolation of broken submissions (see module doc)."""
+
+    _graded: list[Path]
+
+    def start(self) -> None:
+        self._graded = []
+        if Sandbox(parent=self).enabled:
+            try:
+                ensure_available()  # before any student: a refusal must not leave half a run behind
+            except SandboxUnavailable as error:
+                self.log.error("%s", error)
+                raise NbGraderException(str(error)) from None
+        try:
+            super().start()
+        finally:
+            found = [item for dest in self._graded for item in collect_dir(dest)]
+            if found:
+                self.log.warning("Faults while grading (%d):\n%s", len(found), "\n".join(summary_lines(found)))
+
+    def init_notebooks(self) -> None:
+        # nbgrader skips a submission folder with no notebooks, as if the student had not submitted.
+        try:
+            super().init_notebooks()
+        except NbGraderException:
+            self.assignments = {}
+        if self.coursedir.notebook_id == "*":
+            for folder in glob.glob(self._format_source(self.coursedir.assignment_id, self.coursedir.student_id)):
+                if os.path.isdir(folder):
+                    self.assignments.setdefault(folder, [])
+        if not self.assignments:
+            raise NbGraderException(f"No submissions found for {self.coursedir.assignment_id}")
+
+    # -- interrupted runs --------------------------------------------------------------------
+
+    def init_destination(self, assignment_id: str, student_id: str) -> bool:
+        dest = Path(self._format_dest(assignment_id, student_id))
+        if (dest / IN_PROGRESS).exists():
+            self.log.warning("Grading of %s was interrupted last time; grading it again", student_id)
+            shutil.rmtree(dest)
+        return super().init_destination(assignment_id, student_id)
+
+    def init_assignment(self, assignment_id: str, student_id: str) -> None:
+        dest = Path(self._format_dest(assignment_id, student_id))
+        dest.mkdir(parents=True, exist_ok=True)
+        (dest / IN_PROGRESS).touch()
+        self._graded.append(dest)
+        if self.notebooks:
+            super().init_assignment(assignment_id, student_id)
+            return
+        # An empty submission: nbgrader would stop here and record nothing. Record zeros instead.
+        try:
+            super().init_assignment(assignment_id, student_id)
+        except NbGraderException:
+            pass
+        with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gb:
+            for notebook in gb.find_assignment(assignment_id).notebooks:
+                try:
+                    submission = gb.find_submission_notebook(notebook.name, assignment_id, student_id)
+                except MissingEntry:
+                    continue
+                for grade in submission.grades:
+                    grade.auto_score = 0
+                    grade.needs_manual_grade = False
+            gb.db.commit()
+        self.log.error("%s submitted no notebooks for %s: every notebook scores 0", student_id, assignment_id)
+
+    def set_permissions(self, assignment_id: str, student_id: str) -> None:
+        # Called once every notebook of the student is written: the grading is complete.
+        super().set_permissions(assignment_id, student_id)
+        marker = Path(self._format_dest(assignment_id, student_id)) / IN_PROGRESS
+        marker.unlink(missing_ok=True)
+
+    # -- one notebook ------------------------------------------------------------------------
+
+    def convert_single_notebook(self, notebook_filename: str) -> None:
+        try:
+            super().convert_single_notebook(notebook_filename)
+            return
+        except _FATAL:
+            raise
+        except Exception as error:  # noqa: BLE001 - any other failure belongs to this notebook alone
+            reason = describe(error)
+            self.log.error("Could not grade %s: %s", notebook_filename, reason)
+        self._sanitizing = True
+        self._grade_stand_in(notebook_filename, reason)
+
+    def _grade_stand_in(self, notebook_filename: str, reason: str) -> None:
+        """Grade the released version in place of an unreadable notebook, carrying the reason."""
+        resources = self.init_single_notebook_resources(notebook_filename)
+        info = resources["nbgrader"]
+        release = Path(self.coursedir.format_path(self.coursedir.release_directory, ".", info["assignment"]))
+        nb = nbformat.read(str(release / f"{info['notebook']}.ipynb"), as_version=nbformat.NO_CONVERT)
+        nb.metadata[UNREADABLE_KEY] = reason
+        self._init_preprocessors()
+        output, resources = self.exporter.from_notebook_node(nb, resources=resources)
+        self.write_single_notebook(output, resources)
+        built = os.path.join(self.writer.build_directory, os.path.basename(notebook_filename))
+        self._sanitizing = False
+        self._init_preprocessors()
+        try:
+            with utils.setenv(NBGRADER_EXECUTION="autograde"):
+                BaseConverter.convert_single_notebook(self, built)
+        finally:
+            self._sanitizing = True
+
+
+def install() -> None:
+    """Make nbgrader's autograde command (and formgrader's button) use ``KitAutograde``."""
+    from nbgrader.apps import api, autogradeapp
+
+    autogradeapp.Autograde = KitAutograde
+    api.Autograde = KitAutograde

@@ -1,0 +1,76 @@
+"""Submitted notebooks whose nbgrader metadata a student changed, made gradable again (sanitize step).
+
+nbgrader restores grade cells it can match by grade id (``OverwriteCells``) and re-adds deleted
+ones (``add_missing_cells``), but a duplicated grade id, a grade id the gradebook does not know or
+nbgrader metadata that is not a dictionary make it abandon the student's whole submission. Here
+such cells become ordinary cells: their code still runs (a student's answer in a renamed cell is
+still graded by the hidden checks, which run every student cell), the genuine grade cell is
+restored from the gradebook, and the change is recorded as a fault that names the cell.
+"""
+
+from __future__ import annotations
+
+from nbformat import NotebookNode
+from nbgrader.api import Gradebook
+from nbgrader.nbgraderformat import SCHEMA_VERSION
+from nbgrader.preprocessors import NbGraderPreprocessor
+
+from gankit.grading.faults import cell_name, fault
+
+REPAIRS_KEY = "gankit_repairs"
+
+
+def _known_ids(resources: dict) -> set[str]:
+    info = resources["nbgrader"]
+    with Gradebook(info["db_url"]) as gb:  # as nbgrader's OverwriteCells opens it
+        notebook = gb.find_notebook(info["notebook"], info["assignment"])
+        return {cell.name for cell in notebook.source_cells}
+
+
+class RepairGradeCells(NbGraderPreprocessor):
+    """Turn grade cells nbgrader would reject into ordinary cells, and say which and why."""
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        known = _known_ids(resources)
+        seen: set[str] = set()
+        repairs = []
+        for index, cell in enumerate(nb.cells):
+            meta = cell.get("metadata", {})
+            if "nbgrader" not in meta:
+                continue
+            info = meta["nbgrader"]
+            grade_id = info.get("grade_id") if isinstance(info, dict) else None
+            if not isinstance(info, dict):
+                problem = "its nbgrader metadata is not a dictionary"
+            elif not isinstance(grade_id, str) or grade_id not in known:
+                problem = f"its grade id {grade_id!r} is not one of this notebook's"
+            elif grade_id in seen:
+                problem = f"it repeats the grade id {grade_id!r} of an earlier cell"
+            else:
+                seen.add(grade_id)
+                if info.get("schema_version") != SCHEMA_VERSION:
+                    # nbgrader would stop grading the whole class on this; the value is ours to set.
+                    repairs.append(
+                        fault(
+                            grade_id,
+                            "edited grade cell",
+                            f"its nbgrader schema version was changed to {info.get('schema_version')!r}; restored",
+                        )
+                    )
+                    info["schema_version"] = SCHEMA_VERSION
+                continue
+            repairs.append(
+                fault(cell_name(cell, index), "edited grade cell", f"{problem}; it was graded as an ordinary cell")
+            )
+            del meta["nbgrader"]
+        if repairs:
+            nb.metadata[REPAIRS_KEY] = repairs
+            for item in repairs:
+                self.log.warning(
+                    "%s/%s %s: %s",
+                    resources["nbgrader"]["student"],
+                    resources["nbgrader"]["notebook"],
+                    item["where"],
+                    item["message"],
+                )
+        return nb, resources

@@ -1,0 +1,729 @@
+"""Hostile and broken submissions, graded by the real ``nbgrader autograde`` with the course's config.
+
+One scratch course, one class of troublemakers and one well-behaved control student, one plain
+``nbgrader autograde`` run (cell timeouts shortened so that the endless loops cost seconds, not
+minutes); each test then reads what happened to one of them. Expected scores come from the points
+in the source notebooks; every attack runs with the scratch course's real path written into it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell
+
+from gankit import ASSIGNMENT, NOTEBOOKS, ROOT, notebooks, scores
+from gankit.benchmark import plain_nbgrader_copy
+from gankit.grading.faults import FAULTS_KEY
+from gankit.nbgrader_cli import nbgrader_env, run_nbgrader
+from gankit.regenerate import copy_course
+from gankit.sandbox.policy import UID_BASE
+from gankit.simulated_class import Student, place_submission
+
+EX1, EX2, EX3 = NOTEBOOKS
+MARK = "gankit-adversary-7731"  # in the command line of every process an attack starts
+FAST = ["--Execute.timeout=10", "--HiddenChecks.setup_timeout=8"]
+
+
+# -- building submissions -----------------------------------------------------------------------
+
+
+def _path(folder: Path, notebook: str) -> Path:
+    return folder / f"{notebook}.ipynb"
+
+
+def _edit(folder: Path, notebook: str, change: Callable[[nbformat.NotebookNode], None]) -> None:
+    nb = notebooks.read(_path(folder, notebook))
+    change(nb)
+    _path(folder, notebook).write_text(nbformat.writes(nb), encoding="utf-8")
+
+
+def _index(nb: nbformat.NotebookNode, grade_id: str) -> int:
+    return next(i for i, cell in enumerate(nb.cells) if notebooks.nbgrader_meta(cell).get("grade_id") == grade_id)
+
+
+def _add_cell(notebook: str, source: str, after: str | None = None) -> Callable[[Path, dict], None]:
+    """A student-added code cell, after the cell ``after`` (a grade id) or at the end."""
+
+    def change(nb: nbformat.NotebookNode) -> None:
+        position = _index(nb, after) + 1 if after else len(nb.cells)
+        nb.cells.insert(position, new_code_cell(source))
+
+    return lambda folder, ctx: _edit(folder, notebook, change)
+
+
+SNOOP = """
+import json, os
+found = {}
+for path in %(secrets)r:
+    try:
+        open(path, "rb").read(1)
+        found[path] = "READ"
+    except Exception as error:
+        found[path] = type(error).__name__
+for path in %(targets)r:
+    try:
+        with open(path, "w") as f:
+            f.write("x" * 1000)
+        found[path] = "WROTE"
+    except Exception as error:
+        found[path] = type(error).__name__
+try:
+    with open("/tmp/big", "wb") as f:
+        for _ in range(100):
+            f.write(bytes(1 << 20))
+    found["/tmp/big"] = "WROTE 100 MiB"
+except Exception as error:
+    found["/tmp/big"] = type(error).__name__
+found["listing"] = sorted(os.listdir(%(course)r)) if os.path.isdir(%(course)r) else "absent"
+print("SNOOP " + json.dumps(found))
+"""
+
+DAEMON = """
+import os, subprocess, sys
+subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)", %(mark)r], start_new_session=True)
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(3600)", %(mark)r])
+    os._exit(0)
+print("DAEMON started")
+"""
+
+NETWORK = """
+import socket
+s = socket.socket()
+s.settimeout(3)
+try:
+    s.connect(("127.0.0.1", %(port)d))
+    print("NETWORK connected")
+except Exception as error:
+    print("NETWORK " + type(error).__name__)
+"""
+
+FORK_BOMB = """
+import os
+while True:
+    try:
+        os.fork()
+    except OSError:
+        pass
+"""
+
+MEMORY_BOMB = """
+blocks = []
+while True:
+    blocks.append(bytearray(64 * 2**20))
+"""
+
+STUBBORN_LOOP = """
+import signal
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+while True:
+    pass
+"""
+
+
+def _attack(template: str, notebook: str, after: str | None = None) -> Callable[[Path, dict], None]:
+    def build(folder: Path, ctx: dict) -> None:
+        _add_cell(notebook, template % ctx, after)(folder, ctx)
+
+    return build
+
+
+def _raise_before(grade_id: str, notebook: str) -> Callable[[Path, dict], None]:
+    def change(nb):
+        cell = nb.cells[_index(nb, grade_id)]
+        cell.source = "raise RuntimeError('not finished yet')\n" + cell.source
+
+    return lambda folder, ctx: _edit(folder, notebook, change)
+
+
+def _truncate(notebook: str) -> Callable[[Path, dict], None]:
+    def build(folder, ctx):
+        path = _path(folder, notebook)
+        path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+
+    return build
+
+
+def _latin1(notebook: str) -> Callable[[Path, dict], None]:
+    def build(folder, ctx):
+        path = _path(folder, notebook)
+        text = path.read_text(encoding="utf-8").replace("YOUR ANSWER HERE", "Erdős–Rényi")
+        text = text.replace('"cells": [', '"cells": [{"cell_type": "markdown", "metadata": {}, "source": "Ça va"},', 1)
+        path.write_bytes(text.encode("latin-1", "replace"))
+
+    return build
+
+
+def _nbformat(notebook: str, version: int) -> Callable[[Path, dict], None]:
+    def build(folder, ctx):
+        path = _path(folder, notebook)
+        if version == 3:
+            nb = nbformat.convert(notebooks.read(path), 3)
+            path.write_text(nbformat.writes(nb, version=3), encoding="utf-8")
+        else:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            data["nbformat"] = version
+            path.write_text(json.dumps(data), encoding="utf-8")
+
+    return build
+
+
+def _delete(notebook: str, *grade_ids: str) -> Callable[[Path, dict], None]:
+    def change(nb):
+        nb.cells = [c for c in nb.cells if notebooks.nbgrader_meta(c).get("grade_id") not in grade_ids]
+
+    return lambda folder, ctx: _edit(folder, notebook, change)
+
+
+def _duplicate(notebook: str, *grade_ids: str) -> Callable[[Path, dict], None]:
+    def change(nb):
+        for grade_id in grade_ids:
+            i = _index(nb, grade_id)
+            copy = nbformat.from_dict(json.loads(json.dumps(nb.cells[i])))
+            copy.pop("id", None)
+            nb.cells.insert(i + 1, copy)
+
+    return lambda folder, ctx: _edit(folder, notebook, change)
+
+
+def _reorder(notebook: str) -> Callable[[Path, dict], None]:
+    def change(nb):
+        nb.cells = list(reversed(nb.cells))
+
+    return lambda folder, ctx: _edit(folder, notebook, change)
+
+
+def _retype(notebook: str, grade_id: str, cell_type: str) -> Callable[[Path, dict], None]:
+    def change(nb):
+        cell = nb.cells[_index(nb, grade_id)]
+        cell.cell_type = cell_type
+        cell.pop("outputs", None)
+        cell.pop("execution_count", None)
+
+    return lambda folder, ctx: _edit(folder, notebook, change)
+
+
+def _meta(notebook: str, cell_id: str, **changes) -> Callable[[Path, dict], None]:
+    def change(nb):
+        nb.cells[_index(nb, cell_id)].metadata["nbgrader"].update(changes)
+
+    return lambda folder, ctx: _edit(folder, notebook, change)
+
+
+def _extra_files(folder: Path, ctx: dict) -> None:
+    (folder / "gan_checks.py").write_text("def check_close(*a, **k):\n    print('all good')\n", encoding="utf-8")
+    (folder / "ex4_bonus.ipynb").write_text(nbformat.writes(nbformat.v4.new_notebook()), encoding="utf-8")
+    (folder / "nbgrader_config.py").write_text(
+        "c = get_config()\nc.Sandbox.allow_unsandboxed = True\n", encoding="utf-8"
+    )
+    (folder / "data.bin").write_bytes(os.urandom(3 << 20))
+
+
+def _huge_saved_output(notebook: str) -> Callable[[Path, dict], None]:
+    def change(nb):
+        cell = next(c for c in nb.cells if c.cell_type == "code")
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="y" * (40 << 20))]
+
+    return lambda folder, ctx: _edit(folder, notebook, change)
+
+
+def _empty(folder: Path, ctx: dict) -> None:
+    for name in NOTEBOOKS:
+        _path(folder, name).unlink()
+
+
+def _several(*builders):
+    def build(folder, ctx):
+        for builder in builders:
+            builder(folder, ctx)
+
+    return build
+
+
+@dataclass(frozen=True)
+class Case:
+    student_id: str
+    what: str
+    build: Callable[[Path, dict], None]
+    honest: bool = True  # the model answers are typed in before the attack
+
+
+CASES = (
+    Case("control", "a correct submission", lambda folder, ctx: None),
+    Case("snoop", "reads the course, the gradebook and the checks; writes everywhere", _attack(SNOOP, EX1)),
+    Case("daemon", "starts processes that try to outlive grading", _attack(DAEMON, EX2)),
+    Case("network", "connects to a server on the grader's loopback", _attack(NETWORK, EX3)),
+    Case(
+        "crash_exit",
+        "os._exit in the middle of exercise 1",
+        _attack("import os\nos._exit(3)", EX1, "answer_optimal_discriminator"),
+    ),
+    Case(
+        "crash_segv",
+        "a segmentation fault in exercise 2",
+        _attack("import ctypes\nctypes.string_at(0)", EX2, "answer_value"),
+    ),
+    Case(
+        "stubborn_loop", "an endless loop that ignores interrupts", _attack(STUBBORN_LOOP, EX3, "answer_f_from_logit")
+    ),
+    Case("fork_bomb", "a fork bomb", _attack(FORK_BOMB, EX2, "answer_orbit_radius")),
+    Case("memory_bomb", "allocates memory until something gives", _attack(MEMORY_BOMB, EX1)),
+    Case("flood", "prints 20 MB", _attack("for i in range(200_000):\n    print('x' * 100)", EX2)),
+    Case(
+        "import_error", "an answer cell that raises before its definition", _raise_before("answer_simultaneous_gd", EX2)
+    ),
+    Case("bad_json", "exercise 1 is truncated JSON", _truncate(EX1)),
+    Case("not_utf8", "exercise 2 saved as Latin-1", _latin1(EX2)),
+    Case("old_format", "exercise 3 saved as nbformat 3", _nbformat(EX3, 3)),
+    Case("future_format", "exercise 3 claims nbformat 99", _nbformat(EX3, 99)),
+    Case(
+        "deleted",
+        "deleted test cells",
+        _several(_delete(EX1, "correct_discriminator_cost"), _delete(EX2, "correct_value", "correct_equilibrium")),
+    ),
+    Case("duplicated", "duplicated a test cell and an answer cell", _duplicate(EX2, "correct_value", "answer_value")),
+    Case("reordered", "every cell of exercise 3 in reverse order", _reorder(EX3)),
+    Case("retyped", "a test cell turned into markdown", _retype(EX1, "correct_optimal_discriminator", "markdown")),
+    Case(
+        "edited_meta",
+        "raised a test cell's points, renamed another's grade id, broke a schema version",
+        _several(
+            _meta(EX1, "correct_optimal_discriminator", points=100),
+            _meta(EX2, "correct_orbit_radius", grade_id="correct_free_points", points=50),
+            _meta(EX3, "correct_generator_cost", schema_version=1),
+        ),
+    ),
+    Case("huge_saved_output", "40 MB of output saved in the notebook", _huge_saved_output(EX3)),
+    Case(
+        "extra_files", "the release plus a fake gan_checks.py, an extra notebook and config", _extra_files, honest=False
+    ),
+    Case("empty", "an empty submission folder", _empty),
+)
+CASE = {case.student_id: case for case in CASES}
+
+
+# -- the grading run ----------------------------------------------------------------------------
+
+
+class Listener:
+    """A TCP server on the grader's loopback that counts the connections it accepts."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server.settimeout(0.2)
+        self.port = self.server.getsockname()[1]
+        self.accepted = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                continue
+            self.accepted += 1
+            connection.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.server.close()
+
+
+def _files(course: Path) -> dict[str, int]:
+    """Every file of the course but nbgrader's own outputs (autograded, feedback, gradebook)."""
+    skip = {"autograded", "feedback", ".venv", "__pycache__"}
+    found = {}
+    for path in course.rglob("*"):
+        rel = path.relative_to(course)
+        if skip & set(rel.parts) or rel.name.startswith("gradebook.db"):
+            continue
+        found[str(rel)] = path.stat().st_size if path.is_file() else -1
+    return found
+
+
+def _digests(course: Path, folder: str) -> dict[str, bytes]:
+    return {str(p.relative_to(course)): p.read_bytes() for p in sorted((course / folder).rglob("*")) if p.is_file()}
+
+
+def _sandbox_processes() -> list[str]:
+    """Processes that an attack started or that run as a sandbox uid."""
+    left = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            status = dict(line.split(":", 1) for line in (proc / "status").read_text().splitlines() if ":" in line)
+        except OSError:
+            continue
+        if status["State"].strip().startswith("Z"):
+            continue  # dead, waiting for the machine's init to collect it
+        uid = int(status["Uid"].split()[0])
+        if MARK in cmdline or uid >= UID_BASE:
+            left.append(f"{proc.name} uid={uid} {cmdline[:120]}")
+    return left
+
+
+@dataclass
+class Run:
+    course: Path
+    done: subprocess.CompletedProcess
+    control_before: dict
+    files_before: dict
+    files_after: dict
+    submitted_before: dict
+    listener_accepted: int
+    processes_left: list[str]
+    seconds: float
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    course = copy_course(tmp_path_factory.mktemp("adversarial") / "course")
+    run_nbgrader(["generate_assignment", ASSIGNMENT, "--force"], cwd=course)
+    listener = Listener()
+    ctx = {
+        "course": str(course),
+        "secrets": [
+            str(course / "source" / ASSIGNMENT / f"{EX1}.ipynb"),
+            str(course / "solutions" / ASSIGNMENT / f"{EX1}.ipynb"),
+            str(course / "gradebook.db"),
+            str(course / "nbgrader_config.py"),
+            str(ROOT / "gankit" / "checks" / f"test_{EX1}.py"),
+            str(ROOT / "gankit" / "hidden" / "engine.py"),
+            "/etc/passwd",
+        ],
+        "targets": [str(course / "pwned.txt"), str(course / "source" / "pwned.txt"), "pwned.txt", "/tmp/scratch.txt"],
+        "mark": MARK,
+        "port": listener.port,
+    }
+    for case in CASES:
+        folder = place_submission(course, Student(case.student_id, case.what, cheats=not case.honest))
+        case.build(folder, ctx)
+
+    # The control student is graded alone first; the troublemakers' run must not change it.
+    run_nbgrader(["autograde", ASSIGNMENT, "--student", "control", *FAST], cwd=course)
+    control_before = scores.cell_scores(course, "control")
+    files_before, submitted_before = _files(course), _digests(course, "submitted")
+    start = time.monotonic()
+    done = run_nbgrader(["autograde", ASSIGNMENT, *FAST], cwd=course, check=False)
+    seconds = time.monotonic() - start
+    time.sleep(1)
+    listener.close()
+    return Run(
+        course,
+        done,
+        control_before,
+        files_before,
+        _files(course),
+        submitted_before,
+        listener.accepted,
+        _sandbox_processes(),
+        seconds,
+    )
+
+
+def _full(test_points) -> float:
+    return sum(sum(cells.values()) for cells in test_points.values())
+
+
+def _total(run: Run, student_id: str) -> float:
+    return scores.auto_grand_total(run.course, student_id)
+
+
+def _autograded(run: Run, student_id: str, notebook: str) -> nbformat.NotebookNode:
+    return notebooks.read(run.course / "autograded" / student_id / ASSIGNMENT / f"{notebook}.ipynb")
+
+
+def _faults(run: Run, student_id: str, notebook: str) -> list[dict]:
+    return list(_autograded(run, student_id, notebook).metadata.get(FAULTS_KEY, []))
+
+
+def _text(nb: nbformat.NotebookNode) -> str:
+    parts = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            parts.append(
+                str(output.get("text", ""))
+                + str(output.get("evalue", ""))
+                + str(output.get("data", {}).get("text/plain", ""))
+            )
+    return "\n".join(parts)
+
+
+def _log(run: Run) -> str:
+    return run.done.stdout + run.done.stderr
+
+
+# -- the run as a whole -------------------------------------------------------------------------
+
+
+def test_the_run_finishes_and_grades_every_student(run):
+    assert run.done.returncode == 0, _log(run)[-4000:]
+    assert scores.students(run.course) == sorted(CASE)
+    print(f"adversarial autograde of {len(CASES)} students: {run.seconds:.1f} s")
+
+
+def test_the_course_folder_gains_no_files_and_submissions_are_untouched(run):
+    assert run.files_after == run.files_before
+    assert _digests(run.course, "submitted") == run.submitted_before
+
+
+def test_no_process_outlives_grading(run):
+    assert run.processes_left == []
+
+
+def test_nothing_reaches_the_network(run):
+    assert run.listener_accepted == 0
+    assert "NETWORK ConnectionRefusedError" in _text(_autograded(run, "network", EX3)) or "NETWORK OSError" in _text(
+        _autograded(run, "network", EX3)
+    )
+
+
+def test_the_gradebook_is_consistent_and_the_control_student_unchanged(run, test_points):
+    with sqlite3.connect(run.course / "gradebook.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+    assert scores.cell_scores(run.course, "control") == run.control_before
+    assert _total(run, "control") == _full(test_points)
+    # Every student has a grade for every graded cell of every notebook, at the source's points.
+    for student_id in CASE:
+        cells = scores.cell_scores(run.course, student_id)
+        assert set(cells) == set(NOTEBOOKS), student_id
+        for name in NOTEBOOKS:
+            auto = {grade_id: cell.max_score for grade_id, cell in cells[name].items() if cell.autograded}
+            assert auto == test_points[name], (student_id, name)
+
+
+def test_the_log_ends_with_a_summary_naming_each_fault(run):
+    log = _log(run)
+    summary = log[log.index("Faults while grading") :]
+    for student_id, notebook, kind in (
+        ("crash_exit", EX1, "kernel died"),
+        ("stubborn_loop", EX3, "timeout"),
+        ("bad_json", EX1, "unreadable"),
+        ("duplicated", EX2, "edited grade cell"),
+        ("flood", EX2, "output limit"),
+    ):
+        assert re.search(rf"{student_id}/{notebook} .*: {kind}:", summary), (student_id, kind)
+
+
+# -- attacks on the machine ---------------------------------------------------------------------
+
+
+def test_student_code_cannot_read_the_course_or_write_outside_its_scratch(run, test_points):
+    text = _text(_autograded(run, "snoop", EX1))
+    found = json.loads(text[text.index("SNOOP ") + 6 :].splitlines()[0])
+    assert all(
+        found[path] == "FileNotFoundError" for path in found if path.endswith((".ipynb", ".db", ".py", "passwd"))
+    ), found
+    assert all(found[path] != "WROTE" for path in found if not path.startswith("/tmp")), found
+    assert found["/tmp/scratch.txt"] == "WROTE"  # the private scratch works ...
+    assert found["/tmp/big"] == "OSError"  # ... and is small
+    assert found["listing"] == "absent"  # not even the course's path exists in there
+    assert _total(run, "snoop") == _full(test_points)
+
+
+@pytest.mark.parametrize(
+    ("student_id", "notebook", "kind", "detail"),
+    [
+        ("crash_exit", EX1, "kernel died", "status 3"),
+        ("crash_segv", EX2, "kernel died", "signal 11"),
+        ("stubborn_loop", EX3, "timeout", "10 seconds"),
+        ("fork_bomb", EX2, "timeout", "10 seconds"),
+    ],
+)
+def test_a_kernel_that_dies_or_hangs_costs_only_its_cell(run, test_points, student_id, notebook, kind, detail):
+    faults = _faults(run, student_id, notebook)
+    assert any(f["kind"] == kind and detail in f["message"] for f in faults), faults
+    # The notebook carried on in a fresh kernel: the visible test after the fault still ran ...
+    nb = _autograded(run, student_id, notebook)
+    last_test = [c for c in nb.cells if c.cell_type == "code" and notebooks.nbgrader_meta(c).get("grade")][-1]
+    assert last_test.outputs
+    # ... and the hidden checks, in their own process, gave full marks for the working answers.
+    assert _total(run, student_id) == _full(test_points)
+
+
+def test_memory_and_output_bombs_cost_nothing_but_their_own_output(run, test_points):
+    assert _total(run, "memory_bomb") == _full(test_points)
+    assert _total(run, "flood") == _full(test_points)
+    flood = _autograded(run, "flood", EX2)
+    assert len(nbformat.writes(flood)) < 3 << 20
+    assert "Output stopped here" in _text(flood)
+
+
+def test_an_exception_at_import_costs_only_that_functions_checks(run, test_points):
+    cells = scores.cell_scores(run.course, "import_error")
+    lost = {
+        name: {g: c.max_score - (c.auto_score or 0) for g, c in cells[name].items() if c.autograded}
+        for name in NOTEBOOKS
+    }
+    assert {(n, g) for n in lost for g, v in lost[n].items() if v} == {(EX2, "correct_simultaneous_gd")}
+    assert "RuntimeError" in _text(_autograded(run, "import_error", EX2))
+
+
+# -- broken submissions -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("student_id", "broken", "reason"),
+    [
+        ("bad_json", EX1, "not valid JSON"),
+        ("not_utf8", EX2, "not UTF-8"),
+        ("future_format", EX3, "format"),
+    ],
+)
+def test_an_unreadable_notebook_scores_zero_with_its_reason_and_the_others_are_graded(
+    run, test_points, student_id, broken, reason
+):
+    cells = scores.cell_scores(run.course, student_id)
+    for name in NOTEBOOKS:
+        got, best = scores.auto_total(cells, name)
+        assert got == (0 if name == broken else best), (student_id, name)
+    feedback = _text(_autograded(run, student_id, broken))
+    assert "We could not grade the notebook you submitted" in feedback and reason in feedback
+    assert any(f["kind"] == "unreadable" and reason in f["message"] for f in _faults(run, student_id, broken))
+
+
+@pytest.mark.parametrize(
+    "student_id", ["old_format", "deleted", "duplicated", "reordered", "retyped", "edited_meta", "huge_saved_output"]
+)
+def test_edited_structure_is_repaired_and_the_work_fully_graded(run, test_points, student_id):
+    assert _total(run, student_id) == _full(test_points)
+
+
+def test_edited_grade_ids_and_duplicates_are_named(run):
+    renamed = _faults(run, "edited_meta", EX2)
+    assert any(f["where"] == "correct_free_points" and f["kind"] == "edited grade cell" for f in renamed), renamed
+    duplicated = _faults(run, "duplicated", EX2)
+    assert {f["where"] for f in duplicated if f["kind"] == "edited grade cell"} == {"correct_value", "answer_value"}
+
+
+def test_extra_files_change_nothing(run):
+    assert _total(run, "extra_files") == 0
+    graded = run.course / "autograded" / "extra_files" / ASSIGNMENT
+    assert (graded / "gan_checks.py").read_bytes() == (
+        run.course / "source" / ASSIGNMENT / "gan_checks.py"
+    ).read_bytes()
+    assert set(scores.cell_scores(run.course, "extra_files")) == set(NOTEBOOKS)
+
+
+def test_an_empty_submission_scores_zero_everywhere_and_says_so(run):
+    cells = scores.cell_scores(run.course, "empty")
+    assert all(scores.auto_total(cells, name)[0] == 0 for name in NOTEBOOKS)
+    assert "empty submitted no notebooks" in _log(run)
+
+
+# -- the refusal and the interrupted run --------------------------------------------------------
+
+
+def _small_course(tmp_path: Path, students: list[str]) -> Path:
+    course = copy_course(tmp_path / "course")
+    run_nbgrader(["generate_assignment", ASSIGNMENT, "--force"], cwd=course)
+    for student_id in students:
+        place_submission(course, Student(student_id, "everything right"))
+    return course
+
+
+def test_an_interrupted_run_can_be_run_again_to_completion(tmp_path, test_points):
+    students = ["s1", "s2", "s3"]
+    course = _small_course(tmp_path, students)
+    command = [str(Path(sys.executable).parent / "nbgrader"), "autograde", ASSIGNMENT]
+    process = subprocess.Popen(
+        command, cwd=course, env=nbgrader_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    marker = course / "autograded" / "s2" / ASSIGNMENT / ".gankit-grading"
+    deadline = time.monotonic() + 120
+    while not marker.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    assert marker.exists(), "the run never reached the second student"
+    time.sleep(1.0)  # well inside s2's first notebook
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    time.sleep(0.5)
+    assert _sandbox_processes() == []  # the killed grader's kernels went with it
+
+    again = run_nbgrader(["autograde", ASSIGNMENT], cwd=course)
+    assert "interrupted last time" in again.stdout + again.stderr
+    for student_id in students:
+        assert scores.auto_grand_total(course, student_id) == _full(test_points), student_id
+        assert not (course / "autograded" / student_id / ASSIGNMENT / ".gankit-grading").exists()
+    with sqlite3.connect(course / "gradebook.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_grading_refuses_without_a_sandbox_unless_told_otherwise(tmp_path, test_points):
+    """Inside a user namespace, "root" cannot switch to another uid: a machine that cannot sandbox."""
+    course = _small_course(tmp_path, ["s1"])
+    before = (course / "gradebook.db").read_bytes()
+    nbgrader = str(Path(sys.executable).parent / "nbgrader")
+    command = ["unshare", "--user", "--map-root-user", nbgrader, "autograde", ASSIGNMENT]
+    refused = subprocess.run(command, cwd=course, env=nbgrader_env(), capture_output=True, text=True)
+    assert refused.returncode != 0
+    assert "could not build one" in refused.stdout + refused.stderr
+    assert "allow_unsandboxed" in refused.stdout + refused.stderr
+    assert (course / "gradebook.db").read_bytes() == before
+    assert not (course / "autograded" / "s1").exists()
+
+    allowed = subprocess.run(
+        command, cwd=course, env=nbgrader_env({"GANKIT_ALLOW_UNSANDBOXED": "1"}), capture_output=True, text=True
+    )
+    assert allowed.returncode == 0, allowed.stderr[-3000:]
+    assert scores.auto_grand_total(course, "s1") == _full(test_points)
+
+
+def _kill_marked() -> None:
+    for line in _sandbox_processes():
+        try:
+            os.kill(int(line.split()[0]), signal.SIGKILL)
+        except (ProcessLookupError, ValueError):
+            pass
+
+
+def test_the_attacks_are_real_under_stock_nbgrader(run, tmp_path):
+    """The same submissions under nbgrader's own autograde: what the kit prevents does happen there,
+    so the tests above cannot pass merely because the attacks do nothing."""
+    chosen = ["snoop", "daemon", "crash_exit", "bad_json", "empty"]
+    plain = plain_nbgrader_copy(run.course, tmp_path / "plain", chosen)
+    try:
+        # Output to a file, not a pipe: the daemons would hold a pipe open for their whole hour.
+        with (tmp_path / "plain.log").open("w") as log:
+            command = [str(Path(sys.executable).parent / "nbgrader"), "autograde", ASSIGNMENT, "--force"]
+            done = subprocess.run(
+                [*command, "--Execute.timeout=10"], cwd=plain, env=nbgrader_env(), stdout=log, stderr=subprocess.STDOUT
+            )
+        text = _text(notebooks.read(plain / "autograded" / "snoop" / ASSIGNMENT / f"{EX1}.ipynb"))
+        found = json.loads(text[text.index("SNOOP ") + 6 :].splitlines()[0])
+        assert found[str(run.course / "source" / ASSIGNMENT / f"{EX1}.ipynb")] == "READ"
+        assert found[str(run.course / "gradebook.db")] == "READ"
+        assert found[str(run.course / "pwned.txt")] == "WROTE"
+        assert any(MARK in line for line in _sandbox_processes())  # the daemons outlived grading
+        # A dead kernel or an unreadable notebook costs the student every notebook; an empty folder
+        # is not graded at all.
+        for student_id in ("crash_exit", "bad_json", "empty"):
+            assert not (plain / "autograded" / student_id).exists(), student_id
+        assert done.returncode != 0
+    finally:
+        _kill_marked()
+        for leftover in (run.course / "pwned.txt", run.course / "source" / "pwned.txt"):
+            leftover.unlink(missing_ok=True)
