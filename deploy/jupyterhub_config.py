@@ -11,8 +11,11 @@ import os
 c = get_config()  # noqa: F821  (provided by JupyterHub when it loads this file)
 
 COURSE = "gan_tutorial"  # must equal CourseDirectory.course_id in the course's nbgrader_config.py
-GRADERS = ["instructor1", "ta1"]  # Unix accounts that grade this course
-STUDENTS = ["student1", "student2"]  # or leave allowed_users open and use allow_all below
+# Unix accounts that grade and that study (space-separated lists in the environment, or edit here).
+GRADERS = os.environ.get("GANKIT_GRADERS", "instructor1 ta1").split()
+STUDENTS = os.environ.get("GANKIT_STUDENTS", "student1 student2").split()
+SERVICE_ACCOUNT = f"grader-{COURSE}"  # owns the course directory; the graders' server runs as it
+COURSE_DIR = os.environ.get("GANKIT_COURSE_DIR", f"/home/{SERVICE_ACCOUNT}/course")
 
 c.JupyterHub.bind_url = os.environ.get("GANKIT_HUB_URL", "http://:8000")
 c.JupyterHub.authenticator_class = "pam"
@@ -39,14 +42,15 @@ c.JupyterHub.load_roles = [
 c.JupyterHub.services = [
     {
         "name": COURSE,
-        "url": "http://127.0.0.1:9999",
-        "command": ["jupyterhub-singleuser", "--ServerApp.root_dir=/home/grader-gan_tutorial/course"],
-        "user": f"grader-{COURSE}",
-        "cwd": f"/home/grader-{COURSE}/course",
+        "url": os.environ.get("GANKIT_GRADERS_URL", "http://127.0.0.1:9999"),
+        "command": ["jupyterhub-singleuser", f"--ServerApp.root_dir={COURSE_DIR}"],
+        "user": SERVICE_ACCOUNT,
+        "cwd": COURSE_DIR,
+        "oauth_no_confirm": True,  # the hub's own service: no "Authorize access" page for graders
         "environment": {
             "JUPYTERHUB_DEFAULT_URL": "/lab",
-            "NBGRADER_EXCHANGE": "/srv/nbgrader/exchange",
-            "GANKIT_DB_URL": os.environ.get("GANKIT_DB_URL", "postgresql://grader-gan_tutorial@127.0.0.1:5432/gan_tutorial"),
+            "NBGRADER_EXCHANGE": os.environ.get("NBGRADER_EXCHANGE", "/srv/nbgrader/exchange"),
+            "GANKIT_DB_URL": os.environ.get("GANKIT_DB_URL", f"postgresql://{SERVICE_ACCOUNT}@127.0.0.1:5432/{COURSE}"),
         },
     }
 ]

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 
 import pytest
+from browsing import ARTIFACTS, CHROMIUM_ARGS, chromium
+from playwright.sync_api import Browser, sync_playwright
 
 from gankit import ASSIGNMENT, NOTEBOOKS, ROOT, notebooks
 from gankit.course_cycle import CycleResult, run_cycle
@@ -68,3 +71,13 @@ def cycle(cycle_and_root) -> CycleResult:
 
 def source_notebook(name: str) -> Path:
     return SOURCE / f"{name}.ipynb"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Browser:
+    """Headless Debian Chromium, driven by Playwright (no browser download)."""
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)  # this run's screenshots only
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()

@@ -8,11 +8,9 @@ Screenshots are kept in ``build/test-artifacts/browser/`` (the test prints each 
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
@@ -21,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from browsing import free_port, new_page, screenshot
 from nbgrader.api import Gradebook
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Page
 
 from gankit import ASSIGNMENT, COURSE_ID, NOTEBOOKS, ROOT, notebooks, scores
 from gankit.lab import lab_command
@@ -36,31 +35,8 @@ from gankit.simulated_class import (
     place_submission,
 )
 
-ARTIFACTS = ROOT / "build" / "test-artifacts" / "browser"
-# As the machine notes say: without the background-networking flags Chromium keeps dialling out.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 EX1 = NOTEBOOKS[0]
 PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook in the front tab
-
-
-def _chromium() -> str:
-    path = os.environ.get("GANKIT_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    assert Path(path).exists(), "Chromium is missing: run tools/chromium.sh (make test does)"
-    return path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -93,7 +69,7 @@ def start_lab(tmp_path_factory) -> Iterator:
 
     def start(root: Path, exchange: Path) -> Lab:
         home = tmp_path_factory.mktemp("home")
-        port, token = _free_port(), secrets.token_hex(16)
+        port, token = free_port(), secrets.token_hex(16)
         env = nbgrader_env(
             {
                 "HOME": str(home),
@@ -124,29 +100,6 @@ def start_lab(tmp_path_factory) -> Iterator:
             lab.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             lab.process.kill()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)  # this run's screenshots only
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-def _new_page(browser: Browser) -> Page:
-    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-    page.set_default_timeout(60_000)
-    return page
-
-
-def _screenshot(page: Page, name: str) -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path))
-    print(f"screenshot: {path.relative_to(ROOT)}")
-    return path
 
 
 # -- a notebook in JupyterLab -------------------------------------------------------------------
@@ -195,7 +148,7 @@ def _restart_and_clear(page: Page) -> None:
     deadline = time.monotonic() + 60
     while any(re.search(r"\d", p) for p in _prompts(page)) or _kernel_status(page) != "idle":
         if time.monotonic() > deadline:
-            _screenshot(page, "restart-failed")
+            screenshot(page, "restart-failed")
             raise AssertionError(f"no fresh idle kernel: {_kernel_status(page)}, {_prompts(page)}")
         time.sleep(0.2)
 
@@ -246,7 +199,7 @@ def _save(page: Page) -> None:
     deadline = time.monotonic() + 30
     while page.locator(".lm-TabBar-tab.jp-mod-dirty").count():  # the tab shows unsaved changes
         if time.monotonic() > deadline:
-            _screenshot(page, "save-failed")
+            screenshot(page, "save-failed")
             raise AssertionError("the notebook was not saved")
         time.sleep(0.2)
 
@@ -292,7 +245,7 @@ def student_lab(start_lab, tmp_path_factory) -> tuple[Lab, Path]:
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_a_student_sees_the_stubs_fail_then_types_answers_that_pass_with_figures(student_lab, browser, name):
     lab, home = student_lab
-    page = _new_page(browser)
+    page = new_page(browser)
     layout = _layout(name)
     _open(page, lab, f"{ASSIGNMENT}/{name}.ipynb", _cell_count(name))
     _run_every_cell(page)
@@ -301,7 +254,7 @@ def test_a_student_sees_the_stubs_fail_then_types_answers_that_pass_with_figures
     for index in layout["figure"]:
         assert "appears once the functions above are implemented" in _output(page, index)
     assert page.locator(".jp-RenderedImage img").count() == 0
-    _screenshot(page, f"student-{name}-1-stubs")
+    screenshot(page, f"student-{name}-1-stubs")
 
     answers = model_answers(ROOT / "source" / ASSIGNMENT)
     if name == EX1:  # a classic mistake first: the kit's message names it and hints at the fix
@@ -313,7 +266,7 @@ def test_a_student_sees_the_stubs_fail_then_types_answers_that_pass_with_figures
         assert "Check failed" in message and "expected:" in message and "hint:" in message, message
         assert "likely cause: D* = p_data / p_model" in message, message
         _cells(page).nth(first + 1).scroll_into_view_if_needed()
-        _screenshot(page, f"student-{name}-2-a-mistake")
+        screenshot(page, f"student-{name}-2-a-mistake")
 
     for index in layout["answer"]:
         _type_into(page, index, answers[_grade_id(name, index)])
@@ -325,7 +278,7 @@ def test_a_student_sees_the_stubs_fail_then_types_answers_that_pass_with_figures
         assert "passes the visible checks" in text and "Error" not in text, (_grade_id(name, index), text)
     assert page.locator(".jp-RenderedImage img").count() >= len(layout["figure"])
     page.locator(".jp-RenderedImage img").first.scroll_into_view_if_needed()
-    _screenshot(page, f"student-{name}-3-solved")
+    screenshot(page, f"student-{name}-3-solved")
     page.context.close()
 
     saved = notebooks.read(home / ASSIGNMENT / f"{name}.ipynb")
@@ -353,19 +306,19 @@ def test_the_validate_button_fails_a_stub_and_passes_a_finished_notebook(start_l
         finished, model_answers(ROOT / "source" / ASSIGNMENT), WRITTEN_ANSWERS
     )
     lab = start_lab(tmp_path, tmp_path / "exchange")
-    page = _new_page(browser)
+    page = new_page(browser)
     for name in NOTEBOOKS:
         _open(page, lab, f"stub/{name}.ipynb", _cell_count(name))
         text = _validate(page)
         assert "The following cell failed" in text or "cells failed" in text, text
         assert "NotImplementedError" in text, text
-        _screenshot(page, f"validate-{name}-stub")
+        screenshot(page, f"validate-{name}-stub")
         _close_dialog(page)
 
         _open(page, lab, f"finished/{name}.ipynb", _cell_count(name))
         text = _validate(page)
         assert "Success! Your notebook passes all the tests." in text, text
-        _screenshot(page, f"validate-{name}-finished")
+        screenshot(page, f"validate-{name}-finished")
         _close_dialog(page)
 
 
@@ -385,7 +338,7 @@ def test_an_instructor_sees_the_scores_in_formgrader_and_grades_a_written_answer
     expected = {s.student_id: scores.auto_total(scores.cell_scores(course, s.student_id), EX1) for s in (ada, dev)}
 
     lab = start_lab(course, tmp_path / "exchange")
-    page = _new_page(browser)
+    page = new_page(browser)
     page.goto(lab.at("/lab"))
     page.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader").click()
     page.locator(".lm-Menu-itemLabel").get_by_text("Formgrader", exact=True).click()
@@ -393,7 +346,7 @@ def test_an_instructor_sees_the_scores_in_formgrader_and_grades_a_written_answer
     assignments = frame.locator("table").first
     assignments.get_by_text(ASSIGNMENT).wait_for()
     assert "2" in assignments.locator("tr", has_text=ASSIGNMENT).inner_text()  # two submissions
-    _screenshot(page, "formgrader-1-assignments")
+    screenshot(page, "formgrader-1-assignments")
 
     frame.get_by_text("Manual Grading").first.click()
     frame.get_by_role("link", name=ASSIGNMENT).click()
@@ -405,14 +358,14 @@ def test_an_instructor_sees_the_scores_in_formgrader_and_grades_a_written_answer
     for student_id, (got, best) in expected.items():
         row = rows.filter(has=frame.locator("a.name-shown", has_text=student_id)).inner_text()
         assert f"{round(got, 2):g} / {best:g}" in row, row  # the code score in the gradebook, as shown
-    _screenshot(page, "formgrader-2-submissions")
+    screenshot(page, "formgrader-2-submissions")
 
     frame.locator("a.name-shown", has_text="ada").click()
     score = frame.locator("#written_optimal_discriminator")
     score.fill("2.5")
     score.press("Tab")
     page.wait_for_timeout(500)
-    _screenshot(page, "formgrader-3-written-answer-graded")
+    screenshot(page, "formgrader-3-written-answer-graded")
     deadline = time.monotonic() + 30
     while True:
         with Gradebook(scores.db_url(course), COURSE_ID) as gb:

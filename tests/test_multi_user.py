@@ -8,81 +8,34 @@ accounts), as ``make test`` on the course's machines has.
 
 from __future__ import annotations
 
-import os
 import pwd
 import shutil
-import stat
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from unix_accounts import BIN, give, run_as, unix_accounts
 
 from gankit import ASSIGNMENT, COURSE_ID, NOTEBOOKS, ROOT, scores
 from gankit.regenerate import copy_course
 
 SUFFIX = uuid.uuid4().hex[:6]
 INSTRUCTOR, ALICE, BOB = (f"gk{SUFFIX}{role}" for role in ("teach", "alice", "bob"))
-BIN = Path(sys.executable).parent
-
-
-def _run_as(user: str, args: list[str], cwd: Path, check: bool = True, **env: str) -> subprocess.CompletedProcess:
-    """Run a command as ``user``, with a clean login-like environment plus the kit's bin/ on PATH."""
-    home = pwd.getpwnam(user).pw_dir
-    base = {
-        "HOME": home,
-        "USER": user,
-        "LOGNAME": user,
-        "PATH": f"{BIN}:/usr/bin:/bin",
-        "LANG": "C.UTF-8",
-        "JUPYTER_RUNTIME_DIR": f"{home}/.runtime",
-        **env,
-    }
-    command = ["runuser", "-u", user, "--", "env", "-i", *(f"{k}={v}" for k, v in base.items()), *args]
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
-    if check:
-        assert done.returncode == 0, f"{user}: {' '.join(args)}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
-    return done
-
-
-def _reachable_by_everyone(path: Path) -> list[tuple[Path, int]]:
-    """Give others search (x) permission on the folders above ``path`` that lack it; return what changed."""
-    changed = []
-    for folder in [*reversed(path.parents), path]:
-        mode = folder.stat().st_mode
-        if not mode & stat.S_IXOTH:
-            folder.chmod(mode | stat.S_IXOTH)
-            changed.append((folder, mode))
-    return changed
 
 
 @pytest.fixture(scope="module")
-def accounts(tmp_path_factory) -> Iterator[dict[str, Path]]:
-    if os.geteuid() != 0:
-        pytest.fail("the multi-user tests create Unix accounts and need root (make test runs as root in CI)")
-    # The kit's interpreter may live under a home folder others cannot enter (e.g. /root/.pyenv):
-    # let them pass through it (not list it) for this test, and put it back afterwards.
-    changed = _reachable_by_everyone(Path(os.path.realpath(sys.executable)).parent)
-    changed += _reachable_by_everyone(ROOT)
+def accounts() -> Iterator[dict[str, Path]]:
     shared = Path("/srv") / f"gankit-{SUFFIX}"
     exchange = shared / "exchange"
     exchange.mkdir(parents=True)
     shared.chmod(0o755)
     exchange.chmod(0o777)  # as nbgrader's docs ask: everyone may create the course's folder in it
-    for user in (INSTRUCTOR, ALICE, BOB):
-        subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", user], check=True)
-        Path(pwd.getpwnam(user).pw_dir).chmod(0o700)
     try:
-        yield {"exchange": exchange}
+        with unix_accounts(INSTRUCTOR, ALICE, BOB):
+            yield {"exchange": exchange}
     finally:
-        for user in (INSTRUCTOR, ALICE, BOB):
-            subprocess.run(["pkill", "-KILL", "-u", user], check=False)
-            subprocess.run(["userdel", "--remove", user], check=False, capture_output=True)
         shutil.rmtree(shared, ignore_errors=True)
-        for folder, mode in reversed(changed):
-            folder.chmod(mode)
 
 
 @pytest.fixture(scope="module")
@@ -91,12 +44,10 @@ def course_cycle(accounts) -> dict:
     options = [f"--Exchange.root={exchange}", f"--CourseDirectory.course_id={COURSE_ID}"]
     home = Path(pwd.getpwnam(INSTRUCTOR).pw_dir)
     course = copy_course(home / "course")
-    shutil.chown(course, INSTRUCTOR, INSTRUCTOR)
-    for path in course.rglob("*"):
-        shutil.chown(path, INSTRUCTOR, INSTRUCTOR)
+    give(course, INSTRUCTOR)
     nbgrader = str(BIN / "nbgrader")
-    _run_as(INSTRUCTOR, [nbgrader, "generate_assignment", ASSIGNMENT, "--force"], course)
-    _run_as(INSTRUCTOR, [nbgrader, "release_assignment", ASSIGNMENT, *options], course)
+    run_as(INSTRUCTOR, [nbgrader, "generate_assignment", ASSIGNMENT, "--force"], course)
+    run_as(INSTRUCTOR, [nbgrader, "release_assignment", ASSIGNMENT, *options], course)
 
     homework = (
         "import sys; from pathlib import Path; from gankit.simulated_class import *; "
@@ -104,9 +55,9 @@ def course_cycle(accounts) -> dict:
     )
     for student in (ALICE, BOB):
         cwd = Path(pwd.getpwnam(student).pw_dir)
-        _run_as(student, [nbgrader, "fetch_assignment", ASSIGNMENT, *options], cwd)
-        _run_as(student, [str(BIN / "python"), "-c", homework, student, str(ROOT / "source" / ASSIGNMENT)], cwd)
-        _run_as(student, [nbgrader, "submit", ASSIGNMENT, *options], cwd)
+        run_as(student, [nbgrader, "fetch_assignment", ASSIGNMENT, *options], cwd)
+        run_as(student, [str(BIN / "python"), "-c", homework, student, str(ROOT / "source" / ASSIGNMENT)], cwd)
+        run_as(student, [nbgrader, "submit", ASSIGNMENT, *options], cwd)
     inbound = exchange / COURSE_ID / "inbound"
     submissions = {path.name.split("+")[0]: path for path in inbound.iterdir()}
     return {"course": course, "options": options, "inbound": inbound, "submissions": submissions, "nbgrader": nbgrader}
@@ -122,26 +73,26 @@ def test_each_student_fetched_and_submitted_through_the_shared_exchange(course_c
 def test_a_student_cannot_list_or_guess_another_students_submission(course_cycle):
     inbound = course_cycle["inbound"]
     cwd = Path(pwd.getpwnam(BOB).pw_dir)
-    listing = _run_as(BOB, ["ls", str(inbound)], cwd, check=False)
+    listing = run_as(BOB, ["ls", str(inbound)], cwd, check=False)
     assert listing.returncode != 0 and "Permission denied" in listing.stderr
     # nbgrader names a submission student+assignment+timestamp+random string: without listing the
     # folder, the name (and so the file) cannot be found.
     alice = course_cycle["submissions"][ALICE]
     without_random = alice.name.rsplit("+", 1)[0]
-    guess = _run_as(BOB, ["cat", f"{inbound}/{without_random}/{NOTEBOOKS[0]}.ipynb"], cwd, check=False)
+    guess = run_as(BOB, ["cat", f"{inbound}/{without_random}/{NOTEBOOKS[0]}.ipynb"], cwd, check=False)
     assert guess.returncode != 0
     # Nor can Bob read Alice's own copy in her home folder.
-    own = _run_as(BOB, ["cat", f"{pwd.getpwnam(ALICE).pw_dir}/{ASSIGNMENT}/{NOTEBOOKS[0]}.ipynb"], cwd, check=False)
+    own = run_as(BOB, ["cat", f"{pwd.getpwnam(ALICE).pw_dir}/{ASSIGNMENT}/{NOTEBOOKS[0]}.ipynb"], cwd, check=False)
     assert own.returncode != 0 and "Permission denied" in own.stderr
 
 
 def test_the_instructor_collects_everyone_and_grades_them_unprivileged(course_cycle, test_points):
     course = course_cycle["course"]
-    _run_as(INSTRUCTOR, [course_cycle["nbgrader"], "collect", ASSIGNMENT, *course_cycle["options"]], course)
+    run_as(INSTRUCTOR, [course_cycle["nbgrader"], "collect", ASSIGNMENT, *course_cycle["options"]], course)
     for student in (ALICE, BOB):
         assert (course / "submitted" / student / ASSIGNMENT / f"{NOTEBOOKS[0]}.ipynb").exists()
     # Grading as an ordinary user: the sandbox is built in a user namespace (no cgroups, no root).
-    _run_as(INSTRUCTOR, [course_cycle["nbgrader"], "autograde", ASSIGNMENT], course)
+    run_as(INSTRUCTOR, [course_cycle["nbgrader"], "autograde", ASSIGNMENT], course)
     full = sum(sum(cells.values()) for cells in test_points.values())
     for student in (ALICE, BOB):
         assert scores.auto_grand_total(course, student) == full, student

@@ -1,0 +1,81 @@
+"""Real Unix accounts for the multi-user and JupyterHub tests (which run as root, as in CI)."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from gankit import ROOT
+
+BIN = Path(sys.executable).parent
+
+
+def _reachable_by_everyone(path: Path) -> list[tuple[Path, int]]:
+    """Give others search (x) permission on ``path`` and the folders above it where it lacks; return
+    what changed."""
+    changed = []
+    for folder in [*reversed(path.parents), path]:
+        mode = folder.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            folder.chmod(mode | stat.S_IXOTH)
+            changed.append((folder, mode))
+    return changed
+
+
+@contextmanager
+def unix_accounts(*users: str, password: str | None = None) -> Iterator[None]:
+    """Create the accounts (home folders private), and remove them and their processes afterwards.
+
+    The kit's interpreter may live under a home folder others cannot enter (e.g. /root/.pyenv):
+    meanwhile others may pass through it (not list it); its permissions are put back afterwards.
+    """
+    if os.geteuid() != 0:
+        raise RuntimeError("these tests create Unix accounts and need root (make test runs as root in CI)")
+    changed = _reachable_by_everyone(Path(os.path.realpath(sys.executable)).parent)
+    changed += _reachable_by_everyone(ROOT)
+    try:
+        for user in users:
+            subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", user], check=True)
+            Path(pwd.getpwnam(user).pw_dir).chmod(0o700)
+            if password:
+                subprocess.run(["chpasswd"], input=f"{user}:{password}\n", text=True, check=True)
+        yield
+    finally:
+        for user in users:
+            subprocess.run(["pkill", "-KILL", "-u", user], check=False)
+        for user in users:
+            subprocess.run(["userdel", "--remove", user], check=False, capture_output=True)
+        for folder, mode in reversed(changed):
+            folder.chmod(mode)
+
+
+def run_as(user: str, args: list[str], cwd: Path, check: bool = True, **env: str) -> subprocess.CompletedProcess:
+    """Run a command as ``user``, with a clean login-like environment plus the kit's bin/ on PATH."""
+    home = pwd.getpwnam(user).pw_dir
+    base = {
+        "HOME": home,
+        "USER": user,
+        "LOGNAME": user,
+        "PATH": f"{BIN}:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "JUPYTER_RUNTIME_DIR": f"{home}/.runtime",
+        **env,
+    }
+    command = ["runuser", "-u", user, "--", "env", "-i", *(f"{k}={v}" for k, v in base.items()), *args]
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    if check:
+        assert done.returncode == 0, f"{user}: {' '.join(args)}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+    return done
+
+
+def give(path: Path, user: str) -> None:
+    """Make ``user`` the owner of ``path`` and everything in it."""
+    for item in [path, *path.rglob("*")]:
+        shutil.chown(item, user, user)
