@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gankit import ASSIGNMENT
+from gankit.grading import faults
 from gankit.nbgrader_cli import nbgrader_env
 
 SQLITE_LOCK_TIMEOUT = 120  # seconds a worker waits for another's write to the gradebook
@@ -224,6 +225,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"nbgrader's log of each worker: {summary.logs}")
     for result in summary.failed:
         print(f"  FAILED {result.student_id}: {result.error or 'see the nbgrader log'}")
+    graded = {r.student_id for r in summary.results if r.ok}
+    found = [f for f in faults.collect(args.course.resolve() / "autograded", args.assignment) if f[0] in graded]
+    if found:
+        print(f"Faults while grading ({len(found)}; each cost at most its own cell):")
+        print("\n".join(faults.summary_lines(found)))
     return 1 if summary.failed else 0
 
 

@@ -721,7 +721,7 @@ def test_the_attacks_are_real_under_stock_nbgrader(run, tmp_path):
         # A dead kernel or an unreadable notebook costs the student every notebook; an empty folder
         # is not graded at all.
         for student_id in ("crash_exit", "bad_json", "empty"):
-            assert not (plain / "autograded" / student_id).exists(), student_id
+            assert not (plain / "autograded" / student_id / ASSIGNMENT).exists(), student_id
         assert done.returncode != 0
     finally:
         _kill_marked()
