@@ -43,6 +43,9 @@ c.GenerateSolution.preprocessors = [IncludeHeaderFooter, LockCells, ClearOutput,
 c.ExecutePreprocessor.timeout = 120
 c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
+# A notebook's kernel is killed as soon as its last cell has answered, rather than asked to stop
+# and waited for: every output has arrived by then, and the sandbox ends whatever it started.
+c.Execute.shutdown_kernel = "immediate"
 
 # Grade cells that a student deletes come back from the source version.
 c.OverwriteCells.add_missing_cells = True

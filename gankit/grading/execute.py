@@ -78,6 +78,7 @@ class SandboxedExecute(Execute):
         self._output_sizes: dict[int, int] = {}
         cells = self.nb.cells
         index, restarts = 0, 0
+        shutdown = self.shutdown_kernel  # as configured; "immediate" after a fault
         while index < len(cells):
             if restarts > self.max_restarts:
                 self._skip_rest(index)
@@ -95,7 +96,7 @@ class SandboxedExecute(Execute):
                         restarts += 1
                         self.shutdown_kernel = "immediate"  # a stuck kernel would not answer a polite request
                         break
-            self.shutdown_kernel = "graceful"
+            self.shutdown_kernel = shutdown
         self.set_widgets_metadata()
         if self._faults:
             self.nb.metadata[FAULTS_KEY] = self.nb.metadata.get(FAULTS_KEY, []) + self._faults

@@ -9,8 +9,8 @@ It runs as ``python -I launcher.py '<json config>'``, as the grader, and must no
 3. forks: the parent stays outside as a supervisor that passes on termination; the child is
    process 1 of the new PID namespace, so every process the student starts ends when it ends;
 4. builds a root of its own: a tmpfs holding read-only binds of the Python runtime, read-write
-   binds of the folders it is given, /dev/null, /dev/zero, /dev/urandom and a scratch /tmp; then
-   ``chroot`` into it;
+   binds of the folders it is given, /dev/null, /dev/zero, /dev/urandom, a /proc of its own PID
+   namespace and a scratch /tmp; then ``chroot`` into it;
 5. sets resource limits, drops to a uid no other process uses (when root), forbids new privileges,
    asks to be killed if its supervisor dies, and ``execve``s the command with a minimal environment.
 
@@ -28,7 +28,8 @@ import sys
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
+MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 SANDBOX_FAILED = 97
 
@@ -71,6 +72,13 @@ def build_root(cfg):
         ok(libc.mount(device.encode(), (root + device).encode(), None, MS_BIND, None), "binding " + device)
     os.makedirs(root + "/tmp", exist_ok=True)
     os.chmod(root + "/tmp", 0o1777)
+    # A /proc of the new PID namespace: it shows the sandbox's own processes only (ipykernel
+    # looks up its children there when it shuts down).
+    os.makedirs(root + "/proc", exist_ok=True)
+    ok(
+        libc.mount(b"proc", (root + "/proc").encode(), b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None),
+        "mounting /proc",
+    )
     for source, dest in cfg["copies"]:
         os.makedirs(os.path.dirname(root + dest), exist_ok=True)
         try:
