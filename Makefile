@@ -23,8 +23,8 @@ venv: $(STAMP)
 # The tests also grade against a real PostgreSQL server, which tools/postgres.sh installs and starts,
 # and drive JupyterLab in Debian's Chromium, which tools/chromium.sh installs.
 test: $(STAMP)
-	GANKIT_TEST_POSTGRES="$$(tools/postgres.sh)" GANKIT_CHROMIUM="$$(tools/chromium.sh)" \
-		$(RUN) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	postgres="$$(tools/postgres.sh)" && chromium="$$(tools/chromium.sh)" && \
+		GANKIT_TEST_POSTGRES="$$postgres" GANKIT_CHROMIUM="$$chromium" $(RUN) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 course: $(STAMP)
 	$(RUN) $(BIN)/python -m gankit.course_cycle $(COURSE_ARGS)
