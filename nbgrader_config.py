@@ -47,6 +47,11 @@ c.Execute.interrupt_on_timeout = True
 # and waited for: every output has arrived by then, and the sandbox ends whatever it started.
 c.Execute.shutdown_kernel = "immediate"
 
+# A student's files are data: collect copies each submission from the exchange without following
+# links or opening special files, within size bounds, and names what it left out (autograde does
+# the same from submitted/, see gankit/grading/intake.py).
+c.ExchangeFactory.collect = "gankit.grading.intake.SafeCollect"
+
 # Grade cells that a student deletes come back from the source version.
 c.OverwriteCells.add_missing_cells = True
 

@@ -12,7 +12,11 @@ four places, each a case where nbgrader would drop a student's whole submission:
   grades at all;
 * a run that was killed part-way leaves a marker in the student's autograded folder; the next
   run grades that student again instead of skipping the half-written result;
-* if the sandbox cannot be built, the run stops before touching any student, with the reason.
+* if the sandbox cannot be built, the run stops before touching any student, with the reason;
+* a student's files are data: nbgrader reads a private copy of each submission made by
+  ``gankit.grading.intake`` (no link followed, no special file opened, sizes bounded), and what
+  was left out is recorded beside the autograded folder, in the gradebook's comments and in the
+  run's summary.
 
 At the end it logs a summary naming every fault (see ``gankit.grading.faults``).
 """
@@ -22,6 +26,8 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import stat
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -33,10 +39,12 @@ from nbgrader.converters import Autograde
 from nbgrader.converters.base import BaseConverter, NbGraderException
 
 from gankit.grading.faults import UNREADABLE_KEY, collect_dir, summary_lines
+from gankit.grading.intake import Bounds, NotAFolder, Skipped, copy_submission, read_record, write_record
 from gankit.sandbox.policy import SandboxUnavailable, ensure_available
 from gankit.sandbox.settings import Sandbox
 
 IN_PROGRESS = ".gankit-grading"  # present while a student is being graded; absent once done
+LEFT_OUT = "Left out of your submission, so not graded: "
 # Problems of the grader's, not of one notebook: they stop the run, as in nbgrader. (nbgrader also
 # stops everything on a notebook with an old or new nbgrader schema; a student can set that in a
 # cell's metadata, so here it costs that notebook alone.)
@@ -68,12 +76,75 @@ class KitAutograde(Autograde):
             except SandboxUnavailable as error:
                 self.log.error("%s", error)
                 raise NbGraderException(str(error)) from None
-        try:
-            super().start()
-        finally:
-            found = [item for dest in self._graded for item in collect_dir(dest)]
-            if found:
-                self.log.warning("Faults while grading (%d):\n%s", len(found), "\n".join(summary_lines(found)))
+        submitted = self.coursedir.submitted_directory
+        with tempfile.TemporaryDirectory(prefix="gankit-intake-") as private:
+            self._intake = self._take_in(private)
+            self.coursedir.submitted_directory = private  # nbgrader reads the checked copies only
+            try:
+                super().start()
+            finally:
+                self.coursedir.submitted_directory = submitted
+                found = [item for dest in self._graded for item in collect_dir(dest)]
+                if found:
+                    self.log.warning("Faults while grading (%d):\n%s", len(found), "\n".join(summary_lines(found)))
+
+    # -- a student's files are data ----------------------------------------------------------
+
+    def _take_in(self, private: str) -> dict[str, list[Skipped]]:
+        """Copy every submission to be graded into ``private`` with ``copy_submission``; return
+        what was left out of each (also what collect left out, as it recorded)."""
+        pattern = self.coursedir.format_path(
+            self.coursedir.submitted_directory, self.coursedir.student_id, self.coursedir.assignment_id
+        )
+        bounds = Bounds(
+            max_file_bytes=self.coursedir.max_file_size * 1000,
+            max_total_bytes=self.coursedir.max_dir_size * 1000,
+        )
+        left_out: dict[str, list[Skipped]] = {}
+        for found in sorted(glob.glob(pattern)):
+            folder = Path(found)
+            student_id, assignment_id = folder.parent.name, folder.name
+            try:
+                if not stat.S_ISDIR(os.lstat(folder.parent).st_mode):
+                    self.log.error("Not graded: %s is not a folder (links are never followed)", folder.parent)
+                    continue
+            except OSError:
+                continue
+            copy = Path(private) / student_id / assignment_id
+            skipped = read_record(folder)
+            try:
+                skipped += copy_submission(folder, copy, bounds, self.coursedir.ignore)
+            except NotAFolder:
+                copy.mkdir(parents=True, exist_ok=True)
+                skipped.append(Skipped(assignment_id, "the submission is a link, not a folder; it was not followed"))
+            except OSError as error:  # unreadable by the grader: this student is graded on what was copied
+                skipped.append(Skipped(assignment_id, f"could not be read: {error.strerror or error}"))
+            for item in skipped:
+                self.log.warning("Left out of %s's submission: %s", student_id, item.text())
+            left_out.setdefault(student_id, []).extend(skipped)
+        return left_out
+
+    def _record_left_out(self, assignment_id: str, student_id: str) -> None:
+        """Beside the autograded folder, and as a gradebook comment of the notebooks concerned."""
+        skipped = self._intake.get(student_id, [])
+        write_record(self._format_dest(assignment_id, student_id), skipped)
+        if not skipped:
+            return
+        note = LEFT_OUT + "; ".join(item.text() for item in skipped[:20])
+        with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gb:
+            names = sorted(notebook.name for notebook in gb.find_assignment(assignment_id).notebooks)
+            concerned = [name for name in names if any(item.path.startswith(name + ".") for item in skipped)]
+            for name in concerned or names[:1]:
+                try:
+                    submission = gb.find_submission_notebook(name, assignment_id, student_id)
+                except MissingEntry:
+                    continue
+                comments = sorted(submission.comments, key=lambda comment: comment.cell.name)
+                if comments:
+                    comment = comments[0]
+                    kept = (comment.auto_comment or "").split(LEFT_OUT)[0].strip()
+                    comment.auto_comment = f"{kept}\n\n{note}".strip()
+            gb.db.commit()
 
     def init_notebooks(self) -> None:
         # nbgrader skips a submission folder with no notebooks, as if the student had not submitted.
@@ -124,6 +195,7 @@ class KitAutograde(Autograde):
 
     def set_permissions(self, assignment_id: str, student_id: str) -> None:
         # Called once every notebook of the student is written: the grading is complete.
+        self._record_left_out(assignment_id, student_id)
         super().set_permissions(assignment_id, student_id)
         marker = Path(self._format_dest(assignment_id, student_id)) / IN_PROGRESS
         marker.unlink(missing_ok=True)
@@ -148,11 +220,14 @@ class KitAutograde(Autograde):
         info = resources["nbgrader"]
         release = Path(self.coursedir.format_path(self.coursedir.release_directory, ".", info["assignment"]))
         nb = nbformat.read(str(release / f"{info['notebook']}.ipynb"), as_version=nbformat.NO_CONVERT)
-        nb.metadata[UNREADABLE_KEY] = reason
         self._init_preprocessors()
         output, resources = self.exporter.from_notebook_node(nb, resources=resources)
         self.write_single_notebook(output, resources)
         built = os.path.join(self.writer.build_directory, os.path.basename(notebook_filename))
+        # Marked after sanitizing, which removes every kit key a notebook arrives with.
+        stand_in = nbformat.read(built, as_version=nbformat.NO_CONVERT)
+        stand_in.metadata[UNREADABLE_KEY] = reason
+        nbformat.write(stand_in, built)
         self._sanitizing = False
         self._init_preprocessors()
         try:

@@ -8,8 +8,12 @@ where a submission misbehaves:
   its timeout marks that cell with an error saying so; the kernel is started again, the cells
   before it are replayed silently, and the notebook carries on (nbgrader would abandon every
   notebook of that student);
-* a cell's output is capped (``Sandbox.max_output_kb``), so a print loop cannot fill the
-  grader's memory or the gradebook;
+* output is capped per cell (``Sandbox.max_output_kb``) and per notebook
+  (``Sandbox.max_notebook_output_kb``) on every path it can take into the notebook (streams,
+  displays and their updates, results, errors); widget state is never kept;
+* the notebook has a wall-time budget (``Sandbox.notebook_seconds``) shared with its hidden
+  checks: a cell may run only as long as the budget has left, and once it is spent the remaining
+  cells are not run and the remaining checks score 0, with a note saying so;
 * each of these is recorded as a fault in the notebook's metadata (``gankit.grading.faults``).
 
 Scores never depend on this kernel: the hidden checks run the student's functions in their own
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from typing import Any
 
 from nbclient import NotebookClient
@@ -27,21 +32,22 @@ from nbclient.exceptions import CellControlSignal, DeadKernelError
 from nbformat import NotebookNode
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
-from traitlets import Int
+from traitlets import Bool, Int
 
-from gankit.grading.faults import FAULTS_KEY, UNREADABLE_KEY, cell_name, fault
+from gankit.grading.faults import DEADLINE_KEY, FAULTS_KEY, UNREADABLE_KEY, cell_name, fault
 from gankit.sandbox.kernel import SandboxedKernelManager
 from gankit.sandbox.policy import ensure_available
 from gankit.sandbox.settings import Sandbox
 
 
 def _death(exit_code: int | None) -> str:
-    """Why a kernel's process ended, in words (the supervisor exits as the kernel did)."""
+    """Why a kernel's process ended, in words (the sandbox exits as the kernel did: its status, or
+    128 + the signal that killed it)."""
     if exit_code is None:
         return "it stopped answering"
     code = exit_code % 256
     if code > 128:
-        signal_number = 256 - code  # the supervisor exits with the kernel's -signal, modulo 256
+        signal_number = code - 128
         names = {
             9: "SIGKILL, usually the memory limit",
             11: "SIGSEGV, a crash",
@@ -52,12 +58,17 @@ def _death(exit_code: int | None) -> str:
     return f"it exited with status {code} (os._exit or exit from inside a thread)"
 
 
+_OUTPUT_MESSAGES = {"stream", "display_data", "update_display_data", "execute_result", "error", "clear_output"}
+
+
 class SandboxedExecute(Execute):
     """nbgrader's ``Execute`` with the kernel in the sandbox and faults isolated to their cell."""
 
     max_restarts = Int(3, help="Kernel restarts allowed per notebook before its remaining cells are skipped.").tag(
         config=True
     )
+
+    store_widget_state = Bool(False)  # widgets are not graded, and their state has no output cap
 
     def __init__(self, *args: Any, **kwargs: Any):
         kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
@@ -70,18 +81,28 @@ class SandboxedExecute(Execute):
         if nb.metadata.get(UNREADABLE_KEY):
             return nb, resources  # a stand-in for a notebook that could not be read: nothing to run
         self._output_limit = settings.max_output_kb * 1024
+        self._notebook_output_limit = settings.max_notebook_output_kb * 1024
+        self._notebook_output = 0
+        # The notebook's budget starts now; HiddenChecks finds the deadline in the resources.
+        self._budget = settings.notebook_seconds
+        self._deadline = resources.setdefault(DEADLINE_KEY, time.monotonic() + self._budget)
+        configured_timeout = self.timeout or self._budget
         NotebookClient.__init__(self, nb, km)  # as nbconvert does: the client is reset per notebook
         self.reset_execution_trackers()
         self._check_assign_resources(resources)
         self._faults: list[dict[str, str]] = []
         self._faulted: set[int] = set()
         self._output_sizes: dict[int, int] = {}
+        self._capped: set[int] = set()
+        self._expired = False
         cells = self.nb.cells
         index, restarts = 0, 0
         shutdown = self.shutdown_kernel  # as configured; "immediate" after a fault
         while index < len(cells):
             if restarts > self.max_restarts:
                 self._skip_rest(index)
+                break
+            if self._out_of_time(index):
                 break
             with self.setup_kernel():
                 info = self.wait_for_reply(self.kc.kernel_info())
@@ -90,6 +111,9 @@ class SandboxedExecute(Execute):
                     self._skip_rest(index)
                     break
                 while index < len(cells):
+                    if self._out_of_time(index):
+                        break
+                    self.timeout = max(1, min(configured_timeout, int(self._deadline - time.monotonic())))
                     failed = self._run_cell(cells[index], resources, index)
                     index += 1
                     if failed:
@@ -97,7 +121,7 @@ class SandboxedExecute(Execute):
                         self.shutdown_kernel = "immediate"  # a stuck kernel would not answer a polite request
                         break
             self.shutdown_kernel = shutdown
-        self.set_widgets_metadata()
+        self.timeout = configured_timeout
         if self._faults:
             self.nb.metadata[FAULTS_KEY] = self.nb.metadata.get(FAULTS_KEY, []) + self._faults
             for item in self._faults:
@@ -173,27 +197,63 @@ class SandboxedExecute(Execute):
 
     # -- output ------------------------------------------------------------------------------
 
-    def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> NotebookNode | None:
+    def process_message(self, msg: dict, cell: NotebookNode, cell_index: int) -> NotebookNode | None:
+        msg_type = msg["msg_type"]
+        if msg_type.startswith("comm"):
+            return None  # widget traffic: not graded, and it would be stored in metadata uncapped
+        if msg_type not in _OUTPUT_MESSAGES:
+            return super().process_message(msg, cell, cell_index)
         size = len(json.dumps(msg.get("content", {}), default=str))
         used = self._output_sizes.get(cell_index, 0)
         self._output_sizes[cell_index] = used + size
-        if used + size <= self._output_limit:
-            return super().output(outs, msg, display_id, cell_index)
-        if used <= self._output_limit:  # the first message over the limit: say so, once
-            cell = self.nb.cells[cell_index]
-            limit_kb = self._output_limit // 1024
+        self._notebook_output += size
+        if used + size <= self._output_limit and self._notebook_output <= self._notebook_output_limit:
+            return super().process_message(msg, cell, cell_index)
+        if cell_index not in self._capped:  # the first message over a limit: say so, once per cell
+            self._capped.add(cell_index)
+            whole = used + size <= self._output_limit
+            limit_kb = (self._notebook_output_limit if whole else self._output_limit) // 1024
+            where = "the notebook's cells together produced" if whole else "this cell produced"
             self._faults.append(
                 fault(
                     cell_name(cell, cell_index),
                     "output limit",
-                    f"more than {limit_kb} KiB of output; the rest was dropped",
+                    f"{where} more than {limit_kb} KiB of output; the rest was dropped",
                 )
             )
-            outs.append(
+            cell.outputs.append(
                 new_output(
                     "stream",
                     name="stdout",
-                    text=f"\n[Output stopped here: this cell printed more than {limit_kb} KiB.]\n",
+                    text=f"\n[Output stopped here: {where} more than {limit_kb} KiB.]\n",
                 )
             )
         return None
+
+    # -- the time budget -----------------------------------------------------------------------
+
+    def _out_of_time(self, index: int) -> bool:
+        """Whether the budget is spent; the first time, record that the cells from ``index`` on were not run."""
+        if self._expired or time.monotonic() < self._deadline:
+            return self._expired
+        self._expired = True
+        rest = [i for i in range(index, len(self.nb.cells)) if self.nb.cells[i].cell_type == "code"]
+        if rest:
+            cell = self.nb.cells[rest[0]]
+            self._faults.append(
+                fault(
+                    cell_name(cell, rest[0]),
+                    "time budget",
+                    f"the notebook's time budget of {self._budget} seconds ran out; "
+                    f"{len(rest)} code cells were not run",
+                )
+            )
+            cell.outputs.append(
+                new_output(
+                    "error",
+                    ename="TimeBudget",
+                    evalue=f"Grading stopped here: this notebook's time budget of {self._budget} seconds ran out.",
+                    traceback=[],
+                )
+            )
+        return True

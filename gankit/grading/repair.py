@@ -6,6 +6,10 @@ nbgrader metadata that is not a dictionary make it abandon the student's whole s
 such cells become ordinary cells: their code still runs (a student's answer in a renamed cell is
 still graded by the hidden checks, which run every student cell), the genuine grade cell is
 restored from the gradebook, and the change is recorded as a fault that names the cell.
+
+It also removes every ``gankit_*`` key from the notebook's and cells' metadata first: the kit
+keeps its own records there (faults, verdicts, repairs), and whatever the grader reads back must
+have been written by the grader, never by the student.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from gankit.grading.faults import cell_name, fault
 
 REPAIRS_KEY = "gankit_repairs"
+KIT_PREFIX = "gankit"  # metadata keys the kit writes, and so the only ones it may read back
 
 
 def _known_ids(resources: dict) -> set[str]:
@@ -31,6 +36,9 @@ class RepairGradeCells(NbGraderPreprocessor):
     """Turn grade cells nbgrader would reject into ordinary cells, and say which and why."""
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        for meta in [nb.metadata, *(cell.get("metadata", {}) for cell in nb.cells)]:
+            for key in [k for k in meta if str(k).startswith(KIT_PREFIX)]:
+                del meta[key]
         known = _known_ids(resources)
         seen: set[str] = set()
         repairs = []

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from gankit.hidden.outcomes import Outcome, Seeded
+from gankit.hidden.outcomes import Outcome, Seeded, public_warning
 
 
 class CheckFailed(AssertionError):
@@ -90,21 +90,25 @@ def _fail_if_raised(got: Outcome, tried: str, expected: str, hint: str) -> None:
 
 
 def _difference(got: np.ndarray, want: np.ndarray) -> str:
-    """How far apart two arrays are, in words (counts and relative sizes, not the numbers)."""
+    """How two arrays differ, in words: counts and directions, never sizes (the student's code
+    chooses ``got``, so any ratio or distance to ``want`` would give the expected values away)."""
     bad = ~np.isclose(got, want, rtol=1e-9, atol=1e-12, equal_nan=True)
+    finite = bad & np.isfinite(got) & np.isfinite(want)
+    flipped = bool(finite.any()) and bool(np.all(np.sign(got[finite]) == -np.sign(want[finite])))
     if got.ndim == 0:
         if np.isnan(got):
             return "nan"
-        if np.isnan(want) or want == 0:
-            return "a number where none was expected" if np.isnan(want) else "a nonzero value where 0 was expected"
-        return f"a value {float(got / want):.4g} times the expected one"
+        if np.isnan(want):
+            return "a number where none was expected"
+        if want == 0:
+            return "a nonzero value where 0 was expected"
+        return "a value with the opposite sign" if flipped else "a different value"
     nan_where_finite = int(np.sum(np.isnan(got) & ~np.isnan(want)))
     text = f"{int(bad.sum())} of {bad.size} values wrong"
     if nan_where_finite:
         text += f", {nan_where_finite} of them nan"
-    finite = bad & np.isfinite(got) & np.isfinite(want)
-    if finite.any():
-        text += f", off by up to {float(np.max(np.abs(got[finite] - want[finite]))):.2g}"
+    if flipped:
+        text += ", each with the opposite sign"
     return text
 
 
@@ -133,7 +137,7 @@ def same_values(
     if values is None:
         raise CheckFailed(tried, expected, f"{got.describe()}, not numbers", hint)
     if values.shape != target.shape:
-        raise CheckFailed(tried, f"{expected} (shape {target.shape})", f"shape {values.shape}", hint)
+        raise CheckFailed(tried, f"{expected}, one value per input", "an array of another shape", hint)
     if not np.allclose(values, target, rtol=rtol, atol=atol, equal_nan=True):
         mistake = None
         for name, wrong in (mistakes or {}).items():
@@ -155,7 +159,7 @@ def is_python_float(got: Outcome, *, tried: str) -> None:
 def no_warnings(got: Outcome, *, tried: str, hint: str) -> None:
     """The call must not have warned (numpy prints warnings to stderr, which nbgrader punishes)."""
     if got.warnings:
-        raise CheckFailed(tried, "no warning", got.warnings[0], hint)
+        raise CheckFailed(tried, "no warning", public_warning(got.warnings[0]), hint)
 
 
 def raises(got: Outcome, error: str, *, tried: str, hint: str) -> None:
@@ -197,10 +201,11 @@ def within(
         None,
     )
     sign = "" if np.sign(value) == np.sign(target) else ", with the opposite sign"
+    # In coarse steps only: an exact distance would give the target away to a constant answer.
+    steps = abs(value - target) / scale
+    band = next((f"more than {k:g}" for k in (1000, 100, 20) if steps > k), "a few")
     distance = (
-        "an estimate that is not a number"
-        if value != value
-        else (f"an estimate {abs(value - target) / scale:.1f} standard errors away{sign}")
+        "an estimate that is not a number" if value != value else f"an estimate {band} standard errors away{sign}"
     )
     raise CheckFailed(tried, expected, distance, hint, mistake)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,6 +150,16 @@ def _check_name(check: Check) -> str:
     return doc.rstrip(".")
 
 
+def out_of_time(budget: int) -> CheckFailed:
+    """The failure of a check that did not run because the notebook's time budget was spent."""
+    return CheckFailed(
+        "nothing: this check did not run",
+        "the notebook's code and checks to finish within its time budget",
+        f"the time budget of {budget} seconds for grading this notebook ran out before this check",
+        "make slow cells faster (a correct notebook is graded in seconds) and remove endless loops",
+    )
+
+
 class Grader:
     """Hidden grading for one assignment of one course directory."""
 
@@ -161,14 +172,21 @@ class Grader:
         self.checks = {name: checks_for(name) for name in NOTEBOOKS}
         self.references = {name: notebooks.load_functions(solutions / f"{name}.ipynb") for name in NOTEBOOKS}
 
-    def grade(self, nb: NotebookNode, notebook: str, student_id: str) -> dict[str, CellVerdict]:
-        """Verdicts for every autograded test cell of ``nb`` (a student's ``notebook``)."""
+    def grade(
+        self, nb: NotebookNode, notebook: str, student_id: str, deadline: tuple[float, int] | None = None
+    ) -> dict[str, CellVerdict]:
+        """Verdicts for every autograded test cell of ``nb`` (a student's ``notebook``).
+
+        ``deadline`` is the notebook's time budget: (when it runs out, on ``time.monotonic()``, and
+        its length in seconds). Checks that would start after it fail, saying so.
+        """
         points = notebooks.graded_test_points(nb)
         verdicts = {grade_id: CellVerdict(grade_id, float(p)) for grade_id, p in points.items()}
         checks = self.checks.get(notebook, [])
         reference = ReferenceCalls(self.references[notebook])
         cells = notebooks.runnable_sources(nb)
-        with StudentProcess(cells, self.modules, self.limits, self.sandbox) as process:
+        ends = deadline[0] if deadline else None
+        with StudentProcess(cells, self.modules, self.limits, self.sandbox, deadline=ends) as process:
             student = StudentCalls(process)
             for check in checks:
                 verdict = verdicts.get(check.cell)
@@ -176,6 +194,10 @@ class Grader:
                     continue  # a test cell the student's notebook lacks scores nothing anyway
                 probe = Probe(derive_seed(self.assignment, notebook, student_id, check.__name__))
                 result = CheckResult(_check_name(check), check.weight, probe_values=probe.values)
+                if deadline and time.monotonic() >= deadline[0]:
+                    result.failure = out_of_time(deadline[1])
+                    verdict.results.append(result)
+                    continue
                 try:
                     check(student, reference, probe)
                 except CheckFailed as failure:

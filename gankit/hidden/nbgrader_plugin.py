@@ -10,6 +10,7 @@ feedback as plain text and the score as a plain float, the form nbgrader reads a
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from nbformat import NotebookNode
@@ -18,7 +19,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Float
 
 from gankit import notebooks
-from gankit.grading.faults import FAULTS_KEY, UNREADABLE_KEY, fault
+from gankit.grading.faults import DEADLINE_KEY, FAULTS_KEY, UNREADABLE_KEY, fault
 from gankit.grading.repair import REPAIRS_KEY
 from gankit.hidden.engine import CellVerdict, Grader
 from gankit.hidden.student_process import Limits
@@ -65,7 +66,9 @@ class HiddenChecks(NbGraderPreprocessor):
                 for grade_id, points in notebooks.graded_test_points(nb).items()
             }
         else:
-            verdicts = self.grader(info["assignment"]).grade(nb, notebook, student)
+            budget = Sandbox(parent=self).notebook_seconds
+            deadline = resources.get(DEADLINE_KEY) or time.monotonic() + budget
+            verdicts = self.grader(info["assignment"]).grade(nb, notebook, student, deadline=(deadline, budget))
         # Plain data for the class report (check names and diagnosed mistakes; no probe values).
         nb.metadata[VERDICTS_KEY] = {grade_id: verdict.summary() for grade_id, verdict in verdicts.items()}
         faults = nb.metadata.pop(REPAIRS_KEY, []) + nb.metadata.get(FAULTS_KEY, [])

@@ -7,6 +7,7 @@ patched library in the student's process cannot reach a comparison made here.
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import math
 from dataclasses import dataclass
@@ -25,6 +26,37 @@ NUMERIC_DTYPES = {
     "uint8",
     "bool",
 }
+
+
+# Names a student's code cannot choose: the built-in exceptions and warnings, numpy's own, and the
+# grader's. Any other name (an exception class defined in the student's code can be called
+# anything, a probe value included) is never shown.
+PUBLIC_NAMES = frozenset(
+    [name for name, value in vars(builtins).items() if isinstance(value, type) and issubclass(value, BaseException)]
+    + ["LinAlgError", "AxisError", "ComplexWarning", "Timeout", "Crashed", "UnencodableResult"]
+)
+OWN_CLASS = "an exception of a class defined in your code"
+_PUBLIC_OBJECTS = {
+    "builtins.dict": "a dict",
+    "builtins.set": "a set",
+    "builtins.complex": "a complex number",
+    "builtins.bytes": "bytes",
+    "builtins.generator": "a generator",
+    "builtins.function": "a function",
+    "builtins.range": "a range",
+}
+_MAX_COUNT = 8  # counts a student's code chooses are shown up to this; beyond, only "more than"
+
+
+def public_name(name: str | None, fallback: str = OWN_CLASS) -> str:
+    """``name`` if the student's code cannot have chosen it, else ``fallback``."""
+    return name if name in PUBLIC_NAMES else fallback
+
+
+def public_warning(text: str) -> str:
+    """A warning as feedback may show it: its built-in category, never its message."""
+    category = text.split(":", 1)[0].strip()
+    return f"a {category}" if category in PUBLIC_NAMES else "a warning of a class defined in your code"
 
 
 @dataclass(frozen=True)
@@ -141,16 +173,27 @@ class Outcome:
         return None
 
     def describe(self) -> str:
-        """A short, secret-free description of the value's form (not of the numbers)."""
+        """A short description of the value's form, safe to show whatever the student's code did.
+
+        Nothing the student's code can choose freely reaches it (an exception's message or class
+        name, a class's name, an array's shape, a long container's length): those could carry the
+        probe inputs out in the feedback. Only fixed words, built-in names and small counts do.
+        """
         if self.raised:
-            return f"{self.error_type}: {self.error_message}".rstrip(": ")
+            return public_name(self.error_type)
         if self.kind.startswith("ndarray"):
+            kind = "ndarray" if self.kind == "ndarray" else "ndarray subclass"
             if isinstance(self.value, np.ndarray):
-                return f"an {self.kind} of dtype {self.value.dtype} and shape {self.value.shape}"
-            return f"an {self.kind} ({self.error_message})"
+                return f"an {kind} of dtype {self.value.dtype} with {self.value.ndim} dimensions"[:80]
+            return f"an {kind} of a dtype that is not a plain number"
         if self.kind in ("tuple", "list"):
-            size = "?" if self.value is None else len(self.value)
-            return f"a {self.kind} of {size} items"
+            size = len(self.value) if self.value is not None else None
+            count = f"{size}" if size is not None and size <= _MAX_COUNT else f"more than {_MAX_COUNT}"
+            return f"a {self.kind} of {count} items"
         if self.kind == "object":
-            return f"an object of type {self.value}"
-        return f"a {self.kind}"
+            return _PUBLIC_OBJECTS.get(str(self.value), "an object of another type")
+        if self.kind in ("float", "int", "bool", "str", "None", "unreadable") or self.kind in {
+            f"numpy.{t}" for t in NUMERIC_DTYPES
+        }:
+            return f"a {self.kind}"
+        return "a value of another type"

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gankit.hidden.outcomes import public_name
 from gankit.sandbox import policy
 from gankit.sandbox.policy import REFUSAL, SANDBOX_FAILED, SandboxedCommand, SandboxUnavailable
 
@@ -36,6 +37,14 @@ class Limits(policy.Limits):
     max_reply_mb: int = 32
 
 
+def _public_cell_error(text: str) -> str:
+    """What the student process said about a cell, as feedback may repeat it: the student's code
+    can write anything there, so only the exception's built-in name survives."""
+    if text.startswith("skipped:"):
+        return "skipped: it did not finish in time before"
+    return public_name(text.split(":", 1)[0].strip())
+
+
 class StudentProcess:
     """A running student submission: set up once, then asked to call functions one at a time.
 
@@ -49,8 +58,10 @@ class StudentProcess:
         modules: dict[str, str],
         limits: Limits = Limits(),
         sandbox: bool = True,
+        deadline: float | None = None,
     ):
         self.cells = cells
+        self.deadline = deadline  # time.monotonic() past which no call may run (the notebook's budget)
         self.modules = modules
         self.limits = limits
         self.sandbox = sandbox
@@ -75,7 +86,7 @@ class StudentProcess:
         )
         self._buffer = b""
         self._send({"op": "setup", "modules": self.modules, "cells": self.cells, "skip": sorted(self.skip)})
-        deadline = time.monotonic() + self.limits.setup_seconds
+        deadline = self._until(self.limits.setup_seconds)
         reported = -1
         while True:
             reply = self._receive(deadline)
@@ -83,6 +94,8 @@ class StudentProcess:
                 status, failure = self._stop()
                 if status == SANDBOX_FAILED and failure.startswith("sandbox:"):
                     raise SandboxUnavailable(f"{failure.strip()}\n{REFUSAL}")
+                if self._expired():
+                    return  # the notebook's budget is spent: no call will run (see ``call``)
                 # The cell after the last one reported never finished: skip it next time.
                 stuck = reported + 1
                 if stuck >= len(self.cells) or stuck in self.skip:
@@ -95,7 +108,7 @@ class StudentProcess:
                 reported = int(reply["index"])
                 error = reply.get("error")
                 if error and reported not in self.cell_errors:
-                    self.cell_errors[reported] = str(error)
+                    self.cell_errors[reported] = _public_cell_error(str(error))
                 if error and str(error).startswith("MemoryError") and reported not in self.skip:
                     # Whatever the cell holds would starve every later call: start again without it.
                     self.skip.add(reported)
@@ -132,6 +145,14 @@ class StudentProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _expired(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def _until(self, seconds: float) -> float:
+        """The deadline of a step that may take ``seconds``, within the notebook's budget."""
+        ends = time.monotonic() + seconds
+        return min(ends, self.deadline) if self.deadline is not None else ends
 
     # -- protocol ----------------------------------------------------------------------------
 
@@ -170,10 +191,12 @@ class StudentProcess:
 
     def call(self, function: str, args: list[Any], kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
         """Call ``function`` in the student's process; return the runner's reply (plain data)."""
-        if self._proc is None:
+        if self._proc is None and not self._expired():
             self._spawn()
+        if self._proc is None or self._expired():
+            return {"op": "result", "error": {"type": "Timeout", "message": "the notebook's time budget ran out"}}
         self._send({"op": "call", "function": function, "args": args, "kwargs": kwargs or {}})
-        reply = self._receive(time.monotonic() + self.limits.call_seconds)
+        reply = self._receive(self._until(self.limits.call_seconds))
         if reply is None or reply.get("op") != "result":
             timed_out = self._ended == "timeout"
             self._stop()

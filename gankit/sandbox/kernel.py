@@ -1,18 +1,20 @@
 """A notebook kernel inside the sandbox, for ``nbgrader autograde`` (see ``gankit.grading.execute``).
 
-The kernel talks to the grader over Unix sockets in a private folder (the sandbox has no network,
-so TCP on loopback would not reach it); that folder and the connection file are the only host
-paths it may write. The notebook's folder (the student's own autograded files) appears read-only
-as ``/submission``, its working directory, so not even the course's path is visible; its private
-/tmp is the scratch space.
+The kernel talks to the grader over ZeroMQ Unix sockets (the sandbox has no network). They live in
+a 1 MiB tmpfs of the sandbox's own, ``/kernel/ipc``, which the grader reaches from outside through
+``/proc/<pid>/root``: nothing of the host is writable by the kernel, and nothing it writes
+outlives it. The connection file is bound in read-only. The notebook's folder (the student's own
+autograded files) appears read-only as ``/submission``, its working directory, so not even the
+course's path is visible; the sandbox's private /tmp is its scratch space.
 """
 
 from __future__ import annotations
 
 import glob
+import json
 import os
-import shutil
 import tempfile
+import time
 from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
@@ -21,10 +23,12 @@ from gankit.sandbox.policy import SandboxedCommand, minimal_env
 from gankit.sandbox.settings import Sandbox
 
 INSIDE = "/submission"  # where the notebook's folder appears in the sandbox
+SOCKETS = "/kernel/ipc"  # the kernel's sockets, in a small tmpfs of the sandbox's own
+CONNECTION = "/kernel/connection.json"
 
 
 def _font_caches() -> list[tuple[str, str]]:
-    """matplotlib's font cache, copied in so that the kernel does not rebuild it (and say so on stderr)."""
+    """matplotlib's font cache, bound in so that the kernel does not rebuild it (and say so on stderr)."""
     cache = os.environ.get("MPLCONFIGDIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "matplotlib"
     )
@@ -35,7 +39,6 @@ class SandboxedKernelManager(AsyncKernelManager):
     """Starts each kernel in a fresh sandbox and removes everything it left when the kernel ends."""
 
     _command: SandboxedCommand | None = None
-    _kernel_dir: str | None = None
 
     @property
     def settings(self) -> Sandbox:
@@ -43,36 +46,55 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     async def _async_pre_start_kernel(self, **kw: Any) -> Any:
         if self.settings.enabled:
-            self._kernel_dir = tempfile.mkdtemp(prefix="gankit-kernel-")
+            self._command = None
             self.transport = "ipc"
-            self.ip = os.path.join(self._kernel_dir, "socket")
-            self.connection_file = os.path.join(self._kernel_dir, "connection.json")
+            self.ip = SOCKETS + "/kernel"  # as the kernel sees it; the grader's path is set once it runs
+            self.connection_file = ""  # a fresh file in the sandbox's private folder (format_kernel_cmd)
         return await super()._async_pre_start_kernel(**kw)
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-        cmd = super().format_kernel_cmd(extra_arguments)
         settings = self.settings
         if not settings.enabled:
-            return cmd
+            return super().format_kernel_cmd(extra_arguments)
         cwd = self._launch_args.get("cwd") if isinstance(self._launch_args, dict) else None
         cwd = os.path.realpath(str(cwd)) if cwd else None
+        private = tempfile.mkdtemp(prefix="gankit-sandbox-")  # the grader's, 0700; removed with the sandbox
+        self.connection_file = os.path.join(private, "connection.json")
+        self.write_connection_file()
+        os.chmod(self.connection_file, 0o644)  # for the sandbox's uid; its folder stays the grader's alone
+        cmd = [CONNECTION if arg == self.connection_file else arg for arg in super().format_kernel_cmd(extra_arguments)]
         self._command = SandboxedCommand(
             cmd,
             settings.limits(kernel=True),
+            private=private,
             read_only=[(cwd, INSIDE)] if cwd else [],
-            read_write=[self._kernel_dir or ""],
-            copies=_font_caches(),
+            files=[(self.connection_file, CONNECTION), *_font_caches()],
+            scratch=[(SOCKETS, 1)],
             cwd=INSIDE if cwd else None,
             env=minimal_env(MPLCONFIGDIR="/tmp/matplotlib", IPYTHONDIR="/tmp/ipython", JUPYTER_RUNTIME_DIR="/tmp"),
             quiet=True,
         )
         return self._command.command
 
+    async def _async_post_start_kernel(self, **kw: Any) -> None:
+        if self._command is not None:
+            self.ip = f"/proc/{self._sandbox_pid()}/root{SOCKETS}/kernel"  # the same sockets, from outside
+        await super()._async_post_start_kernel(**kw)
+
+    def _sandbox_pid(self, wait: float = 30.0) -> int:
+        """The sandbox's first process, as bubblewrap reports it once the sandbox is built."""
+        assert self._command is not None
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                with open(self._command.info_path) as f:
+                    return int(json.loads(f.read())["child-pid"])
+            except (OSError, ValueError, KeyError, TypeError):
+                time.sleep(0.01)
+        raise RuntimeError("the kernel's sandbox did not start")
+
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
         if self._command is not None:
-            self._command.close()  # kills anything still in the sandbox's cgroup
+            self._command.close()  # kills anything left in the sandbox's cgroup; removes its folder
             self._command = None
-        if self._kernel_dir and not restart:
-            shutil.rmtree(self._kernel_dir, ignore_errors=True)
-            self._kernel_dir = None

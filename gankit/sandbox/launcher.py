@@ -1,40 +1,50 @@
-"""The sandbox launcher: a small program that builds the sandbox and then becomes the student's process.
+"""The sandbox's supervisor: starts bubblewrap with a seccomp filter and watches it from outside.
 
-It runs as ``python -I launcher.py '<json config>'``, as the grader, and must not import the kit
-(nothing from the course directory is visible once it has done its work). With ``sandbox`` set it:
+It runs as ``python -I launcher.py '<json config>'``, as the grader, and must not import the kit.
+Building the sandbox is bubblewrap's job (Debian's ``bwrap``, the tool Flatpak uses: namespaces,
+``pivot_root`` with the old root unmounted, capabilities dropped, ``no_new_privs``); the command
+line it runs is prepared by ``policy.py``. This program only does what bubblewrap leaves to its
+caller:
 
-1. joins the sandbox's cgroups (if the grader made any), so that memory and process counts are
-   limited for everything inside, together;
-2. unshares mount, network, IPC, UTS and PID namespaces (and a user namespace when not root);
-3. forks: the parent stays outside as a supervisor that passes on termination; the child is
-   process 1 of the new PID namespace, so every process the student starts ends when it ends;
-4. builds a root of its own: a tmpfs holding read-only binds of the Python runtime, read-write
-   binds of the folders it is given, /dev/null, /dev/zero, /dev/urandom, a /proc of its own PID
-   namespace and a scratch /tmp; then ``chroot`` into it;
-5. sets resource limits, drops to a uid no other process uses (when root), forbids new privileges,
-   asks to be killed if its supervisor dies, and ``execve``s the command with a minimal environment.
+1. joins the sandbox's cgroups (when grading as root), so that memory and processes are limited
+   for everything inside together;
+2. compiles the seccomp filter (libseccomp) and hands it to bubblewrap on a pipe;
+3. opens the file bubblewrap reports the sandbox's process id into;
+4. stays outside as a supervisor: passes an interrupt on to the sandboxed command, ends the
+   sandbox on SIGTERM or when the grader dies, and kills it when the memory of all its processes
+   together passes the limit (the only whole-sandbox memory limit when there are no cgroups);
+5. exits as the command did: its status, or 128 + the signal that ended it.
 
-Any failure before ``execve`` is reported on stderr as ``sandbox: <what> failed: <why>`` with exit
-status 97, which the grader turns into a clear refusal.
+Any failure before the command starts is reported on stderr as ``sandbox: <what> failed: <why>``
+with exit status 97, which the grader turns into a clear refusal.
 """
 
 import ctypes
+import errno
 import json
 import os
-import resource
-import shutil
 import signal
+import subprocess
 import sys
 
-CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
-CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
-MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
-PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 SANDBOX_FAILED = 97
-
+PR_SET_PDEATHSIG = 1
 libc = ctypes.CDLL(None, use_errno=True)
-libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p)
+
+# System calls the student's code never needs and an escape would: namespaces, mounts, tracing,
+# keyrings, kernel modules, BPF, io_uring (which bypasses seccomp), raw handles. They fail with
+# EPERM; clone3 fails with ENOSYS so that the C library falls back to clone, whose namespace flags
+# are checked. Everything else is allowed: the namespaces and the missing capabilities do the rest.
+DENIED = (
+    "mount umount2 pivot_root chroot unshare setns move_mount open_tree fsopen fsconfig fsmount fspick "
+    "mount_setattr ptrace process_vm_readv process_vm_writev pidfd_getfd kcmp keyctl add_key request_key "
+    "bpf perf_event_open userfaultfd io_uring_setup io_uring_enter io_uring_register kexec_load "
+    "kexec_file_load init_module finit_module delete_module open_by_handle_at name_to_handle_at acct "
+    "swapon swapoff reboot sethostname setdomainname settimeofday clock_settime clock_adjtime adjtimex "
+    "quotactl syslog vhangup iopl ioperm uselib lookup_dcookie"
+).split()
+CLONE_NEW_FLAGS = 0x7E020000  # CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET
+TIOCSTI = 0x5412
 
 
 def fail(what, detail):
@@ -43,128 +53,156 @@ def fail(what, detail):
     os._exit(SANDBOX_FAILED)
 
 
-def ok(result, what):
-    if result != 0:
-        fail(what, os.strerror(ctypes.get_errno()))
+def seccomp_pipe():
+    """The compiled filter, readable from a pipe (bubblewrap reads it whole before it starts)."""
+    import pyseccomp as sc
 
-
-def bind(path, target, read_only):
-    os.makedirs(target, exist_ok=True)
-    ok(libc.mount(path.encode(), target.encode(), None, MS_BIND | MS_REC, None), "binding " + path)
-    flags = MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | (MS_RDONLY if read_only else 0)
-    ok(libc.mount(None, target.encode(), None, flags, None), "remounting " + path)
-
-
-def build_root(cfg):
-    """Mount the sandbox's file system under cfg["root"] (in our private mount namespace)."""
-    root = cfg["root"]
-    ok(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "making mounts private")
-    options = f"size={cfg['scratch_mb']}m,mode=755".encode()
-    ok(libc.mount(b"tmpfs", root.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options), "mounting the tmpfs root")
-    for entry in cfg["read_only"]:  # a path, or [path, where it appears inside]
-        path, inside = (entry, entry) if isinstance(entry, str) else entry
-        bind(path, root + inside, read_only=True)
-    for path in cfg["read_write"]:
-        bind(path, root + path, read_only=False)
-    os.makedirs(root + "/dev", exist_ok=True)
-    for device in ("/dev/null", "/dev/zero", "/dev/urandom"):
-        open(root + device, "w").close()
-        ok(libc.mount(device.encode(), (root + device).encode(), None, MS_BIND, None), "binding " + device)
-    os.makedirs(root + "/tmp", exist_ok=True)
-    os.chmod(root + "/tmp", 0o1777)
-    # A /proc of the new PID namespace: it shows the sandbox's own processes only (ipykernel
-    # looks up its children there when it shuts down).
-    os.makedirs(root + "/proc", exist_ok=True)
-    ok(
-        libc.mount(b"proc", (root + "/proc").encode(), b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None),
-        "mounting /proc",
-    )
-    for source, dest in cfg["copies"]:
-        os.makedirs(os.path.dirname(root + dest), exist_ok=True)
+    rules = sc.SyscallFilter(sc.ALLOW)
+    for name in DENIED:
         try:
-            shutil.copyfile(source, root + dest)
+            rules.add_rule(sc.ERRNO(errno.EPERM), name)
+        except Exception:  # noqa: BLE001 - a call this kernel and libseccomp do not know
+            pass
+    rules.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")
+    rules.add_rule(sc.ERRNO(errno.EPERM), "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_NEW_FLAGS, CLONE_NEW_FLAGS))
+    for flag in (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000):
+        rules.add_rule(sc.ERRNO(errno.EPERM), "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
+    rules.add_rule(sc.ERRNO(errno.EPERM), "ioctl", sc.Arg(1, sc.MASKED_EQ, 0xFFFFFFFF, TIOCSTI))
+    read, write = os.pipe()
+    with os.fdopen(write, "wb") as out:
+        rules.export_bpf(out)
+    return read
+
+
+def join_cgroups(files):
+    for procs in files:
+        try:
+            with open(procs, "w") as f:
+                f.write(str(os.getpid()))
+        except OSError as error:
+            fail("joining cgroup " + procs, error)
+
+
+def children(pid):
+    """Every process under ``pid`` (its threads' children, recursively)."""
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
         except OSError:
-            pass  # a cache we could not copy only costs time
-    os.chroot(root)
-    os.chdir(cfg["cwd"] or "/tmp")
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{parent}/task/{task}/children") as f:
+                    kids = [int(k) for k in f.read().split()]
+            except OSError:
+                continue
+            found += kids
+            todo += kids
+    return found
 
 
-def drop_privileges(cfg, uid):
-    """Become a uid that owns nothing on the machine but the sandbox's writable folders."""
-    writable = list(cfg["read_write"]) + sorted({os.path.dirname(dest) for _, dest in cfg["copies"]})
-    for top in writable:
-        os.lchown(top, uid, uid)
-        for base, dirs, files in os.walk(top):
-            for name in dirs + files:
-                os.lchown(os.path.join(base, name), uid, uid)
-    resource.setrlimit(resource.RLIMIT_NPROC, (cfg["max_processes"], cfg["max_processes"]))
-    os.setgroups([])
-    os.setgid(uid)
-    os.setuid(uid)
+def memory_bytes(pids):
+    """The memory the processes hold together: proportional set sizes, so that pages a fork
+    shares are counted once."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
 
 
-def supervise(child):
-    """Stay outside as the process the grader sees: pass termination on, exit as the child did."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # an interrupt reaches the child through the group
+def read_info(path):
+    try:
+        with open(path) as f:
+            return json.loads(f.read() or "null")
+    except (OSError, ValueError):
+        return None
+
+
+def supervise(bwrap, cfg):
+    """Watch the sandbox until it ends; return the exit status to pass on."""
+    state = {"pid": None}
+
+    def interrupt(signum, frame):  # the kernel's interrupt: pass it to the command inside
+        if state["pid"]:
+            for pid in children(state["pid"])[:1]:
+                try:
+                    os.kill(pid, signal.SIGINT)
+                except OSError:
+                    pass
 
     def end(signum, frame):
-        os.kill(child, signal.SIGKILL)
+        bwrap.kill()
 
+    signal.signal(signal.SIGINT, interrupt)
     signal.signal(signal.SIGTERM, end)
     signal.signal(signal.SIGHUP, end)
-    for stream in (0, 1):  # the child holds the pipes; the grader must see EOF when it dies
-        os.close(stream)
-    _, status = os.waitpid(child, 0)
-    os._exit(os.waitstatus_to_exitcode(status) % 256)
+    limit = cfg["memory_bytes"]
+    while True:
+        try:
+            status = bwrap.wait(timeout=0.2)
+            break
+        except subprocess.TimeoutExpired:
+            pass
+        if state["pid"] is None:
+            info = read_info(cfg["info_path"])
+            state["pid"] = info.get("child-pid") if isinstance(info, dict) else None
+            continue
+        if limit and memory_bytes([state["pid"], *children(state["pid"])]) > limit:
+            bwrap.kill()
+            bwrap.wait()
+            sys.stderr.write(f"sandbox: the whole sandbox passed its memory limit of {limit >> 20} MiB\n")
+            return 128 + signal.SIGKILL
+    if state["pid"] is None and read_info(cfg["info_path"]) is None and status != 0:
+        fail("starting bubblewrap", f"exit status {status}")
+    return status if status >= 0 else 128 - status
 
 
 def main():
     cfg = json.loads(sys.argv[1])
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # a killed grader takes its sandboxes along
-    if cfg["sandbox"]:
-        was_root = os.getuid() == 0
-        uid = cfg["uid_base"] + os.getpid()  # unique while this supervisor lives
-        for procs in cfg["cgroup_procs"]:
-            try:
-                with open(procs, "w") as f:
-                    f.write(str(os.getpid()))
-            except OSError as error:
-                fail("joining cgroup " + procs, error)
-        flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID
-        if not was_root:
-            flags |= CLONE_NEWUSER  # lets an ordinary user build the rest
-        real_uid, real_gid = os.getuid(), os.getgid()
-        ok(libc.unshare(flags), "unshare")
-        if not was_root:
-            for name, text in (
-                ("setgroups", "deny"),
-                ("uid_map", f"0 {real_uid} 1"),
-                ("gid_map", f"0 {real_gid} 1"),
-            ):
-                with open("/proc/self/" + name, "w") as f:
-                    f.write(text)
-        child = os.fork()
-        if child:
-            supervise(child)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        build_root(cfg)
-    for name, value in cfg["limits"].items():
-        resource.setrlimit(getattr(resource, name), (value, value))
-    if cfg["sandbox"] and was_root:
-        try:
-            drop_privileges(cfg, uid)
-        except OSError as error:  # e.g. "root" inside a user namespace that cannot map other uids
-            fail("changing to an unprivileged uid", error)
+    if not cfg["sandbox"]:
+        os.execve(cfg["argv"][0], cfg["argv"], cfg["env"])
+    join_cgroups(cfg["cgroup_procs"])
+    try:
+        seccomp = seccomp_pipe()
+    except Exception as error:  # noqa: BLE001 - no libseccomp: no sandbox
+        fail("compiling the seccomp filter", error)
+    try:
+        info = os.open(cfg["info_path"], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except OSError as error:
+        fail("creating " + cfg["info_path"], error)
+    uid = str(cfg["uid"] + os.getpid())  # no file or process on the machine has it
+    fill = {"@SECCOMP@": str(seccomp), "@INFO@": str(info), "@UID@": uid}
+    argv = []
+    for arg in cfg["bwrap"]:
+        for key, value in fill.items():
+            arg = arg.replace(key, value)
+        argv.append(arg)
     if cfg.get("quiet"):  # a kernel's own banner; what the student prints is captured by the kernel
         null = os.open("/dev/null", os.O_WRONLY)
         os.dup2(null, 1)
         os.close(null)
-    libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # again: changing uid clears it
     try:
-        os.execve(cfg["argv"][0], cfg["argv"], cfg["env"])
+        bwrap = subprocess.Popen(
+            argv,
+            pass_fds=(seccomp, info),
+            process_group=0,  # an interrupt for the kernel reaches this supervisor, which passes it on
+            preexec_fn=lambda: libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0),
+        )
     except OSError as error:
-        fail("starting " + cfg["argv"][0], error)
+        fail("starting " + argv[0], error)
+    os.close(seccomp)
+    os.close(info)
+    os._exit(supervise(bwrap, cfg) % 256)
 
 
 if __name__ == "__main__":

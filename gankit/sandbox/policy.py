@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,14 +22,15 @@ from pathlib import Path
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
 SANDBOX_FAILED = 97  # the launcher's exit status when it could not build the sandbox
-UID_BASE = 1_000_000  # sandbox uid = this + the supervisor's pid: owned by no file or process
+UID_BASE = 1_000_000  # sandbox uid when grading as root: this + the supervisor's pid, owned by nothing
+INSIDE_UID = 1000  # the uid the sandbox sees when grading as an ordinary user (mapped to the grader)
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 _names = itertools.count()
 
 REFUSAL = (
     "Grading runs students' code only inside a sandbox, and this machine could not build one "
-    "(it needs Linux mount, PID and network namespaces: grading as root, or unprivileged user "
-    "namespaces). To grade without it anyway (students' code then runs as you, and can read and "
+    "(it needs bubblewrap, Debian's bubblewrap package, and Linux namespaces: grading as root, or "
+    "unprivileged user namespaces). To grade without it anyway (students' code then runs as you, and can read and "
     "write what you can), set c.Sandbox.allow_unsandboxed = True in nbgrader_config.py or "
     "GANKIT_ALLOW_UNSANDBOXED=1."
 )
@@ -49,15 +51,18 @@ class Limits:
     max_file_mb: int = 16
     max_processes: int = 64  # processes and threads of the whole sandbox
 
-    def rlimits(self) -> dict[str, int]:
+    def prlimit_args(self) -> list[str]:
+        """Per-process limits, set by ``prlimit`` inside the sandbox. The process count is per user
+        and user namespace, so in the sandbox it counts the sandbox's own processes and threads."""
         mib = 1024 * 1024
-        return {
-            "RLIMIT_AS": self.memory_mb * mib,
-            "RLIMIT_CPU": self.cpu_seconds,
-            "RLIMIT_NOFILE": self.max_open_files,
-            "RLIMIT_FSIZE": self.max_file_mb * mib,
-            "RLIMIT_CORE": 0,
-        }
+        return [
+            f"--as={self.memory_mb * mib}",
+            f"--cpu={self.cpu_seconds}",
+            f"--nofile={self.max_open_files}",
+            f"--fsize={self.max_file_mb * mib}",
+            "--core=0",
+            f"--nproc={self.max_processes}",
+        ]
 
 
 def allowed_unsandboxed(configured: bool = False) -> bool:
@@ -66,8 +71,8 @@ def allowed_unsandboxed(configured: bool = False) -> bool:
 
 
 def runtime_paths() -> list[str]:
-    """The Python runtime and system libraries: all a sandbox may read besides what it is given."""
-    paths = ["/usr", "/lib", "/lib64", "/bin", sys.base_prefix, sys.prefix]
+    """The Python runtime, system libraries and font settings: all a sandbox may read besides what it is given."""
+    paths = ["/usr", "/lib", "/lib64", "/bin", "/etc/fonts", sys.base_prefix, sys.prefix]
     paths.append(os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))))
     seen: list[str] = []
     for path in paths:
@@ -156,8 +161,33 @@ class Cgroup:
         self.dirs = []
 
 
+def bwrap_path() -> str:
+    """bubblewrap: ``GANKIT_BWRAP``, else ``bwrap`` on PATH or in /usr/bin ("" if there is none)."""
+    found = os.environ.get("GANKIT_BWRAP") or shutil.which("bwrap") or "/usr/bin/bwrap"
+    return found if os.access(found, os.X_OK) else ""
+
+
+def _ancestors(paths: Iterable[str]) -> list[str]:
+    """The folders above ``paths``, parents first, each once (bubblewrap would copy their host modes,
+    and a 0700 home above the Python runtime would shut the sandbox's uid out of it)."""
+    seen: list[str] = []
+    for path in paths:
+        parts = path.strip("/").split("/")
+        for i in range(1, len(parts)):
+            folder = "/" + "/".join(parts[:i])
+            if folder not in seen:
+                seen.append(folder)
+    return seen
+
+
 class SandboxedCommand:
-    """The command that runs ``argv`` in a fresh sandbox, and the resources to clean up after it."""
+    """The command that runs ``argv`` in a fresh sandbox, and the resources to clean up after it.
+
+    ``read_only`` are host folders (or ``(host, inside)`` pairs) and ``files`` host files
+    ``(host, inside)`` the sandbox may read; ``scratch`` are extra size-limited tmpfs folders
+    ``(inside, MiB)``. Nothing of the host is writable inside: the only writable places are
+    ``/tmp`` and the scratch folders, all in memory, all bounded, all gone with the sandbox.
+    """
 
     def __init__(
         self,
@@ -166,31 +196,65 @@ class SandboxedCommand:
         *,
         enabled: bool = True,
         read_only: Iterable[str | tuple[str, str]] = (),
-        read_write: Iterable[str] = (),
-        copies: Iterable[tuple[str, str]] = (),
+        files: Iterable[tuple[str, str]] = (),
+        scratch: Iterable[tuple[str, int]] = (),
         cwd: str | None = None,
         env: dict[str, str] | None = None,
         quiet: bool = False,
+        private: str | None = None,
     ):
         self.enabled = enabled
-        self.root = tempfile.mkdtemp(prefix="gankit-root-") if enabled else ""
-        self.cgroup = Cgroup(limits) if enabled else None
+        # The grader's own folder for this sandbox (0700): bubblewrap's report, files bound in.
+        self.private = private or (tempfile.mkdtemp(prefix="gankit-sandbox-") if enabled else "")
+        self.info_path = os.path.join(self.private, "info.json") if enabled else ""
+        self.cgroup = Cgroup(limits) if enabled and os.geteuid() == 0 else None
+        env = env if env is not None else minimal_env()
         self.config = {
             "sandbox": enabled,
-            "root": self.root,
-            "read_only": runtime_paths() + [p if isinstance(p, str) else list(p) for p in read_only if p],
-            "read_write": list(read_write),
-            "copies": [list(c) for c in copies],
-            "scratch_mb": limits.scratch_mb,
-            "cwd": cwd,
             "argv": argv,
-            "env": env if env is not None else minimal_env(),
-            "limits": limits.rlimits(),
-            "max_processes": limits.max_processes,
-            "uid_base": UID_BASE,
+            "env": env,
+            "bwrap": self._bwrap(argv, limits, read_only, files, scratch, cwd, env) if enabled else [],
+            "info_path": self.info_path,
+            "uid": UID_BASE,  # plus the launcher's pid: unique while the sandbox lives
+            "memory_bytes": limits.memory_mb * 1024 * 1024,
             "quiet": quiet,
             "cgroup_procs": self.cgroup.procs_files if self.cgroup else [],
         }
+
+    @staticmethod
+    def _bwrap(argv, limits, read_only, files, scratch, cwd, env) -> list[str]:
+        binds = [(p, p) for p in runtime_paths()]
+        binds += [(p, p) if isinstance(p, str) else tuple(p) for p in read_only if p]
+        files = [tuple(f) for f in files]
+        scratch = [("/tmp", limits.scratch_mb), *scratch]
+        command = [bwrap_path() or "bwrap"]
+        command += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
+        command += ["--die-with-parent", "--new-session", "--seccomp", "@SECCOMP@", "--info-fd", "@INFO@"]
+        if os.geteuid() == 0:
+            # bubblewrap runs privileged and keeps only what setpriv needs to drop to the sandbox's
+            # own uid (the launcher's @UID@) inside; setpriv then drops those too.
+            command += ["--cap-drop", "ALL"] + [
+                a for c in ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP") for a in ("--cap-add", c)
+            ]
+        else:
+            command += ["--unshare-user", "--disable-userns", "--uid", str(INSIDE_UID), "--gid", str(INSIDE_UID)]
+        command += ["--clearenv"] + [a for name, value in env.items() for a in ("--setenv", name, value)]
+        devices = ["/dev/null", "/dev/zero", "/dev/urandom"]
+        for folder in _ancestors([inside for _, inside in binds + files] + [i for i, _ in scratch] + devices):
+            command += ["--perms", "0755", "--dir", folder]
+        for host, inside in binds + files:
+            command += ["--ro-bind", host, inside]
+        for device in devices:
+            command += ["--dev-bind", device, device]
+        command += ["--proc", "/proc"]
+        for inside, size_mb in scratch:
+            command += ["--size", str(size_mb * 1024 * 1024), "--tmpfs", inside, "--chmod", "1777", inside]
+        command += ["--remount-ro", "/", "--chdir", cwd or "/tmp", "--"]
+        if os.geteuid() == 0:
+            command += ["/usr/bin/setpriv", "--reuid=@UID@", "--regid=@UID@", "--clear-groups"]
+            command += ["--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
+        command += ["/usr/bin/prlimit", *limits.prlimit_args(), "--", *argv]
+        return command
 
     @property
     def command(self) -> list[str]:
@@ -199,17 +263,16 @@ class SandboxedCommand:
     def close(self) -> None:
         if self.cgroup:
             self.cgroup.close()
-        if self.root:
-            try:
-                os.rmdir(self.root)  # the tmpfs lived only in the sandbox's mount namespace
-            except OSError:
-                pass
-            self.root = ""
+        if self.private:
+            shutil.rmtree(self.private, ignore_errors=True)
+            self.private = ""
 
 
 @lru_cache(maxsize=1)
 def _probe() -> str:
     """Build one sandbox that does nothing; return the launcher's complaint, or "" if it worked."""
+    if not bwrap_path():
+        return "sandbox: bubblewrap (bwrap) is not installed: apt-get install bubblewrap"
     box = SandboxedCommand([sys.executable, "-I", "-c", "pass"], Limits())
     try:
         done = subprocess.run(box.command, capture_output=True, timeout=60)

@@ -22,6 +22,14 @@ class Sandbox(Configurable):
     max_processes = Int(64, help="Processes and threads the whole sandbox may have.").tag(config=True)
     scratch_mb = Int(32, help="Size of the private /tmp, the only place a sandbox may write.").tag(config=True)
     max_output_kb = Int(1024, help="Output a notebook cell may produce before the rest is dropped.").tag(config=True)
+    max_notebook_output_kb = Int(
+        8192, help="Output all of a notebook's cells together may produce before the rest is dropped."
+    ).tag(config=True)
+    notebook_seconds = Int(
+        300,
+        help="Wall-time budget of one notebook: its kernel run and its hidden checks together. "
+        "Once spent, the remaining cells are not run and the remaining checks score 0.",
+    ).tag(config=True)
 
     @property
     def enabled(self) -> bool:

@@ -1,0 +1,224 @@
+"""A student's files are data: how a submission is copied without ever following what it points to.
+
+A submission passes two doors, and both copy it with ``copy_submission``:
+
+* ``nbgrader collect`` (``SafeCollect``, wired in as ``ExchangeFactory.collect``), from the
+  exchange's world-writable ``inbound/`` into ``submitted/``;
+* ``nbgrader autograde`` (``gankit.grading.autograde``), from ``submitted/`` into a private copy
+  that nbgrader then reads instead, since instructors also put submissions there by hand.
+
+The copy never follows a symbolic link and never opens anything but a regular file (no FIFO,
+device or socket); every file is opened relative to its folder with ``O_NOFOLLOW`` and checked
+again once open, so nothing can be swapped in between. It is bounded: the number of files, each
+file's size, the total size and the folder depth. What it leaves out is named (``Skipped``) and
+recorded next to the copy (``record``), so that the student is graded on what remains, the grader's
+summary, the gradebook and the class report can say what was left out, and everyone else's grading
+goes on.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import stat
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from nbgrader.exchange.default.collect import ExchangeCollect
+from nbgrader.utils import parse_utc
+
+RECORD_SUFFIX = ".intake.json"  # beside a copied folder: what was left out of it, written by the grader
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """How much one submission may bring in."""
+
+    max_files: int = 200
+    max_file_bytes: int = 100 * 1024 * 1024  # nbgrader's own default for one file
+    max_total_bytes: int = 200 * 1024 * 1024
+    max_depth: int = 8
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """One entry of a submission that was not copied, and why (in words a student understands)."""
+
+    path: str
+    reason: str
+
+    def text(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+_KINDS = {
+    stat.S_IFLNK: "a symbolic link, which is never followed",
+    stat.S_IFIFO: "a named pipe, not a file",
+    stat.S_IFSOCK: "a socket, not a file",
+    stat.S_IFCHR: "a device, not a file",
+    stat.S_IFBLK: "a device, not a file",
+}
+_OPEN_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class NotAFolder(OSError):
+    """The submission itself is a link or not a folder: nothing is copied."""
+
+
+def _read_bounded(fd: int, limit: int) -> bytes | None:
+    """Up to ``limit`` bytes of an open file, or None if it holds more."""
+    chunks, size = [], 0
+    while True:
+        chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return None
+
+
+def _valid_timestamp(data: bytes) -> bool:
+    try:
+        text = data.decode("utf-8").strip()
+        return bool(text) and parse_utc(text) is not None
+    except (UnicodeDecodeError, ValueError, OverflowError):
+        return False
+
+
+def copy_submission(
+    src: str | Path, dest: str | Path, bounds: Bounds = Bounds(), ignore: Iterable[str] = ()
+) -> list[Skipped]:
+    """Copy the folder ``src`` to ``dest`` (created), regular files and folders only, within ``bounds``.
+
+    Names matching an ``ignore`` pattern are left out silently (as nbgrader does); anything else
+    that is not copied is returned. Raises ``NotAFolder`` if ``src`` itself is a link or no folder.
+    """
+    ignore = list(ignore)
+    try:
+        top = os.open(src, _OPEN_DIR)
+    except OSError as error:
+        raise NotAFolder(f"{src} is not a folder (links are never followed): {error.strerror}") from None
+    os.makedirs(dest, exist_ok=True)
+    skipped: list[Skipped] = []
+    files = total = 0
+    todo = [(top, "", 0)]
+    while todo:
+        folder, rel, depth = todo.pop()
+        try:
+            for name in sorted(os.listdir(folder)):
+                path = os.path.join(rel, name)
+                if any(fnmatch.fnmatch(name, pattern) for pattern in ignore):
+                    continue
+                info = os.stat(name, dir_fd=folder, follow_symlinks=False)
+                kind = stat.S_IFMT(info.st_mode)
+                if kind == stat.S_IFDIR:
+                    if depth + 1 >= bounds.max_depth:
+                        skipped.append(Skipped(path + "/", f"folders nested more than {bounds.max_depth} deep"))
+                        continue
+                    sub = os.open(name, _OPEN_DIR, dir_fd=folder)
+                    os.mkdir(os.path.join(dest, path))
+                    todo.append((sub, path, depth + 1))
+                    continue
+                if kind != stat.S_IFREG:
+                    skipped.append(Skipped(path, _KINDS.get(kind, "not a regular file")))
+                    continue
+                if files >= bounds.max_files:
+                    skipped.append(Skipped(path, f"more than {bounds.max_files} files in the submission"))
+                    continue
+                limit = min(bounds.max_file_bytes, bounds.max_total_bytes - total)
+                if info.st_size > limit:
+                    skipped.append(Skipped(path, _too_big(info.st_size, bounds, total)))
+                    continue
+                fd = os.open(name, _OPEN_FILE, dir_fd=folder)
+                try:
+                    opened = os.fstat(fd)
+                    if not stat.S_ISREG(opened.st_mode):  # swapped for something else since the look
+                        skipped.append(Skipped(path, "changed while it was being copied"))
+                        continue
+                    data = _read_bounded(fd, limit)
+                finally:
+                    os.close(fd)
+                if data is None:
+                    skipped.append(Skipped(path, _too_big(limit + 1, bounds, total)))
+                    continue
+                if rel == "" and name == "timestamp.txt" and not _valid_timestamp(data):
+                    skipped.append(Skipped(path, "not a submission time nbgrader can read"))
+                    continue
+                out = os.open(os.path.join(dest, path), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+                with os.fdopen(out, "wb") as handle:
+                    handle.write(data)
+                os.utime(os.path.join(dest, path), ns=(opened.st_atime_ns, opened.st_mtime_ns))
+                files += 1
+                total += len(data)
+        finally:
+            os.close(folder)
+    return skipped
+
+
+def _too_big(size: int, bounds: Bounds, total: int) -> str:
+    if size > bounds.max_file_bytes:
+        return f"larger than {bounds.max_file_bytes >> 20} MiB"
+    return f"the submission would pass {bounds.max_total_bytes >> 20} MiB in all"
+
+
+# -- the record beside a copy -----------------------------------------------------------------------
+
+
+def record_path(folder: str | Path) -> Path:
+    """Where the grader keeps what was left out of ``folder`` (beside it, never inside it)."""
+    folder = Path(folder)
+    return folder.with_name(folder.name + RECORD_SUFFIX)
+
+
+def write_record(folder: str | Path, skipped: list[Skipped]) -> None:
+    """Record ``skipped`` beside ``folder`` (or remove an old record if nothing was left out)."""
+    path = record_path(folder)
+    path.unlink(missing_ok=True)
+    if skipped:
+        path.write_text(json.dumps([asdict(item) for item in skipped], indent=1), encoding="utf-8")
+
+
+def read_record(folder: str | Path) -> list[Skipped]:
+    """What was left out of ``folder``, as recorded (nothing if there is no readable record)."""
+    path = record_path(folder)
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return []
+        items = json.loads(path.read_text(encoding="utf-8"))
+        return [Skipped(str(item["path"]), str(item["reason"])) for item in items]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+# -- nbgrader collect ---------------------------------------------------------------------------
+
+
+class SafeCollect(ExchangeCollect):
+    """``nbgrader collect`` that copies each submission with ``copy_submission``.
+
+    nbgrader's own collect copies with ``shutil.copytree``, which copies the targets of symbolic
+    links (a student's links to the instructor's solutions, as the instructor), opens FIFOs and
+    devices, and stops the whole collection on a file it cannot read.
+    """
+
+    def do_copy(self, src: str, dest: str, log=None) -> None:  # noqa: ANN001 - nbgrader's signature
+        bounds = Bounds(
+            max_file_bytes=self.coursedir.max_file_size * 1000,
+            max_total_bytes=self.coursedir.max_dir_size * 1000,
+        )
+        try:
+            skipped = copy_submission(src, dest, bounds, self.coursedir.ignore)
+        except NotAFolder as error:
+            self.log.error("Not collected: %s", error)
+            os.makedirs(dest, exist_ok=True)
+            skipped = [Skipped(os.path.basename(src), "the submission is not a folder; nothing was collected")]
+        except OSError as error:  # e.g. a folder the instructor may not read: this student only
+            self.log.error("Could not fully collect %s: %s", src, error)
+            skipped = [Skipped(os.path.basename(src), f"could not be read: {error.strerror or error}")]
+        for item in skipped:
+            self.log.warning("Left out of %s: %s", dest, item.text())
+        write_record(dest, skipped)
