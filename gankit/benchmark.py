@@ -43,6 +43,8 @@ c.Autograde.sanitize_preprocessors = _stock["sanitize_preprocessors"].default()
 c.Autograde.autograde_preprocessors = _stock["autograde_preprocessors"].default()
 from nbgrader.apps import api as _api, autogradeapp as _autogradeapp
 _autogradeapp.Autograde = _api.Autograde = Autograde  # nbgrader's own converter, not the kit's
+from nbgrader.exchange.default.collect import ExchangeCollect as _StockCollect
+c.ExchangeFactory.collect = _StockCollect
 """
 
 
@@ -56,7 +58,7 @@ def plain_nbgrader_copy(course: Path, destination: Path, students: list[str] | N
             ignored |= set(names) - set(students)
         return ignored
 
-    shutil.copytree(course, destination, ignore=skip)
+    shutil.copytree(course, destination, ignore=skip, symlinks=True)  # a student's links stay links
     with (destination / "nbgrader_config.py").open("a") as config:
         config.write(PLAIN_NBGRADER)
     return destination

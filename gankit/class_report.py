@@ -26,6 +26,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from gankit import ASSIGNMENT, NOTEBOOKS, notebooks, scores  # noqa: E402
+from gankit.grading.intake import read_record  # noqa: E402
 from gankit.hidden.nbgrader_plugin import VERDICTS_KEY  # noqa: E402
 
 
@@ -68,10 +69,12 @@ def collect(course: Path, assignment: str = ASSIGNMENT, failures: Mapping[str, s
         row = StudentRow(student_id, {name: scores.auto_total(cells, name) for name in NOTEBOOKS})
         if failures and student_id in failures:
             row.problems.append(f"grading failed: {failures[student_id]}")
+        for item in read_record(course / "autograded" / student_id / assignment):
+            row.problems.append(f"left out of the submission: {item.text()}")
         for name in NOTEBOOKS:
             submitted = course / "submitted" / student_id / assignment / f"{name}.ipynb"
             autograded = course / "autograded" / student_id / assignment / f"{name}.ipynb"
-            if not submitted.exists():
+            if not submitted.is_file() or submitted.is_symlink():
                 row.problems.append(f"{name} not submitted")
                 continue
             if not autograded.exists():

@@ -1,21 +1,30 @@
 """Hostile and broken submissions, graded by the real ``nbgrader autograde`` with the course's config.
 
 One scratch course, one class of troublemakers and one well-behaved control student, one plain
-``nbgrader autograde`` run (cell timeouts shortened so that the endless loops cost seconds, not
-minutes); each test then reads what happened to one of them. Expected scores come from the points
-in the source notebooks; every attack runs with the scratch course's real path written into it.
+``nbgrader autograde`` run (cell timeouts and the notebook budget shortened so that the endless
+loops cost seconds, not minutes); each test then reads what happened to one of them. Expected
+scores come from the points in the source notebooks; every attack runs with the scratch course's
+real path written into it.
+
+The whole suite runs twice: grading as root (bubblewrap privileged, a uid of the sandbox's own,
+cgroups) and grading as an ordinary Unix account (bubblewrap in a user namespace, no cgroups), as
+a grader on JupyterHub does. Both must hold the same line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pwd
 import re
 import signal
 import socket
 import sqlite3
+import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -25,18 +34,22 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell
+from nbgrader.api import Gradebook
+from unix_accounts import give, run_as, unix_accounts
 
-from gankit import ASSIGNMENT, NOTEBOOKS, ROOT, notebooks, scores
+from gankit import ASSIGNMENT, NOTEBOOKS, ROOT, class_report, notebooks, scores
 from gankit.benchmark import plain_nbgrader_copy
 from gankit.grading.faults import FAULTS_KEY
 from gankit.nbgrader_cli import nbgrader_env, run_nbgrader
 from gankit.regenerate import copy_course
-from gankit.sandbox.policy import UID_BASE
+from gankit.sandbox.policy import UID_BASE, runtime_paths
 from gankit.simulated_class import Student, place_submission
 
 EX1, EX2, EX3 = NOTEBOOKS
 MARK = "gankit-adversary-7731"  # in the command line of every process an attack starts
-FAST = ["--Execute.timeout=10", "--HiddenChecks.setup_timeout=8"]
+BUDGET = 45  # seconds per notebook in this run (the course's default is 300)
+FAST = ["--Execute.timeout=10", "--HiddenChecks.setup_timeout=8", f"--Sandbox.notebook_seconds={BUDGET}"]
+MODES = ("root", "user")
 
 
 # -- building submissions -----------------------------------------------------------------------
@@ -94,11 +107,14 @@ print("SNOOP " + json.dumps(found))
 """
 
 DAEMON = """
-import os, subprocess, sys
+import ctypes, os, subprocess, sys
+libc = ctypes.CDLL(None)
 subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)", %(mark)r], start_new_session=True)
 if os.fork() == 0:
     os.setsid()
+    libc.prctl(1, 0, 0, 0, 0)  # no parent-death signal
     if os.fork() == 0:
+        libc.prctl(1, 0, 0, 0, 0)
         os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(3600)", %(mark)r])
     os._exit(0)
 print("DAEMON started")
@@ -135,6 +151,145 @@ import signal
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 while True:
     pass
+"""
+
+ESCAPE = """
+import ctypes, json, os
+libc = ctypes.CDLL(None, use_errno=True)
+found = {}
+def attempt(name, call):
+    try:
+        found[name] = "ok" if call() in (0, None) else "errno %%d" %% ctypes.get_errno()
+    except Exception as error:
+        found[name] = type(error).__name__
+os.makedirs("/tmp/jail/inner", exist_ok=True)
+attempt("chroot", lambda: libc.chroot(b"/tmp/jail"))
+for _ in range(64):
+    os.chdir("..")
+attempt("chroot_again", lambda: libc.chroot(b"."))
+attempt("unshare_user", lambda: libc.unshare(0x10000000))
+attempt("unshare_mount", lambda: libc.unshare(0x00020000))
+attempt("clone_newuser", lambda: libc.syscall(56, 0x10000000 | 17, 0, 0, 0, 0))
+attempt("mount", lambda: libc.mount(b"none", b"/tmp/jail", b"tmpfs", 0, None))
+attempt("pivot_root", lambda: libc.syscall(155, b"/tmp/jail", b"/tmp/jail/inner"))
+attempt("ptrace", lambda: libc.ptrace(16, 1, 0, 0))
+attempt("keyctl", lambda: libc.syscall(250, 0, 0, 0, 0))
+attempt("setuid0", lambda: os.setuid(0))
+status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)
+found["caps"] = sorted({status[k].strip() for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")})
+found["no_new_privs"] = status["NoNewPrivs"].strip()
+found["seccomp"] = status["Seccomp"].strip()
+found["root"] = sorted(os.listdir("/"))
+found["passwd"] = os.path.exists("/etc/passwd")
+print("ESCAPE " + json.dumps(found))
+"""
+
+HOARD_PROCESSES = """
+import os, time
+children = []
+for _ in range(300):
+    try:
+        pid = os.fork()
+    except OSError:
+        break
+    if pid == 0:
+        time.sleep(30)
+        os._exit(0)
+    children.append(pid)
+print("PROCESSES %%d" %% len(children))
+for pid in children:
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+"""
+
+HOARD_MEMORY = """
+import os, time
+children = []
+for _ in range(8):
+    pid = os.fork()
+    if pid == 0:
+        held = b"x" * (400 << 20)
+        time.sleep(30)
+        os._exit(0)
+    children.append(pid)
+time.sleep(6)
+alive = sum(os.waitpid(pid, os.WNOHANG) == (0, 0) for pid in children)
+print("ALIVE %%d" %% alive)
+for pid in children:
+    try:
+        os.kill(pid, 9)
+    except OSError:
+        pass
+"""
+
+FILL = """
+import json, os
+written = {}
+for place in ("/tmp", "/kernel/ipc", "/submission", "/", "/dev", "/usr"):
+    total = 0
+    try:
+        for i in range(100000):
+            with open("%%s/fill-%%d" %% (place.rstrip("/"), i), "wb") as f:
+                f.write(bytes(256 << 10))
+            total += 256 << 10
+    except Exception as error:
+        written[place] = [total >> 20, type(error).__name__]
+deep = "/tmp/deep"
+try:
+    for _ in range(1500):
+        deep += "/d"
+        os.mkdir(deep)
+    written["deep"] = "ok"
+except Exception as error:
+    written["deep"] = type(error).__name__
+print("FILL " + json.dumps(written))
+"""
+
+UPDATE_FLOOD = """
+from IPython.display import display
+handle = display("start", display_id=True)
+for _ in range(100):
+    handle.update("u" * (1 << 20))
+"""
+
+WIDGET_FLOOD = """
+from ipykernel.comm import Comm
+comm = Comm(target_name="jupyter.widget", data={"state": {"_model_name": "x", "value": "w" * (1 << 20)}})
+for _ in range(38):
+    comm.send({"method": "update", "state": {"value": "w" * (1 << 20)}})
+"""
+
+LEAK = """
+import functools, types, warnings
+import numpy as np
+
+def _words(args):
+    shown = [np.asarray(a).tolist() if isinstance(a, (np.ndarray, float, int)) else str(a) for a in args]
+    return "LEAK" + repr(shown)[:200]
+
+_calls = [0]
+
+def _leaky(function):
+    @functools.wraps(function)
+    def wrapped(*args, **kwargs):
+        _calls[0] += 1
+        text, mode = _words(args), _calls[0] %% 5
+        if mode == 0:
+            raise ValueError(text)
+        if mode == 1:
+            raise type(text, (Exception,), {})()
+        if mode == 2:
+            warnings.warn(text)
+            return function(*args, **kwargs)
+        if mode == 3:
+            return type(text, (), {})()
+        first = float(np.ravel(np.asarray(args[0], dtype=float))[0]) if args else 0.0
+        return np.zeros((0, int(abs(first) * 1e6) %% 100000 + 1))
+    return wrapped
+
+for _name, _value in list(globals().items()):
+    if isinstance(_value, types.FunctionType) and _value.__module__ == __name__ and not _name.startswith("_"):
+        globals()[_name] = _leaky(_value)
 """
 
 
@@ -244,6 +399,49 @@ def _huge_saved_output(notebook: str) -> Callable[[Path, dict], None]:
     return lambda folder, ctx: _edit(folder, notebook, change)
 
 
+def _many_cells(notebook: str, source: str, count: int) -> Callable[[Path, dict], None]:
+    def change(nb):
+        nb.cells.extend(new_code_cell(source) for _ in range(count))
+
+    return lambda folder, ctx: _edit(folder, notebook, change)
+
+
+def _forged_metadata(folder: Path, ctx: dict) -> None:
+    forged = [{"where": "FORGED", "kind": "FORGED", "message": "FORGED by the student"}]
+    for name in NOTEBOOKS:
+
+        def change(nb):
+            nb.metadata["gankit_faults"] = forged
+            nb.metadata["gankit_repairs"] = forged
+            nb.metadata["gankit_hidden_checks"] = {"x": {"score": 99, "points": 1, "checks": []}}
+            nb.cells[0].metadata["gankit_faults"] = forged
+
+        _edit(folder, name, change)
+
+
+def _links(*notebooks_linked: str, special: bool = True) -> Callable[[Path, dict], None]:
+    """Notebooks replaced by links to the course's model answers, and links and special files
+    beside them: a student's files are data, none of this may be followed or opened."""
+
+    def build(folder: Path, ctx: dict) -> None:
+        for name in notebooks_linked:
+            _path(folder, name).unlink()
+            _path(folder, name).symlink_to(f"../../../solutions/{ASSIGNMENT}/{name}.ipynb")
+        (folder / "passwd.txt").symlink_to("/etc/passwd")
+        if not special:  # only what stock nbgrader survives, to show the links work there
+            return
+        (folder / "gradebook.db").symlink_to(Path(ctx["course"]) / "gradebook.db")
+        (folder / "zero.bin").symlink_to("/dev/zero")
+        (folder / "checks").symlink_to(ROOT / "gankit" / "checks")
+        os.mkfifo(folder / "pipe.txt")
+        deep = folder
+        for _ in range(40):
+            deep = deep / "d"
+        deep.mkdir(parents=True)
+
+    return build
+
+
 def _empty(folder: Path, ctx: dict) -> None:
     for name in NOTEBOOKS:
         _path(folder, name).unlink()
@@ -315,6 +513,28 @@ CASES = (
         "extra_files", "the release plus a fake gan_checks.py, an extra notebook and config", _extra_files, honest=False
     ),
     Case("empty", "an empty submission folder", _empty),
+    Case("escape", "chroot escape, namespaces, mounts, tracing, keyrings, setuid", _attack(ESCAPE, EX1)),
+    Case("hoard_processes", "forks as many processes as it can", _attack(HOARD_PROCESSES, EX2)),
+    Case("hoard_memory", "eight processes of 400 MiB each", _attack(HOARD_MEMORY, EX3)),
+    Case("filler", "fills every writable place and makes a folder chain 1,500 deep", _attack(FILL, EX1)),
+    Case(
+        "outputs",
+        "floods through display updates, widget state and many cells",
+        _several(_attack(UPDATE_FLOOD, EX2), _attack(WIDGET_FLOOD, EX2), _many_cells(EX3, "print('o' * 900_000)", 20)),
+    ),
+    Case(
+        "time_hog",
+        "cells that each stay just under the cell timeout",
+        _many_cells(EX1, "import time\ntime.sleep(8)", 8),
+    ),
+    Case(
+        "leaky",
+        "puts the probe inputs into exceptions, class names, warnings and array shapes",
+        _several(*(_attack(LEAK, name) for name in NOTEBOOKS)),
+    ),
+    Case("forger", "writes the kit's fault and verdict records into its own metadata", _forged_metadata),
+    Case("linker", "notebooks are links to the model answers; links to secrets; a FIFO", _links(*NOTEBOOKS)),
+    Case("one_link", "exercise 1 is a link to its model answer", _links(EX1, special=False)),
 )
 CASE = {case.student_id: case for case in CASES}
 
@@ -350,23 +570,44 @@ class Listener:
 
 
 def _files(course: Path) -> dict[str, int]:
-    """Every file of the course but nbgrader's own outputs (autograded, feedback, gradebook)."""
+    """Every entry of the course but nbgrader's own outputs (autograded, feedback, gradebook), by
+    its size if it is a file; links and special files are listed, never followed or opened."""
     skip = {"autograded", "feedback", ".venv", "__pycache__"}
     found = {}
-    for path in course.rglob("*"):
-        rel = path.relative_to(course)
-        if skip & set(rel.parts) or rel.name.startswith("gradebook.db"):
-            continue
-        found[str(rel)] = path.stat().st_size if path.is_file() else -1
+    for base, dirs, names in os.walk(course):
+        for name in dirs + names:
+            path = Path(base) / name
+            rel = path.relative_to(course)
+            if skip & set(rel.parts) or rel.name.startswith("gradebook.db"):
+                continue
+            info = path.lstat()
+            found[str(rel)] = info.st_size if stat.S_ISREG(info.st_mode) else -stat.S_IFMT(info.st_mode)
     return found
 
 
 def _digests(course: Path, folder: str) -> dict[str, bytes]:
-    return {str(p.relative_to(course)): p.read_bytes() for p in sorted((course / folder).rglob("*")) if p.is_file()}
+    found = {}
+    for base, _, names in os.walk(course / folder):
+        for name in names:
+            path = Path(base) / name
+            rel = str(path.relative_to(course))
+            found[rel] = (
+                path.read_bytes()
+                if path.is_file() and not path.is_symlink()
+                else os.readlink(path)
+                if path.is_symlink()
+                else b"special"
+            )
+    return found
 
 
-def _sandbox_processes() -> list[str]:
-    """Processes that an attack started or that run as a sandbox uid."""
+def _host_tmp() -> set[str]:
+    """The grader's own folders under /tmp (each sandbox's, each grading run's)."""
+    return {p.name for p in Path(tempfile.gettempdir()).glob("gankit-*")}
+
+
+def _sandbox_processes(uid: int | None = None) -> list[str]:
+    """Processes that an attack started or that run as a sandbox uid (or as ``uid``)."""
     left = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -378,14 +619,15 @@ def _sandbox_processes() -> list[str]:
             continue
         if status["State"].strip().startswith("Z"):
             continue  # dead, waiting for the machine's init to collect it
-        uid = int(status["Uid"].split()[0])
-        if MARK in cmdline or uid >= UID_BASE:
-            left.append(f"{proc.name} uid={uid} {cmdline[:120]}")
+        owner = int(status["Uid"].split()[0])
+        if MARK in cmdline or owner >= UID_BASE or owner == uid:
+            left.append(f"{proc.name} uid={owner} {cmdline[:120]}")
     return left
 
 
 @dataclass
 class Run:
+    mode: str
     course: Path
     done: subprocess.CompletedProcess
     control_before: dict
@@ -394,12 +636,29 @@ class Run:
     submitted_before: dict
     listener_accepted: int
     processes_left: list[str]
+    host_tmp_left: set[str]
     seconds: float
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    course = copy_course(tmp_path_factory.mktemp("adversarial") / "course")
+def _grade(mode: str, user: str, course: Path, *args: str) -> subprocess.CompletedProcess:
+    """``nbgrader autograde`` on ``course``, as root or as the ordinary account ``user``."""
+    if mode == "root":
+        return run_nbgrader(["autograde", ASSIGNMENT, *args, *FAST], cwd=course, check=False)
+    nbgrader = str(Path(sys.executable).parent / "nbgrader")
+    return run_as(user, [nbgrader, "autograde", ASSIGNMENT, *args, *FAST], course, check=False)
+
+
+@pytest.fixture(scope="module", params=MODES)
+def run(request, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    mode = request.param
+    user = f"gkadv{os.getpid() % 100000}"
+    with unix_accounts(user) if mode == "user" else contextlib.nullcontext():
+        home = Path(pwd.getpwnam(user).pw_dir) if mode == "user" else tmp_path_factory.mktemp(f"adversarial-{mode}")
+        yield _run(mode, user, home / "course")
+
+
+def _run(mode: str, user: str, course: Path) -> Run:
+    course = copy_course(course)
     run_nbgrader(["generate_assignment", ASSIGNMENT, "--force"], cwd=course)
     listener = Listener()
     ctx = {
@@ -420,17 +679,23 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     for case in CASES:
         folder = place_submission(course, Student(case.student_id, case.what, cheats=not case.honest))
         case.build(folder, ctx)
+    uid = None
+    if mode == "user":
+        give(course, user)
+        uid = pwd.getpwnam(user).pw_uid
 
     # The control student is graded alone first; the troublemakers' run must not change it.
-    run_nbgrader(["autograde", ASSIGNMENT, "--student", "control", *FAST], cwd=course)
+    first = _grade(mode, user, course, "--student", "control")
+    assert first.returncode == 0, (first.stdout + first.stderr)[-3000:]
     control_before = scores.cell_scores(course, "control")
-    files_before, submitted_before = _files(course), _digests(course, "submitted")
+    files_before, submitted_before, tmp_before = _files(course), _digests(course, "submitted"), _host_tmp()
     start = time.monotonic()
-    done = run_nbgrader(["autograde", ASSIGNMENT, *FAST], cwd=course, check=False)
+    done = _grade(mode, user, course)
     seconds = time.monotonic() - start
     time.sleep(1)
     listener.close()
     return Run(
+        mode,
         course,
         done,
         control_before,
@@ -438,7 +703,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
         _files(course),
         submitted_before,
         listener.accepted,
-        _sandbox_processes(),
+        _sandbox_processes(uid),
+        _host_tmp() - tmp_before,
         seconds,
     )
 
@@ -475,6 +741,20 @@ def _log(run: Run) -> str:
     return run.done.stdout + run.done.stderr
 
 
+def _printed(run: Run, student_id: str, notebook: str, marker: str) -> dict:
+    """The JSON an attack printed after ``marker`` in its cell."""
+    text = _text(_autograded(run, student_id, notebook))
+    return json.loads(text[text.index(marker) + len(marker) :].splitlines()[0])
+
+
+def _grade_cell_outputs(run: Run, student_id: str, notebook: str) -> str:
+    """Everything the autograded test cells show the student: the hidden checks' feedback."""
+    nb = _autograded(run, student_id, notebook)
+    return json.dumps(
+        [c.outputs for c in nb.cells if c.cell_type == "code" and notebooks.nbgrader_meta(c).get("grade")]
+    )
+
+
 # -- the run as a whole -------------------------------------------------------------------------
 
 
@@ -487,6 +767,7 @@ def test_the_run_finishes_and_grades_every_student(run):
 def test_the_course_folder_gains_no_files_and_submissions_are_untouched(run):
     assert run.files_after == run.files_before
     assert _digests(run.course, "submitted") == run.submitted_before
+    assert run.host_tmp_left == set()  # every sandbox's and every run's own folder is gone
 
 
 def test_no_process_outlives_grading(run):
@@ -550,12 +831,12 @@ def test_student_code_cannot_read_the_course_or_write_outside_its_scratch(run, t
         ("crash_exit", EX1, "kernel died", "status 3"),
         ("crash_segv", EX2, "kernel died", "signal 11"),
         ("stubborn_loop", EX3, "timeout", "10 seconds"),
-        ("fork_bomb", EX2, "timeout", "10 seconds"),
+        ("fork_bomb", EX2, "timeout|kernel died", "10 seconds|signal 9"),
     ],
 )
 def test_a_kernel_that_dies_or_hangs_costs_only_its_cell(run, test_points, student_id, notebook, kind, detail):
     faults = _faults(run, student_id, notebook)
-    assert any(f["kind"] == kind and detail in f["message"] for f in faults), faults
+    assert any(re.fullmatch(kind, f["kind"]) and re.search(detail, f["message"]) for f in faults), faults
     # The notebook carried on in a fresh kernel: the visible test after the fault still ran ...
     nb = _autograded(run, student_id, notebook)
     last_test = [c for c in nb.cells if c.cell_type == "code" and notebooks.nbgrader_meta(c).get("grade")][-1]
@@ -580,6 +861,107 @@ def test_an_exception_at_import_costs_only_that_functions_checks(run, test_point
     }
     assert {(n, g) for n in lost for g, v in lost[n].items() if v} == {(EX2, "correct_simultaneous_gd")}
     assert "RuntimeError" in _text(_autograded(run, "import_error", EX2))
+
+
+# -- the sandbox's walls ------------------------------------------------------------------------
+
+
+def test_no_way_out_of_the_sandbox(run, test_points):
+    """Chroot escapes, namespaces, mounts, tracing, keyrings, setuid: all refused; no capabilities."""
+    found = _printed(run, "escape", EX1, "ESCAPE ")
+    refused = ("chroot", "chroot_again", "unshare_user", "unshare_mount", "clone_newuser", "mount", "pivot_root")
+    for name in (*refused, "ptrace", "keyctl", "setuid0"):
+        assert found[name] != "ok", (name, found)
+    assert found["caps"] == ["0000000000000000"], found
+    assert found["no_new_privs"] == "1" and found["seccomp"] == "2", found
+    assert found["passwd"] is False
+    allowed = {"dev", "etc", "kernel", "proc", "submission", "tmp", "usr", "bin", "lib", "lib64"}
+    allowed |= {path.strip("/").split("/")[0] for path in runtime_paths()}
+    assert set(found["root"]) <= allowed, found["root"]
+    assert _total(run, "escape") == _full(test_points)
+
+
+def test_processes_and_memory_are_limited_for_the_whole_sandbox(run, test_points):
+    processes = int(_text(_autograded(run, "hoard_processes", EX2)).split("PROCESSES ")[1].split()[0])
+    assert processes < 64  # the kernel's own threads count too
+    text = _text(_autograded(run, "hoard_memory", EX3))
+    died = any(f["kind"] == "kernel died" for f in _faults(run, "hoard_memory", EX3))
+    alive = re.search(r"ALIVE (\d+)", text)
+    # Eight processes of 400 MiB never hold more than the kernel's 2 GiB together: either the
+    # sandbox was ended, or enough of them were killed.
+    assert died or (alive is not None and int(alive.group(1)) * 400 < 2048), text[-500:]
+    assert _total(run, "hoard_processes") == _full(test_points)
+    assert _total(run, "hoard_memory") == _full(test_points)
+
+
+def test_writes_stay_in_small_in_memory_scratch_that_vanishes(run, test_points):
+    found = _printed(run, "filler", EX1, "FILL ")
+    assert found["deep"] == "ok"  # a 1,500-deep chain in the sandbox's /tmp costs the grader nothing
+    assert found["/tmp"] == [32, "OSError"] or found["/tmp"][0] < 32
+    assert found["/kernel/ipc"][0] <= 1
+    for place in ("/submission", "/", "/dev", "/usr"):
+        assert found[place] == [0, "OSError"], (place, found)
+    assert run.host_tmp_left == set()
+    assert _total(run, "filler") == _full(test_points)
+
+
+def test_output_is_capped_on_every_path_into_the_notebook(run, test_points):
+    ex2, ex3 = _autograded(run, "outputs", EX2), _autograded(run, "outputs", EX3)
+    for nb in (ex2, ex3):
+        assert len(nbformat.writes(nb)) < 10 << 20
+    assert len(json.dumps(ex2.metadata)) < 100_000  # no widget state kept
+    assert any(f["kind"] == "output limit" for f in _faults(run, "outputs", EX2))
+    assert any(f["kind"] == "output limit" and "together" in f["message"] for f in _faults(run, "outputs", EX3))
+    assert _total(run, "outputs") == _full(test_points)
+
+
+def test_a_spent_time_budget_stops_the_notebook_and_its_checks_score_zero(run, test_points):
+    cells = scores.cell_scores(run.course, "time_hog")
+    assert scores.auto_total(cells, EX1)[0] == 0
+    for name in (EX2, EX3):
+        assert scores.auto_total(cells, name) == (sum(test_points[name].values()),) * 2
+    assert any(f["kind"] == "time budget" for f in _faults(run, "time_hog", EX1))
+    assert f"time budget of {BUDGET} seconds" in _grade_cell_outputs(run, "time_hog", EX1)
+
+
+def test_feedback_never_carries_what_the_students_code_wrote(run, test_points):
+    """Exception messages and class names, warnings, class names and array shapes can all carry
+    the probe inputs; none of it may reach the feedback."""
+    for name in NOTEBOOKS:
+        assert "LEAK" not in _grade_cell_outputs(run, "leaky", name), name
+        assert "LEAK" not in json.dumps(_autograded(run, "leaky", name).metadata), name
+    assert _total(run, "leaky") < _full(test_points)  # the leaks really ran
+
+
+def test_records_the_kit_reads_come_only_from_the_grader(run, test_points):
+    assert "FORGED" not in _log(run)
+    for name in NOTEBOOKS:
+        nb = _autograded(run, "forger", name)
+        assert "FORGED" not in json.dumps(nb.metadata) + json.dumps([c.metadata for c in nb.cells]), name
+    row = next(r for r in class_report.collect(run.course).students if r.student_id == "forger")
+    assert row.problems == [] and _total(run, "forger") == _full(test_points)
+
+
+def test_links_and_special_files_in_a_submission_are_never_followed(run, test_points):
+    cells = scores.cell_scores(run.course, "linker")
+    assert all(scores.auto_total(cells, name)[0] == 0 for name in NOTEBOOKS)
+    one = scores.cell_scores(run.course, "one_link")
+    assert scores.auto_total(one, EX1)[0] == 0
+    assert all(scores.auto_total(one, name) == (sum(test_points[name].values()),) * 2 for name in (EX2, EX3))
+    for student_id in ("linker", "one_link"):
+        graded = run.course / "autograded" / student_id / ASSIGNMENT
+        for entry in graded.rglob("*"):
+            assert entry.is_dir() or (entry.is_file() and not entry.is_symlink()), entry
+        assert not (graded / "passwd.txt").exists() and not (graded / "pipe.txt").exists()
+    log = _log(run)
+    for name in [f"{n}.ipynb" for n in NOTEBOOKS] + ["passwd.txt", "gradebook.db", "zero.bin", "checks", "pipe.txt"]:
+        assert re.search(rf"linker/submission {re.escape(name)}: left out:", log), name
+    assert re.search(r"linker/submission (d/){8}: left out: folders nested", log)
+    with Gradebook(f"sqlite:///{run.course / 'gradebook.db'}") as gb:
+        comments = gb.find_submission_notebook(EX1, ASSIGNMENT, "one_link").comments
+        assert any("Left out of your submission" in (c.auto_comment or "") for c in comments)
+    row = next(r for r in class_report.collect(run.course).students if r.student_id == "linker")
+    assert any("symbolic link" in problem for problem in row.problems), row.problems
 
 
 # -- broken submissions -------------------------------------------------------------------------
@@ -700,11 +1082,21 @@ def _kill_marked() -> None:
             pass
 
 
-def test_the_attacks_are_real_under_stock_nbgrader(run, tmp_path):
+def test_the_attacks_are_real_under_stock_nbgrader(tmp_path, test_points):
     """The same submissions under nbgrader's own autograde: what the kit prevents does happen there,
     so the tests above cannot pass merely because the attacks do nothing."""
-    chosen = ["snoop", "daemon", "crash_exit", "bad_json", "empty"]
-    plain = plain_nbgrader_copy(run.course, tmp_path / "plain", chosen)
+    chosen = ["snoop", "daemon", "crash_exit", "bad_json", "empty", "one_link"]
+    course = _small_course(tmp_path, [])
+    ctx = {
+        "course": str(course),
+        "secrets": [str(course / "source" / ASSIGNMENT / f"{EX1}.ipynb"), str(course / "gradebook.db")],
+        "targets": [str(course / "pwned.txt")],
+        "mark": MARK,
+    }
+    for student_id in chosen:
+        case = CASE[student_id]
+        case.build(place_submission(course, Student(student_id, case.what, cheats=not case.honest)), ctx)
+    plain = plain_nbgrader_copy(course, tmp_path / "plain", chosen)
     try:
         # Output to a file, not a pipe: the daemons would hold a pipe open for their whole hour.
         with (tmp_path / "plain.log").open("w") as log:
@@ -714,16 +1106,17 @@ def test_the_attacks_are_real_under_stock_nbgrader(run, tmp_path):
             )
         text = _text(notebooks.read(plain / "autograded" / "snoop" / ASSIGNMENT / f"{EX1}.ipynb"))
         found = json.loads(text[text.index("SNOOP ") + 6 :].splitlines()[0])
-        assert found[str(run.course / "source" / ASSIGNMENT / f"{EX1}.ipynb")] == "READ"
-        assert found[str(run.course / "gradebook.db")] == "READ"
-        assert found[str(run.course / "pwned.txt")] == "WROTE"
+        assert found[str(course / "source" / ASSIGNMENT / f"{EX1}.ipynb")] == "READ"
+        assert found[str(course / "gradebook.db")] == "READ"
+        assert found[str(course / "pwned.txt")] == "WROTE"
         assert any(MARK in line for line in _sandbox_processes())  # the daemons outlived grading
         # A dead kernel or an unreadable notebook costs the student every notebook; an empty folder
         # is not graded at all.
         for student_id in ("crash_exit", "bad_json", "empty"):
             assert not (plain / "autograded" / student_id / ASSIGNMENT).exists(), student_id
+        # A link to the model answer is followed: full marks, and /etc/passwd lands in the feedback.
+        assert scores.auto_grand_total(plain, "one_link") == _full(test_points)
+        assert "root:" in (plain / "autograded" / "one_link" / ASSIGNMENT / "passwd.txt").read_text()
         assert done.returncode != 0
     finally:
         _kill_marked()
-        for leftover in (run.course / "pwned.txt", run.course / "source" / "pwned.txt"):
-            leftover.unlink(missing_ok=True)

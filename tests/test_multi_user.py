@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from unix_accounts import BIN, give, run_as, unix_accounts
 
-from gankit import ASSIGNMENT, COURSE_ID, NOTEBOOKS, ROOT, scores
+from gankit import ASSIGNMENT, COURSE_ID, NOTEBOOKS, ROOT, class_report, scores
 from gankit.regenerate import copy_course
 
 SUFFIX = uuid.uuid4().hex[:6]
-INSTRUCTOR, ALICE, BOB = (f"gk{SUFFIX}{role}" for role in ("teach", "alice", "bob"))
+INSTRUCTOR, ALICE, BOB, MALLORY = (f"gk{SUFFIX}{role}" for role in ("teach", "alice", "bob", "mal"))
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def accounts() -> Iterator[dict[str, Path]]:
     shared.chmod(0o755)
     exchange.chmod(0o777)  # as nbgrader's docs ask: everyone may create the course's folder in it
     try:
-        with unix_accounts(INSTRUCTOR, ALICE, BOB):
+        with unix_accounts(INSTRUCTOR, ALICE, BOB, MALLORY):
             yield {"exchange": exchange}
     finally:
         shutil.rmtree(shared, ignore_errors=True)
@@ -60,11 +60,24 @@ def course_cycle(accounts) -> dict:
         run_as(student, [nbgrader, "submit", ASSIGNMENT, *options], cwd)
     inbound = exchange / COURSE_ID / "inbound"
     submissions = {path.name.split("+")[0]: path for path in inbound.iterdir()}
+    # Mallory cannot read the course, so she plants a submission of links in the exchange herself,
+    # hoping that collect, running as the instructor, copies what they point to.
+    plant = (
+        "import os, sys; from pathlib import Path; inbound, course, name = sys.argv[1:]; "
+        "folder = Path(inbound) / f'{name}+gan_exercises+2026-11-26 08:00:00.000000 UTC+{os.urandom(8).hex()}'; "
+        "folder.mkdir(); (folder / 'timestamp.txt').write_text('2026-11-26 08:00:00.000000 UTC'); "
+        "[(folder / f'{nb}.ipynb').symlink_to(f'{course}/solutions/gan_exercises/{nb}.ipynb') for nb in sys.argv[4:]]; "
+        "(folder / 'gradebook.db').symlink_to(f'{course}/gradebook.db'); "
+        "(folder / 'zero.bin').symlink_to('/dev/zero'); os.mkfifo(folder / 'pipe.txt'); "
+        "deep = folder; [deep := deep / 'd' for _ in range(30)]; deep.mkdir(parents=True)"
+    )
+    cwd = Path(pwd.getpwnam(MALLORY).pw_dir)
+    run_as(MALLORY, [str(BIN / "python"), "-c", plant, str(inbound), str(course), MALLORY, *NOTEBOOKS], cwd)
     return {"course": course, "options": options, "inbound": inbound, "submissions": submissions, "nbgrader": nbgrader}
 
 
 def test_each_student_fetched_and_submitted_through_the_shared_exchange(course_cycle):
-    assert set(course_cycle["submissions"]) == {ALICE, BOB}
+    assert set(course_cycle["submissions"]) == {ALICE, BOB}  # Mallory planted hers by hand
     for student, path in course_cycle["submissions"].items():
         assert path.stat().st_uid == pwd.getpwnam(student).pw_uid
         assert {p.name for p in path.iterdir()} >= {f"{name}.ipynb" for name in NOTEBOOKS}
@@ -96,3 +109,19 @@ def test_the_instructor_collects_everyone_and_grades_them_unprivileged(course_cy
     full = sum(sum(cells.values()) for cells in test_points.values())
     for student in (ALICE, BOB):
         assert scores.auto_grand_total(course, student) == full, student
+
+
+def test_links_planted_in_the_exchange_are_never_followed(course_cycle):
+    """Collect, as the instructor, copies none of what Mallory's links point to; she scores 0 and
+    is told why; the others are graded as usual (previous test)."""
+    course = course_cycle["course"]
+    submitted = course / "submitted" / MALLORY / ASSIGNMENT
+    for entry in submitted.rglob("*"):
+        assert entry.is_dir() or (entry.is_file() and not entry.is_symlink()), entry
+    assert not any(submitted.glob("*.ipynb")) and not (submitted / "pipe.txt").exists()
+    assert scores.auto_grand_total(course, MALLORY) == 0
+    record = (submitted.parent / f"{ASSIGNMENT}.intake.json").read_text()
+    for name in [f"{nb}.ipynb" for nb in NOTEBOOKS] + ["gradebook.db", "zero.bin", "pipe.txt"]:
+        assert name in record, name
+    row = next(r for r in class_report.collect(course).students if r.student_id == MALLORY)
+    assert any("symbolic link" in problem for problem in row.problems), row.problems

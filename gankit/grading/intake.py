@@ -161,8 +161,12 @@ def copy_submission(
 
 def _too_big(size: int, bounds: Bounds, total: int) -> str:
     if size > bounds.max_file_bytes:
-        return f"larger than {bounds.max_file_bytes >> 20} MiB"
-    return f"the submission would pass {bounds.max_total_bytes >> 20} MiB in all"
+        return f"larger than {_size(bounds.max_file_bytes)}, the most one file may be"
+    return f"the submission would pass {_size(bounds.max_total_bytes)} in all"
+
+
+def _size(count: int) -> str:
+    return f"{count / 2**20:g} MiB" if count >= 2**20 else f"{count / 2**10:g} KiB"
 
 
 # -- the record beside a copy -----------------------------------------------------------------------

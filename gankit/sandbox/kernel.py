@@ -46,7 +46,9 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     async def _async_pre_start_kernel(self, **kw: Any) -> Any:
         if self.settings.enabled:
-            self._command = None
+            if self._command is not None:  # a sandbox of an earlier start that was not cleaned up
+                self._command.close()
+                self._command = None
             self.transport = "ipc"
             self.ip = SOCKETS + "/kernel"  # as the kernel sees it; the grader's path is set once it runs
             self.connection_file = ""  # a fresh file in the sandbox's private folder (format_kernel_cmd)
@@ -94,7 +96,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         raise RuntimeError("the kernel's sandbox did not start")
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
-        await super()._async_cleanup_resources(restart=restart)
-        if self._command is not None:
-            self._command.close()  # kills anything left in the sandbox's cgroup; removes its folder
-            self._command = None
+        try:
+            await super()._async_cleanup_resources(restart=restart)
+        finally:
+            if self._command is not None:
+                self._command.close()  # kills anything left in the sandbox's cgroup; removes its folder
+                self._command = None

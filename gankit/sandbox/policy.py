@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -206,6 +207,8 @@ class SandboxedCommand:
         self.enabled = enabled
         # The grader's own folder for this sandbox (0700): bubblewrap's report, files bound in.
         self.private = private or (tempfile.mkdtemp(prefix="gankit-sandbox-") if enabled else "")
+        # Removed by close(), or at the latest when this object is collected or the grader exits.
+        self._remove = weakref.finalize(self, shutil.rmtree, self.private, True) if self.private else None
         self.info_path = os.path.join(self.private, "info.json") if enabled else ""
         self.cgroup = Cgroup(limits) if enabled and os.geteuid() == 0 else None
         env = env if env is not None else minimal_env()
@@ -263,9 +266,9 @@ class SandboxedCommand:
     def close(self) -> None:
         if self.cgroup:
             self.cgroup.close()
-        if self.private:
-            shutil.rmtree(self.private, ignore_errors=True)
-            self.private = ""
+        if self._remove is not None:
+            self._remove()
+        self.private = ""
 
 
 @lru_cache(maxsize=1)
