@@ -225,6 +225,15 @@ for pid in children:
 FILL = """
 import json, os
 written = {}
+deep = "/tmp/deep"
+try:
+    os.mkdir(deep)
+    for _ in range(1500):
+        deep += "/d"
+        os.mkdir(deep)
+    written["deep"] = "ok"
+except Exception as error:
+    written["deep"] = type(error).__name__
 for place in ("/tmp", "/kernel/ipc", "/submission", "/", "/dev", "/usr"):
     total = 0
     try:
@@ -234,14 +243,6 @@ for place in ("/tmp", "/kernel/ipc", "/submission", "/", "/dev", "/usr"):
             total += 256 << 10
     except Exception as error:
         written[place] = [total >> 20, type(error).__name__]
-deep = "/tmp/deep"
-try:
-    for _ in range(1500):
-        deep += "/d"
-        os.mkdir(deep)
-    written["deep"] = "ok"
-except Exception as error:
-    written["deep"] = type(error).__name__
 print("FILL " + json.dumps(written))
 """
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import time
 from typing import Any
 
@@ -86,7 +87,7 @@ class SandboxedExecute(Execute):
         # The notebook's budget starts now; HiddenChecks finds the deadline in the resources.
         self._budget = settings.notebook_seconds
         self._deadline = resources.setdefault(DEADLINE_KEY, time.monotonic() + self._budget)
-        configured_timeout = self.timeout or self._budget
+        self._cell_timeout = self.timeout or self._budget
         NotebookClient.__init__(self, nb, km)  # as nbconvert does: the client is reset per notebook
         self.reset_execution_trackers()
         self._check_assign_resources(resources)
@@ -108,12 +109,13 @@ class SandboxedExecute(Execute):
                 info = self.wait_for_reply(self.kc.kernel_info())
                 self.nb.metadata["language_info"] = info["content"]["language_info"]
                 if restarts and not self._replay(index):
-                    self._skip_rest(index)
+                    if not self._out_of_time(index):
+                        self._skip_rest(index)
                     break
                 while index < len(cells):
                     if self._out_of_time(index):
                         break
-                    self.timeout = max(1, min(configured_timeout, int(self._deadline - time.monotonic())))
+                    self.timeout = self._cell_time()
                     failed = self._run_cell(cells[index], resources, index)
                     index += 1
                     if failed:
@@ -121,7 +123,7 @@ class SandboxedExecute(Execute):
                         self.shutdown_kernel = "immediate"  # a stuck kernel would not answer a polite request
                         break
             self.shutdown_kernel = shutdown
-        self.timeout = configured_timeout
+        self.timeout = self._cell_timeout
         if self._faults:
             self.nb.metadata[FAULTS_KEY] = self.nb.metadata.get(FAULTS_KEY, []) + self._faults
             for item in self._faults:
@@ -175,6 +177,9 @@ class SandboxedExecute(Execute):
             cell = self.nb.cells[index]
             if cell.cell_type != "code" or index in self._faulted:
                 continue
+            if time.monotonic() >= self._deadline:
+                return False
+            self.timeout = self._cell_time()
             self._timed_out = False
             try:
                 self.execute_cell(copy.deepcopy(cell), index, store_history=False)
@@ -231,6 +236,11 @@ class SandboxedExecute(Execute):
         return None
 
     # -- the time budget -----------------------------------------------------------------------
+
+    def _cell_time(self) -> int:
+        """The next cell's timeout: the configured one, or what is left of the budget (a cell may run
+        past the budget's end by less than a second, never longer)."""
+        return max(1, min(self._cell_timeout, math.ceil(self._deadline - time.monotonic())))
 
     def _out_of_time(self, index: int) -> bool:
         """Whether the budget is spent; the first time, record that the cells from ``index`` on were not run."""
