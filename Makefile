@@ -22,10 +22,12 @@ $(STAMP): requirements.lock
 
 venv: $(STAMP)
 
-# The tests also grade against a real PostgreSQL server, which tools/postgres.sh installs and starts,
-# and drive JupyterLab in Debian's Chromium, which tools/chromium.sh installs.
+# The tests also grade against a real PostgreSQL server, which tools/postgres.sh installs and starts
+# (this clone's own, on a free port) and stops when the run ends, however it ends; and they drive
+# JupyterLab in Debian's Chromium, which tools/chromium.sh installs.
 test: $(STAMP)
-	postgres="$$(tools/postgres.sh)" && chromium="$$(tools/chromium.sh)" && \
+	postgres="$$(tools/postgres.sh start)" && trap 'tools/postgres.sh stop' EXIT INT TERM && \
+		chromium="$$(tools/chromium.sh)" && \
 		GANKIT_TEST_POSTGRES="$$postgres" GANKIT_CHROMIUM="$$chromium" $(RUN) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 course: $(STAMP)
