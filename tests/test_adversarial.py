@@ -1046,8 +1046,10 @@ def test_an_interrupted_run_can_be_run_again_to_completion(tmp_path, test_points
     time.sleep(0.5)
     assert _sandbox_processes() == []  # the killed grader's kernels went with it
 
+    assert any(f"-{process.pid}-" in name for name in _host_tmp())  # what the killed grader left ...
     again = run_nbgrader(["autograde", ASSIGNMENT], cwd=course)
     assert "interrupted last time" in again.stdout + again.stderr
+    assert not any(f"-{process.pid}-" in name for name in _host_tmp())  # ... the next run removes
     for student_id in students:
         assert scores.auto_grand_total(course, student_id) == _full(test_points), student_id
         assert not (course / "autograded" / student_id / ASSIGNMENT / ".gankit-grading").exists()

@@ -27,7 +27,6 @@ import glob
 import os
 import shutil
 import stat
-import tempfile
 from pathlib import Path
 
 import nbformat
@@ -40,7 +39,7 @@ from nbgrader.converters.base import BaseConverter, NbGraderException
 
 from gankit.grading.faults import UNREADABLE_KEY, collect_dir, summary_lines
 from gankit.grading.intake import Bounds, NotAFolder, Skipped, copy_submission, read_record, write_record
-from gankit.sandbox.policy import SandboxUnavailable, ensure_available
+from gankit.sandbox.policy import SandboxUnavailable, ensure_available, private_folder, remove_stale_folders
 from gankit.sandbox.settings import Sandbox
 
 IN_PROGRESS = ".gankit-grading"  # present while a student is being graded; absent once done
@@ -77,16 +76,18 @@ class KitAutograde(Autograde):
                 self.log.error("%s", error)
                 raise NbGraderException(str(error)) from None
         submitted = self.coursedir.submitted_directory
-        with tempfile.TemporaryDirectory(prefix="gankit-intake-") as private:
+        remove_stale_folders()  # of graders killed before they could clean up
+        private = private_folder("intake")
+        try:
             self._intake = self._take_in(private)
             self.coursedir.submitted_directory = private  # nbgrader reads the checked copies only
-            try:
-                super().start()
-            finally:
-                self.coursedir.submitted_directory = submitted
-                found = [item for dest in self._graded for item in collect_dir(dest)]
-                if found:
-                    self.log.warning("Faults while grading (%d):\n%s", len(found), "\n".join(summary_lines(found)))
+            super().start()
+        finally:
+            self.coursedir.submitted_directory = submitted
+            shutil.rmtree(private, ignore_errors=True)
+            found = [item for dest in self._graded for item in collect_dir(dest)]
+            if found:
+                self.log.warning("Faults while grading (%d):\n%s", len(found), "\n".join(summary_lines(found)))
 
     # -- a student's files are data ----------------------------------------------------------
 

@@ -13,13 +13,12 @@ from __future__ import annotations
 import glob
 import json
 import os
-import tempfile
 import time
 from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
 
-from gankit.sandbox.policy import SandboxedCommand, minimal_env
+from gankit.sandbox.policy import SandboxedCommand, minimal_env, private_folder
 from gankit.sandbox.settings import Sandbox
 
 INSIDE = "/submission"  # where the notebook's folder appears in the sandbox
@@ -60,7 +59,7 @@ class SandboxedKernelManager(AsyncKernelManager):
             return super().format_kernel_cmd(extra_arguments)
         cwd = self._launch_args.get("cwd") if isinstance(self._launch_args, dict) else None
         cwd = os.path.realpath(str(cwd)) if cwd else None
-        private = tempfile.mkdtemp(prefix="gankit-sandbox-")  # the grader's, 0700; removed with the sandbox
+        private = private_folder("sandbox")  # removed with the sandbox
         self.connection_file = os.path.join(private, "connection.json")
         self.write_connection_file()
         os.chmod(self.connection_file, 0o644)  # for the sandbox's uid; its folder stays the grader's alone

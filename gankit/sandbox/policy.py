@@ -162,6 +162,24 @@ class Cgroup:
         self.dirs = []
 
 
+def private_folder(kind: str) -> str:
+    """A new folder of the grader's alone (0700) in the temporary folder, named after this process
+    so that ``remove_stale_folders`` can tell when its owner was killed before cleaning up."""
+    return tempfile.mkdtemp(prefix=f"gankit-{kind}-{os.getpid()}-")
+
+
+def remove_stale_folders() -> None:
+    """Remove the private folders of graders that were killed (e.g. by SIGKILL) before cleaning up."""
+    for path in Path(tempfile.gettempdir()).glob("gankit-*-*-*"):
+        owner = path.name.split("-")[2]
+        try:
+            mine = path.is_dir() and not path.is_symlink() and path.lstat().st_uid == os.geteuid()
+        except OSError:
+            continue
+        if mine and owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def bwrap_path() -> str:
     """bubblewrap: ``GANKIT_BWRAP``, else ``bwrap`` on PATH or in /usr/bin ("" if there is none)."""
     found = os.environ.get("GANKIT_BWRAP") or shutil.which("bwrap") or "/usr/bin/bwrap"
@@ -206,7 +224,7 @@ class SandboxedCommand:
     ):
         self.enabled = enabled
         # The grader's own folder for this sandbox (0700): bubblewrap's report, files bound in.
-        self.private = private or (tempfile.mkdtemp(prefix="gankit-sandbox-") if enabled else "")
+        self.private = private or (private_folder("sandbox") if enabled else "")
         # Removed by close(), or at the latest when this object is collected or the grader exits.
         self._remove = weakref.finalize(self, shutil.rmtree, self.private, True) if self.private else None
         self.info_path = os.path.join(self.private, "info.json") if enabled else ""
