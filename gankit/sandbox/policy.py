@@ -261,15 +261,27 @@ class SandboxedCommand:
             command += ["--unshare-user", "--disable-userns", "--uid", str(INSIDE_UID), "--gid", str(INSIDE_UID)]
         command += ["--clearenv"] + [a for name, value in env.items() for a in ("--setenv", name, value)]
         devices = ["/dev/null", "/dev/zero", "/dev/urandom"]
-        for folder in _ancestors([inside for _, inside in binds + files] + [i for i, _ in scratch] + devices):
+        mounts = [inside for inside, _ in scratch]
+
+        def under_scratch(folder: str) -> bool:
+            return any(folder.startswith(mount + "/") for mount in mounts)
+
+        # Folders first, then the scratch tmpfs mounts, then what lies inside them (a runtime under
+        # /tmp, the font cache in /tmp/matplotlib): a later mount would hide an earlier bind.
+        folders = [f for f in _ancestors([i for _, i in binds + files] + mounts + devices) if f not in mounts]
+        for folder in [f for f in folders if not under_scratch(f)]:
+            command += ["--perms", "0755", "--dir", folder]
+        for inside, size_mb in scratch:
+            command += ["--size", str(size_mb * 1024 * 1024), "--tmpfs", inside]
+        for folder in [f for f in folders if under_scratch(f)]:
             command += ["--perms", "0755", "--dir", folder]
         for host, inside in binds + files:
             command += ["--ro-bind", host, inside]
         for device in devices:
             command += ["--dev-bind", device, device]
         command += ["--proc", "/proc"]
-        for inside, size_mb in scratch:
-            command += ["--size", str(size_mb * 1024 * 1024), "--tmpfs", inside, "--chmod", "1777", inside]
+        for inside in mounts:
+            command += ["--chmod", "1777", inside]
         command += ["--remount-ro", "/", "--chdir", cwd or "/tmp", "--"]
         if os.geteuid() == 0:
             command += ["/usr/bin/setpriv", "--reuid=@UID@", "--regid=@UID@", "--clear-groups"]
