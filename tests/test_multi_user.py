@@ -63,7 +63,7 @@ def course_cycle(accounts) -> dict:
     # Mallory cannot read the course, so she plants a submission of links in the exchange herself,
     # hoping that collect, running as the instructor, copies what they point to.
     plant = (
-        "import os, sys; from pathlib import Path; inbound, course, name = sys.argv[1:]; "
+        "import os, sys; from pathlib import Path; inbound, course, name = sys.argv[1:4]; "
         "folder = Path(inbound) / f'{name}+gan_exercises+2026-11-26 08:00:00.000000 UTC+{os.urandom(8).hex()}'; "
         "folder.mkdir(); (folder / 'timestamp.txt').write_text('2026-11-26 08:00:00.000000 UTC'); "
         "[(folder / f'{nb}.ipynb').symlink_to(f'{course}/solutions/gan_exercises/{nb}.ipynb') for nb in sys.argv[4:]]; "

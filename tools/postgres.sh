@@ -12,6 +12,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 state="$root/build/postgres"  # this clone's password and port
+cd /  # the postgres account may not enter the clone's folder
 action="${1:-start}"
 
 as_owner=()

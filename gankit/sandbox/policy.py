@@ -273,8 +273,8 @@ class SandboxedCommand:
             command += ["--perms", "0755", "--dir", folder]
         for inside, size_mb in scratch:
             command += ["--size", str(size_mb * 1024 * 1024), "--tmpfs", inside]
-        for folder in [f for f in folders if under_scratch(f)]:
-            command += ["--perms", "0755", "--dir", folder]
+        for folder in [f for f in folders if under_scratch(f)]:  # as writable as the scratch around them
+            command += ["--perms", "1777", "--dir", folder]
         for host, inside in binds + files:
             command += ["--ro-bind", host, inside]
         for device in devices:
