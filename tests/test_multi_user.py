@@ -30,7 +30,7 @@ def accounts() -> Iterator[dict[str, Path]]:
     exchange = shared / "exchange"
     exchange.mkdir(parents=True)
     shared.chmod(0o755)
-    exchange.chmod(0o777)  # as nbgrader's docs ask: everyone may create the course's folder in it
+    exchange.chmod(0o1777)  # everyone may create a folder in it; only its owner may rename or remove it
     try:
         with unix_accounts(INSTRUCTOR, ALICE, BOB, MALLORY):
             yield {"exchange": exchange}
@@ -86,6 +86,10 @@ def test_each_student_fetched_and_submitted_through_the_shared_exchange(course_c
 def test_a_student_cannot_list_or_guess_another_students_submission(course_cycle):
     inbound = course_cycle["inbound"]
     cwd = Path(pwd.getpwnam(BOB).pw_dir)
+    # Nor take the course's folder away to plant one of his own in its place (the sticky bit).
+    course_folder = inbound.parent
+    moved = run_as(BOB, ["mv", str(course_folder), f"{course_folder}-gone"], cwd, check=False)
+    assert moved.returncode != 0 and course_folder.is_dir()
     listing = run_as(BOB, ["ls", str(inbound)], cwd, check=False)
     assert listing.returncode != 0 and "Permission denied" in listing.stderr
     # nbgrader names a submission student+assignment+timestamp+random string: without listing the
