@@ -77,12 +77,15 @@ _autograde.insert(_autograde.index(SaveAutoGrades), HiddenChecks)
 c.Autograde.autograde_preprocessors = _autograde
 c.HiddenChecks.call_timeout = 10.0
 
-# Students' code (kernel and hidden checks) runs in a sandbox: its own uid, no network, no course
-# files, a private /tmp, limits below, and everything it started ends with the notebook.
+# Students' code (kernel and hidden checks) runs in a sandbox built by bubblewrap: no capabilities,
+# a seccomp filter, its own uid, no network, no course files, nothing of the host writable, limits
+# below for the whole sandbox, and everything it started ends with the notebook (README: Security).
 # Where the machine cannot build it, grading stops with the reason; to grade anyway (not advised):
 # c.Sandbox.allow_unsandboxed = True
 c.Sandbox.memory_mb = 1024  # the hidden checks' process
 c.Sandbox.kernel_memory_mb = 2048  # the notebook's kernel (ipykernel, numpy and matplotlib)
 c.Sandbox.cpu_seconds = 300
 c.Sandbox.max_processes = 64
-c.Sandbox.max_output_kb = 1024
+c.Sandbox.max_output_kb = 1024  # per cell
+c.Sandbox.max_notebook_output_kb = 8192  # per notebook
+c.Sandbox.notebook_seconds = 300  # wall time of one notebook: its kernel run and hidden checks together
