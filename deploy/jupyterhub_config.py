@@ -32,8 +32,23 @@ c.JupyterHub.load_roles = [
         "groups": [f"formgrade-{COURSE}"],
         "scopes": [f"access:services!service={COURSE}", "list:services", f"read:services!service={COURSE}"],
     },
-    # nbgrader's course list asks the hub which services a user may reach, with the server's token.
-    {"name": "server", "scopes": ["inherit"]},
+    # A user's server holds a token of its own: what JupyterHub gives every server (activity,
+    # access to itself) plus what nbgrader's course list asks with it (the user's own name and
+    # groups; the course's service, which it fetches to see whether the user may grade). A token
+    # never holds more than its owner may do, so a student's server still cannot reach the service.
+    # Never "inherit": the admin grader's server (and anything run in it) would hold an admin token.
+    {
+        "name": "server",
+        "scopes": [
+            "users:activity!user",
+            "access:servers!server",
+            "read:users:name!user",
+            "read:users:groups!user",
+            "list:services",
+            f"read:services!service={COURSE}",
+            f"access:services!service={COURSE}",
+        ],
+    },
 ]
 
 # The graders' shared JupyterLab, started by the hub as a service. Its name must be the course id.

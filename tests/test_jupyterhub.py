@@ -8,11 +8,13 @@ the graders' service. The hub's proxy is configurable-http-proxy (tools/hub_prox
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -132,3 +134,47 @@ def test_a_student_gets_their_own_lab_and_not_the_graders_service(hub, browser):
     response = page.goto(f"{hub}/services/{COURSE_ID}/formgrader")
     assert response is not None and response.status == 403
     page.context.close()
+
+
+def _server_token(user: str) -> str:
+    """The API token the hub gave ``user``'s server (root reads it from the server's environment)."""
+    pids = subprocess.run(["pgrep", "-u", user, "-f", "jupyterhub-singleuser"], capture_output=True, text=True)
+    assert pids.stdout.split(), f"{user}'s server is not running"
+    environ = Path(f"/proc/{pids.stdout.split()[0]}/environ").read_bytes().split(b"\0")
+    return next(v.split(b"=", 1)[1].decode() for v in environ if v.startswith(b"JUPYTERHUB_API_TOKEN="))
+
+
+def _hub_api(hub: str, path: str, token: str) -> tuple[int, object]:
+    request = urllib.request.Request(f"{hub}/hub/api{path}", headers={"Authorization": f"token {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, None
+
+
+def _service_status(hub: str, token: str) -> int:
+    """What the graders' service answers the request nbgrader's course list makes with a server's token."""
+    request = urllib.request.Request(
+        f"{hub}/services/{COURSE_ID}/api/status", headers={"Authorization": f"token {token}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=20) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_servers_hold_only_the_scopes_they_need(hub):
+    """Not even the admin grader's server can list users or read another user; the grader's server
+    may still reach the graders' service (as nbgrader's course list does), a student's may not."""
+    for user in (GRADER, STUDENT):  # both servers were started by the tests above
+        token = _server_token(user)
+        assert _hub_api(hub, "/users", token)[0] == 403, user
+        other = STUDENT if user == GRADER else GRADER
+        assert _hub_api(hub, f"/users/{other}", token)[0] in (403, 404), user
+        status, own = _hub_api(hub, f"/users/{user}", token)
+        assert status == 200 and isinstance(own, dict)
+    assert f"formgrade-{COURSE_ID}" in _hub_api(hub, f"/users/{GRADER}", _server_token(GRADER))[1]["groups"]
+    assert _service_status(hub, _server_token(GRADER)) == 200
+    assert _service_status(hub, _server_token(STUDENT)) == 403
