@@ -107,18 +107,15 @@ def test_a_folder_chain_1500_deep_is_cut_without_recursion(tmp_path):
 
 
 def _remove_chain(top: Path, depth: int) -> None:
+    """Remove the chain deepest first, each folder reached relative to its parent (no long paths)."""
     for level in range(depth, 0, -1):
-        os.rmdir(top / os.path.join(*["d"] * level)) if len("d/" * level) < 4000 else _rmdir_deep(top, level)
-
-
-def _rmdir_deep(top: Path, level: int) -> None:
-    fd = os.open(top, os.O_RDONLY)
-    for _ in range(level - 1):
-        inner = os.open("d", os.O_RDONLY, dir_fd=fd)
+        fd = os.open(top, os.O_RDONLY)
+        for _ in range(level - 1):
+            inner = os.open("d", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        os.rmdir("d", dir_fd=fd)
         os.close(fd)
-        fd = inner
-    os.rmdir("d", dir_fd=fd)
-    os.close(fd)
 
 
 def test_count_size_and_total_are_bounded(tmp_path):
