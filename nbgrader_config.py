@@ -51,6 +51,10 @@ c.Execute.shutdown_kernel = "immediate"
 # links or opening special files, within size bounds, and names what it left out (autograde does
 # the same from submitted/, see gankit/grading/intake.py).
 c.ExchangeFactory.collect = "gankit.grading.intake.SafeCollect"
+# No student removes or changes another's submission in the shared exchange
+# (gankit/exchange_permissions.py; the students' runtime on a hub submits with PrivateSubmit).
+c.ExchangeFactory.release_assignment = "gankit.exchange_permissions.StickyRelease"
+c.ExchangeFactory.submit = "gankit.exchange_permissions.PrivateSubmit"
 
 # Grade cells that a student deletes come back from the source version.
 c.OverwriteCells.add_missing_cells = True

@@ -1,138 +1,417 @@
-"""The JupyterHub deployment in deploy/, run for real: its configuration file, unchanged, on this machine.
+"""The JupyterHub deployment, run for real: deploy/setup.sh on this machine, then a course cycle
+through the hub in headless Chromium with real Unix accounts and passwords (PAM).
 
-Real Unix accounts log in through PAM in headless Chromium: a grader reaches the graders' shared
-JupyterLab (a hub service running as the course's service account) and its Formgrader, which
-reads the course's gradebook on PostgreSQL; a student gets a JupyterLab of their own and is refused
-the graders' service. The hub's proxy is configurable-http-proxy (tools/hub_proxy.sh installs it).
+setup.sh runs twice (the second run must change nothing and be quick), the hub starts from what
+it installed, and at the end ``--uninstall --purge`` must leave no trace. In between: a grader
+generates and releases in Formgrader, two students fetch, edit and submit from the Assignments
+list (one submits twice), the grader collects, autogrades into PostgreSQL (peer authentication,
+no password anywhere), generates and releases feedback, and both students fetch it. Then, as a
+student, every read the deployment must refuse is tried and asserted refused.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import pwd
+import re
+import shlex
 import subprocess
-import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 import pytest
 from browsing import free_port, new_page, screenshot
-from unix_accounts import give, run_as, unix_accounts
+from playwright.sync_api import Page
+from unix_accounts import unix_accounts
 
-from gankit import ASSIGNMENT, COURSE_ID, ROOT
-from gankit.nbgrader_cli import nbgrader_env
-from gankit.regenerate import copy_course
+from gankit import ASSIGNMENT, COURSE_ID, NOTEBOOKS, ROOT, notebooks
+from gankit.simulated_class import WRITTEN_ANSWERS, Student, model_answers
 
-SERVER = os.environ.get("GANKIT_TEST_POSTGRES", "")
 SUFFIX = uuid.uuid4().hex[:6]
-GRADER, STUDENT = f"gk{SUFFIX}ta", f"gk{SUFFIX}stu"
-SERVICE_ACCOUNT = f"grader-{COURSE_ID}"
+TAG = f"gk{SUFFIX}"
+GRADER, ADA, BEN = f"{TAG}ta", f"{TAG}ada", f"{TAG}ben"
 PASSWORD = uuid.uuid4().hex
+SETUP = ROOT / "deploy" / "setup.sh"
+RIGHT = Student("right", "everything right")
 
 
-def _proxy() -> str:
-    done = subprocess.run([str(ROOT / "tools" / "hub_proxy.sh")], capture_output=True, text=True, check=True)
+@dataclass(frozen=True)
+class Deployment:
+    url: str
+    prefix: Path
+    course: Path
+    exchange: Path
+    service_account: str
+    database: str
+    settings: dict
+    timings: dict
+
+
+def _setup(*args: str) -> tuple[float, str]:
+    started = time.monotonic()
+    done = subprocess.run([str(SETUP), *args], capture_output=True, text=True, cwd="/")
+    assert done.returncode == 0, f"setup.sh {' '.join(args)}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return time.monotonic() - started, done.stdout
+
+
+def _psql(database: str, query: str) -> str:
+    done = subprocess.run(
+        ["runuser", "-u", "postgres", "--", "psql", "-X", "-tA", "-d", database, "-c", query],
+        capture_output=True,
+        text=True,
+        cwd="/",
+    )
     return done.stdout.strip()
 
 
-def _admin(statement: str) -> None:
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as connection:
-        connection.execute(statement)
-
-
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory) -> Iterator[str]:
-    assert SERVER, "GANKIT_TEST_POSTGRES is not set: run the tests with `make test`, which starts PostgreSQL"
-    database = f"gankit_hub_{SUFFIX}"
-    _admin(f'CREATE DATABASE "{database}"')
-    gradebook = f"{SERVER}/{database}"
-    workdir = tmp_path_factory.mktemp("hub")
-    port = free_port()
-    try:
-        with unix_accounts(SERVICE_ACCOUNT, GRADER, STUDENT, password=PASSWORD):
-            course = copy_course(Path(pwd.getpwnam(SERVICE_ACCOUNT).pw_dir) / "course")
-            give(course, SERVICE_ACCOUNT)
-            nbgrader = str(Path(sys.executable).parent / "nbgrader")
-            run_as(SERVICE_ACCOUNT, [nbgrader, "generate_assignment", ASSIGNMENT], course, GANKIT_DB_URL=gradebook)
-            env = nbgrader_env(
-                {
-                    "GANKIT_HUB_URL": f"http://127.0.0.1:{port}",
-                    "GANKIT_GRADERS_URL": f"http://127.0.0.1:{free_port()}",
-                    "GANKIT_GRADERS": GRADER,
-                    "GANKIT_STUDENTS": STUDENT,
-                    "GANKIT_COURSE_DIR": str(course),
-                    "GANKIT_DB_URL": gradebook,
-                    "NBGRADER_EXCHANGE": str(workdir / "exchange"),
-                }
-            )
-            command = [
-                str(Path(sys.executable).parent / "jupyterhub"),
-                "-f",
-                str(ROOT / "deploy" / "jupyterhub_config.py"),
-                f"--ConfigurableHTTPProxy.command={_proxy()}",
-                f"--ConfigurableHTTPProxy.api_url=http://127.0.0.1:{free_port()}",
-                f"--JupyterHub.hub_port={free_port()}",
-            ]
-            log = (workdir / "hub.log").open("w")
-            process = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
-            url = f"http://127.0.0.1:{port}"
+def deployment() -> Iterator[Deployment]:
+    prefix = Path(f"/opt/{TAG}")
+    options = [
+        "--prefix", str(prefix),
+        "--course-dir", f"/srv/{TAG}/course",
+        "--state", f"/var/lib/{TAG}-hub",
+        "--logs", f"/var/log/{TAG}-hub",
+        "--exchange", f"/srv/{TAG}/exchange",
+        "--graders-group", f"{TAG}-graders",
+        "--students-group", f"{TAG}-students",
+        "--service-account", f"{TAG}svc",
+        "--database", TAG,
+        "--port", str(free_port()),
+        "--hub-port", str(free_port()),
+        "--proxy-api-port", str(free_port()),
+        "--service-port", str(free_port()),
+        "--grader", GRADER,
+        "--student", ADA,
+        "--student", BEN,
+    ]  # fmt: skip
+    with unix_accounts(GRADER, ADA, BEN, password=PASSWORD):
+        for user in (GRADER, ADA, BEN):  # Debian's default: homes others may enter and list
+            Path(pwd.getpwnam(user).pw_dir).chmod(0o755)
+        hub = None
+        try:
+            first, said = _setup(*options)
+            print(said)
+            again, said_again = _setup(*options)
+            assert "installing" not in said_again and "copied" not in said_again and "created" not in said_again
+            settings = json.loads((prefix / "etc" / "deployment.json").read_text())
+            log = Path(settings["logs"]) / "jupyterhub.log"
+            hub = subprocess.Popen([str(prefix / "bin" / "hub")], start_new_session=True)
+            url = settings["bind_url"]
             deadline = time.monotonic() + 90
             while True:
                 try:
                     with urllib.request.urlopen(f"{url}/hub/api", timeout=2):
                         break
                 except OSError:
-                    assert process.poll() is None and time.monotonic() < deadline, (workdir / "hub.log").read_text()[
-                        -4000:
-                    ]
+                    assert hub.poll() is None and time.monotonic() < deadline, log.read_text()[-4000:]
                     time.sleep(0.5)
-            try:
-                yield url
-            finally:
-                process.terminate()
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                print((workdir / "hub.log").read_text()[-3000:])
-    finally:
-        _admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            yield Deployment(
+                url=url,
+                prefix=prefix,
+                course=Path(settings["course_dir"]),
+                exchange=Path(settings["exchange"]),
+                service_account=settings["service_account"],
+                database=settings["database"],
+                settings=settings,
+                timings={"setup": first, "setup again": again},
+            )
+        finally:
+            if hub is not None:
+                print(Path(f"/var/log/{TAG}-hub/jupyterhub.log").read_text()[-3000:])
+            removal, _ = _setup("--uninstall", "--purge", "--prefix", str(prefix))
+            print(f"setup {first:.0f} s, again {again:.1f} s, uninstall {removal:.1f} s")
+            if hub is not None:
+                hub.wait(timeout=30)
+    # Nothing of the deployment is left (the accounts above were the test's own).
+    for path in (prefix, f"/srv/{TAG}", f"/var/lib/{TAG}-hub", f"/var/log/{TAG}-hub", f"/etc/profile.d/{TAG}.sh"):
+        assert not Path(path).exists(), path
+    for group in (f"{TAG}-graders", f"{TAG}-students"):
+        assert subprocess.run(["getent", "group", group], capture_output=True).returncode == 2, group
+    assert subprocess.run(["getent", "passwd", f"{TAG}svc"], capture_output=True).returncode == 2
+    assert not subprocess.run(["pgrep", "-f", f"{prefix}/"], capture_output=True).stdout
 
 
-def _log_in(page, hub: str, user: str) -> None:
+def as_user(user: str, *args: str) -> subprocess.CompletedProcess:
+    """Run a command as ``user`` in a login shell (what a JupyterLab terminal gives them)."""
+    return subprocess.run(["runuser", "-l", user, "-c", " ".join(args)], capture_output=True, text=True, cwd="/")
+
+
+def _log_in(page: Page, hub: str, user: str) -> None:
     page.goto(f"{hub}/hub/login")
     page.fill("#username_input", user)
     page.fill("#password_input", PASSWORD)
     page.click("#login_submit")
-
-
-def test_a_grader_reaches_formgrader_on_the_shared_gradebook(hub, browser):
-    page = new_page(browser)
-    _log_in(page, hub, GRADER)
-    page.wait_for_url("**/user/**", timeout=120_000)  # their own server started, as for anyone
-    page.goto(f"{hub}/services/{COURSE_ID}/formgrader")
-    page.get_by_text("Manage Assignments").first.wait_for(timeout=120_000)
-    page.get_by_text(ASSIGNMENT).first.wait_for()  # read from the PostgreSQL gradebook
-    screenshot(page, "jupyterhub-grader-formgrader")
-    page.context.close()
-
-
-def test_a_student_gets_their_own_lab_and_not_the_graders_service(hub, browser):
-    page = new_page(browser)
-    _log_in(page, hub, STUDENT)
-    page.wait_for_url(f"**/user/{STUDENT}/lab**", timeout=120_000)
+    page.wait_for_url(f"**/user/{user}/lab**", timeout=120_000)
     page.wait_for_selector(".lm-MenuBar-itemLabel", timeout=120_000)
-    owner = subprocess.run(["pgrep", "-u", STUDENT, "-f", "jupyterhub-singleuser"], capture_output=True, text=True)
-    assert owner.stdout.strip(), "the student's server does not run as the student"
-    screenshot(page, "jupyterhub-student-lab")
-    response = page.goto(f"{hub}/services/{COURSE_ID}/formgrader")
-    assert response is not None and response.status == 403
+
+
+def _succeeded(page: Page) -> None:
+    """Wait for Formgrader's answer to a button (a success or an error window), assert success, close it."""
+    modal = page.locator("#success-modal, #error-modal")
+    modal.wait_for(timeout=300_000)
+    text = modal.inner_text()
+    assert page.locator("#success-modal").count(), text
+    modal.locator(".modal-footer button").first.click()
+    modal.wait_for(state="detached")
+
+
+def _formgrader_action(page: Page, column: str) -> None:
+    """Click one of the Manage Assignments buttons of the assignment and wait for it to succeed."""
+    page.locator("tr", has_text=ASSIGNMENT).locator(f"td.{column} a").first.click()
+    _succeeded(page)
+
+
+def _assignment_list(page: Page) -> None:
+    page.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader").click()
+    page.locator(".lm-Menu-itemLabel").get_by_text("Assignment List", exact=True).click()
+
+
+def _button(page: Page, text: str):
+    return page.get_by_role("button", name=text, exact=True)
+
+
+def _do_homework(page: Page, hub: str, user: str, student: Student) -> None:
+    """Change the fetched notebooks through the student's server, as JupyterLab saves them."""
+    xsrf = next(c["value"] for c in page.context.cookies() if c["name"] == "_xsrf")
+    api = f"{hub}/user/{user}/api/contents/{ASSIGNMENT}"
+    with tempfile.TemporaryDirectory() as folder:
+        for name in NOTEBOOKS:
+            got = page.request.get(f"{api}/{name}.ipynb")
+            assert got.ok, got.status
+            Path(folder, f"{name}.ipynb").write_text(json.dumps(got.json()["content"]))
+        student.do_homework(Path(folder), model_answers(ROOT / "source" / ASSIGNMENT), WRITTEN_ANSWERS)
+        for name in NOTEBOOKS:
+            content = json.loads(Path(folder, f"{name}.ipynb").read_text())
+            put = page.request.put(
+                f"{api}/{name}.ipynb",
+                data=json.dumps({"type": "notebook", "format": "json", "content": content}),
+                headers={"X-XSRFToken": xsrf, "Content-Type": "application/json"},
+            )
+            assert put.ok, put.status
+
+
+def _submissions(deployment: Deployment, user: str) -> list[str]:
+    """The names of ``user``'s submissions in the exchange (root may list inbound/, students may not)."""
+    return sorted(
+        p.name for p in (deployment.exchange / COURSE_ID / "inbound").iterdir() if p.name.startswith(f"{user}+")
+    )
+
+
+def _submit(page: Page, deployment: Deployment, user: str) -> None:
+    before = len(_submissions(deployment, user))
+    _button(page, "Submit").first.click()
+    deadline = time.monotonic() + 120
+    while len(_submissions(deployment, user)) == before:
+        assert time.monotonic() < deadline, f"{user}'s submission did not arrive"
+        time.sleep(0.5)
+
+
+def _as_service(deployment: Deployment, command: str) -> subprocess.CompletedProcess:
+    """Run a command in the graders' JupyterLab's terminal, as it would: the service account, in the course."""
+    settings = deployment.settings
+    return subprocess.run(
+        ["runuser", "-u", deployment.service_account, "--", "env", f"GANKIT_DB_URL={settings['db_url']}",
+         f"NBGRADER_EXCHANGE={settings['exchange']}", "bash", "-lc", command],
+        capture_output=True, text=True, cwd=deployment.course,
+    )  # fmt: skip
+
+
+def _memory_mb(user: str) -> float:
+    """The proportional set size of all of ``user``'s processes (their server and kernels), in MB."""
+    total = 0
+    for pid in subprocess.run(["pgrep", "-u", user], capture_output=True, text=True).stdout.split():
+        try:
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        total += int(re.search(r"^Pss:\s+(\d+) kB", rollup, re.M).group(1))
+    return total / 1024
+
+
+def _full_marks() -> float:
+    """What an all-correct submission earns automatically: the points of every autograded test cell."""
+    release = ROOT / "release" / ASSIGNMENT
+    return float(
+        sum(sum(notebooks.graded_test_points(notebooks.read(release / f"{n}.ipynb")).values()) for n in NOTEBOOKS)
+    )
+
+
+def _gradebook_scores(deployment: Deployment) -> dict[str, tuple[float, str]]:
+    """Each student's total score and submission time, as the service account reads them."""
+    code = (
+        "import json, sys; from nbgrader.api import Gradebook\n"
+        "with Gradebook(sys.argv[1]) as gb:\n"
+        f"    a = gb.find_assignment({ASSIGNMENT!r})\n"
+        "    print(json.dumps({s.student.id: [s.score, str(s.timestamp)] for s in a.submissions}))"
+    )
+    python = Path(deployment.settings["course_env"]) / "bin" / "python"
+    done = subprocess.run(
+        ["runuser", "-u", deployment.service_account, "--", str(python), "-c", code, deployment.settings["db_url"]],
+        capture_output=True,
+        text=True,
+        cwd="/",
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return {k: tuple(v) for k, v in json.loads(done.stdout).items()}
+
+
+def test_a_course_cycle_through_the_hub(deployment: Deployment, browser):
+    """Release, fetch, submit (and resubmit), collect, autograde, feedback: all from the browser."""
+    hub, timings = deployment.url, deployment.timings
+    started = time.monotonic()
+    grader = new_page(browser)
+    _log_in(grader, hub, GRADER)
+    grader.goto(f"{hub}/services/{COURSE_ID}/formgrader")
+    grader.locator("tr", has_text=ASSIGNMENT).wait_for(timeout=120_000)
+    _formgrader_action(grader, "assign")
+    _formgrader_action(grader, "release")
+    screenshot(grader, "hub-1-released")
+    timings["grader releases"] = time.monotonic() - started
+
+    students = {}
+    for user in (ADA, BEN):
+        page = new_page(browser)
+        _log_in(page, hub, user)
+        _assignment_list(page)
+        _button(page, "Fetch").first.click()
+        _button(page, "Submit").first.wait_for(timeout=120_000)
+        students[user] = page
+    timings["students fetch"] = time.monotonic() - started
+    _do_homework(students[ADA], hub, ADA, RIGHT)
+    _submit(students[ADA], deployment, ADA)
+    _submit(students[BEN], deployment, BEN)  # Ben first submits the release untouched...
+    time.sleep(1.1)  # ...then, a second later (nbgrader's timestamps), his finished work
+    _do_homework(students[BEN], hub, BEN, RIGHT)
+    _submit(students[BEN], deployment, BEN)
+    screenshot(students[BEN], "hub-2-student-resubmitted")
+    assert len(_submissions(deployment, BEN)) == 2
+    timings["students submit"] = time.monotonic() - started
+
+    timings["memory of a student's server, MB"] = _memory_mb(ADA)
+    roster = deployment.course / "roster.csv"
+    roster.write_text(f"id,first_name,last_name,email\n{ADA},Ada,Lovelace,\n{BEN},Ben,Franklin,\n")
+    imported = _as_service(deployment, f"nbgrader db student import {roster.name}")
+    assert imported.returncode == 0, imported.stderr[-2000:]
+    grader.reload()
+    grader.locator("tr", has_text=ASSIGNMENT).wait_for()
+    _formgrader_action(grader, "collect")  # Formgrader collects with --update: Ben's second counts
+    grader.goto(f"{hub}/services/{COURSE_ID}/formgrader/manage_submissions/{ASSIGNMENT}")
+    for user, surname in ((ADA, "Lovelace"), (BEN, "Franklin")):
+        row = grader.locator("tr", has_text=user)
+        assert surname in row.inner_text()  # the roster's names, not "None, None"
+        row.locator("td.autograde a").click()
+        _succeeded(grader)
+    timings["grader autogrades"] = time.monotonic() - started
+    scores = _gradebook_scores(deployment)
+    assert scores[ADA][0] == pytest.approx(_full_marks())
+    assert scores[BEN][0] == pytest.approx(_full_marks())  # the resubmission, not the untouched release
+    grader.goto(f"{hub}/services/{COURSE_ID}/formgrader")
+    grader.locator("tr", has_text=ASSIGNMENT).wait_for()
+    _formgrader_action(grader, "generate-feedback")
+    _formgrader_action(grader, "release-feedback")
+    screenshot(grader, "hub-3-feedback-released")
+
+    for user, page in students.items():
+        page.reload()
+        page.wait_for_selector(".lm-MenuBar-itemLabel", timeout=120_000)
+        _assignment_list(page)
+        _button(page, "Fetch Feedback").first.click()
+        home = Path(pwd.getpwnam(user).pw_dir)
+        deadline = time.monotonic() + 60
+        while not list(home.glob(f"{ASSIGNMENT}/feedback/*/{NOTEBOOKS[0]}.html")):
+            assert time.monotonic() < deadline, f"{user} got no feedback"
+            time.sleep(0.5)
+        feedback = next(home.glob(f"{ASSIGNMENT}/feedback/*/{NOTEBOOKS[0]}.html")).read_text()
+        assert "Score" in feedback
+    timings["students fetch feedback"] = time.monotonic() - started
+    print("timings (s, cumulative):", {k: round(v, 1) for k, v in timings.items()})
+    for page in (grader, *students.values()):
+        page.context.close()
+
+
+def _refused(done: subprocess.CompletedProcess) -> bool:
+    return (
+        done.returncode != 0 and re.search(r"denied|not permitted|authentication failed", done.stderr, re.I) is not None
+    )
+
+
+def test_a_student_cannot_read_or_change_what_is_not_theirs(deployment: Deployment):
+    """Every read (and write) the deployment must refuse a student, tried as the student."""
+    course, inbound = deployment.course, deployment.exchange / COURSE_ID / "inbound"
+    ada_home = pwd.getpwnam(ADA).pw_dir
+    attempts = {
+        "list the course": f"ls {course}",
+        "read a model answer": f"cat {course}/solutions/{ASSIGNMENT}/{NOTEBOOKS[0]}.ipynb",
+        "read the source": f"cat {course}/source/{ASSIGNMENT}/{NOTEBOOKS[0]}.ipynb",
+        "read the hidden checks": f"cat {course}/gankit/hidden/checking.py",
+        "read the kit's environment": f"ls {course}/.venv/bin",
+        "list another's home": f"ls {ada_home}",
+        "read another's notebook": f"cat {ada_home}/{ASSIGNMENT}/{NOTEBOOKS[0]}.ipynb",
+        "read another's submission secret": f"find {ada_home} -name submission_secret.txt -exec cat {{}} +",
+        "list the submissions": f"ls {inbound}",
+        "rename the course's exchange folder": f"mv {deployment.exchange / COURSE_ID} {deployment.exchange}/x",
+        "plant an assignment": f"mkdir {deployment.exchange / COURSE_ID / 'outbound' / 'planted'}",
+        "log in to the gradebook": f"psql 'host=/var/run/postgresql dbname={deployment.database} "
+        f"user={deployment.service_account}' -c 'select 1'",
+    }
+    if not any(p.name.startswith(f"{ADA}+") for p in inbound.iterdir()):  # run without the course cycle
+        done = as_user(ADA, f"cd && nbgrader fetch_assignment {ASSIGNMENT} && nbgrader submit {ASSIGNMENT}")
+        assert done.returncode == 0, done.stderr[-2000:]
+    ada_submission = next(p for p in inbound.iterdir() if p.name.startswith(f"{ADA}+"))
+    theirs = shlex.quote(str(ada_submission))  # the name holds a space and a '+'
+    attempts["remove another's submission (name known)"] = f"rm -rf {theirs}"
+    attempts["rename another's submission"] = f"mv {theirs} {inbound}/{BEN}+x"
+    attempts["write into another's submission"] = f"touch {theirs}/{NOTEBOOKS[0]}.ipynb"
+    allowed = {what: as_user(BEN, command) for what, command in attempts.items()}
+    wrongly = {
+        what: (done.returncode, done.stdout[-200:], done.stderr[-200:])
+        for what, done in allowed.items()
+        if not _refused(done)
+    }
+    assert not wrongly
+    for user in (GRADER, ADA, BEN):
+        assert (Path(pwd.getpwnam(user).pw_dir).stat().st_mode & 0o777) == 0o700, user
+    assert all(path.exists() for path in inbound.iterdir())  # nothing was removed after all
+
+
+def test_students_run_a_runtime_with_no_course_material(deployment: Deployment):
+    """A terminal finds nbgrader, from the runtime; the runtime holds nothing of the course."""
+    runtime = deployment.settings["runtime"]
+    assert as_user(BEN, "command -v nbgrader").stdout.strip() == f"{runtime}/bin/nbgrader"
+    assert as_user(BEN, "nbgrader list").returncode == 0  # the course's exchange, from the runtime's config
+    imported = as_user(BEN, f"{runtime}/bin/python -c 'import gankit'")
+    assert "ModuleNotFoundError" in imported.stderr
+    course_names = [f"{name}.ipynb" for name in NOTEBOOKS] + [ASSIGNMENT, "checking.py", "nbgrader_config.py"]
+    found = [str(p) for p in deployment.prefix.rglob("*") if p.name in course_names and "etc/jupyter" not in str(p)]
+    material = subprocess.CompletedProcess([], 0, stdout="\n".join(found))
+    assert material.stdout == ""
+    listening = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True).stdout
+    port = deployment.url.rsplit(":", 1)[1]
+    addresses = {
+        line.split()[3].rsplit(":", 1)[0] for line in listening.splitlines() if line.split()[3].endswith(f":{port}")
+    }
+    assert addresses == {"127.0.0.1"}
+
+
+def test_students_see_no_instructor_tools(deployment: Deployment, browser):
+    """No Formgrader or Create Assignment in a student's JupyterLab, and the graders' service refuses them."""
+    page = new_page(browser)
+    _log_in(page, deployment.url, ADA)
+    page.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader").click()
+    items = page.locator(".lm-Menu-itemLabel").all_inner_texts()
+    assert "Assignment List" in items and "Formgrader" not in items and "Course List" not in items, items
+    page.keyboard.press("Escape")
+    assert page.locator(".jp-Toolbar").get_by_text("Create Assignment").count() == 0
+    screenshot(page, "hub-student-lab")
+    assert page.goto(f"{deployment.url}/user/{ADA}/formgrader").status == 404
+    assert page.goto(f"{deployment.url}/services/{COURSE_ID}/formgrader").status == 403
     page.context.close()
 
 
@@ -144,37 +423,31 @@ def _server_token(user: str) -> str:
     return next(v.split(b"=", 1)[1].decode() for v in environ if v.startswith(b"JUPYTERHUB_API_TOKEN="))
 
 
-def _hub_api(hub: str, path: str, token: str) -> tuple[int, object]:
-    request = urllib.request.Request(f"{hub}/hub/api{path}", headers={"Authorization": f"token {token}"})
+def _request(url: str, token: str) -> tuple[int, object]:
+    request = urllib.request.Request(url, headers={"Authorization": f"token {token}"})
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
+        with urllib.request.urlopen(request, timeout=20) as response:
+            body = response.read()
+            return response.status, json.loads(body) if body.startswith((b"{", b"[")) else None
     except urllib.error.HTTPError as error:
         return error.code, None
 
 
-def _service_status(hub: str, token: str) -> int:
-    """What the graders' service answers the request nbgrader's course list makes with a server's token."""
-    request = urllib.request.Request(
-        f"{hub}/services/{COURSE_ID}/api/status", headers={"Authorization": f"token {token}"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=20) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
-
-
-def test_servers_hold_only_the_scopes_they_need(hub):
-    """Not even the admin grader's server can list users or read another user; the grader's server
-    may still reach the graders' service (as nbgrader's course list does), a student's may not."""
-    for user in (GRADER, STUDENT):  # both servers were started by the tests above
+def test_servers_hold_only_the_scopes_they_need(deployment: Deployment, browser):
+    """A server's token cannot list users or read another user; the grader's may reach the
+    graders' service (as nbgrader's course list does), a student's may not."""
+    hub = deployment.url
+    for user in (GRADER, ADA):  # make sure both servers run
+        if not subprocess.run(["pgrep", "-u", user, "-f", "jupyterhub-singleuser"], capture_output=True).stdout:
+            page = new_page(browser)
+            _log_in(page, hub, user)
+            page.context.close()
+    for user, other in ((GRADER, ADA), (ADA, GRADER)):
         token = _server_token(user)
-        assert _hub_api(hub, "/users", token)[0] == 403, user
-        other = STUDENT if user == GRADER else GRADER
-        assert _hub_api(hub, f"/users/{other}", token)[0] in (403, 404), user
-        status, own = _hub_api(hub, f"/users/{user}", token)
+        assert _request(f"{hub}/hub/api/users", token)[0] == 403, user
+        assert _request(f"{hub}/hub/api/users/{other}", token)[0] in (403, 404), user
+        status, own = _request(f"{hub}/hub/api/users/{user}", token)
         assert status == 200 and isinstance(own, dict)
-    assert f"formgrade-{COURSE_ID}" in _hub_api(hub, f"/users/{GRADER}", _server_token(GRADER))[1]["groups"]
-    assert _service_status(hub, _server_token(GRADER)) == 200
-    assert _service_status(hub, _server_token(STUDENT)) == 403
+    assert f"formgrade-{COURSE_ID}" in _request(f"{hub}/hub/api/users/{GRADER}", _server_token(GRADER))[1]["groups"]
+    assert _request(f"{hub}/services/{COURSE_ID}/api/status", _server_token(GRADER))[0] == 200
+    assert _request(f"{hub}/services/{COURSE_ID}/api/status", _server_token(ADA))[0] == 403
