@@ -28,7 +28,8 @@ c.CourseDirectory.solution_directory = "solutions"
 # NBGRADER_EXCHANGE=/srv/nbgrader/exchange (nbgrader's default) on a JupyterHub.
 c.Exchange.root = os.environ.get("NBGRADER_EXCHANGE", "/srv/nbgrader/exchange")
 # The gradebook: this folder's SQLite file, or a server several graders share at once, e.g.
-# GANKIT_DB_URL=postgresql://grader-gan_tutorial@127.0.0.1:5432/gan_tutorial (see deploy/).
+# GANKIT_DB_URL=postgresql://grader-gan_tutorial@/gan_tutorial?host=/var/run/postgresql (peer
+# authentication over the local socket, as deploy/setup.sh sets it up: no password to keep).
 if os.environ.get("GANKIT_DB_URL"):
     c.CourseDirectory.db_url = os.environ["GANKIT_DB_URL"]
 

@@ -36,6 +36,7 @@ from gankit.simulated_class import WRITTEN_ANSWERS, Student, model_answers
 SUFFIX = uuid.uuid4().hex[:6]
 TAG = f"gk{SUFFIX}"
 GRADER, ADA, BEN = f"{TAG}ta", f"{TAG}ada", f"{TAG}ben"
+OUTSIDER = f"{TAG}out"  # an account of the machine in neither of the course's groups
 PASSWORD = uuid.uuid4().hex
 SETUP = ROOT / "deploy" / "setup.sh"
 RIGHT = Student("right", "everything right")
@@ -91,7 +92,7 @@ def deployment() -> Iterator[Deployment]:
         "--student", ADA,
         "--student", BEN,
     ]  # fmt: skip
-    with unix_accounts(GRADER, ADA, BEN, password=PASSWORD):
+    with unix_accounts(GRADER, ADA, BEN, OUTSIDER, password=PASSWORD):
         for user in (GRADER, ADA, BEN):  # Debian's default: homes others may enter and list
             Path(pwd.getpwnam(user).pw_dir).chmod(0o755)
         hub = None
@@ -388,10 +389,15 @@ def test_students_run_a_runtime_with_no_course_material(deployment: Deployment):
     assert as_user(BEN, "nbgrader list").returncode == 0  # the course's exchange, from the runtime's config
     imported = as_user(BEN, f"{runtime}/bin/python -c 'import gankit'")
     assert "ModuleNotFoundError" in imported.stderr
-    course_names = [f"{name}.ipynb" for name in NOTEBOOKS] + [ASSIGNMENT, "checking.py", "nbgrader_config.py"]
-    found = [str(p) for p in deployment.prefix.rglob("*") if p.name in course_names and "etc/jupyter" not in str(p)]
-    material = subprocess.CompletedProcess([], 0, stdout="\n".join(found))
-    assert material.stdout == ""
+    course_files = {f"{name}.ipynb" for name in NOTEBOOKS} | {ASSIGNMENT, "gankit"}
+    found = [str(p) for p in deployment.prefix.rglob("*") if p.name in course_files]
+    assert found == []
+    # Nor any model answer, under any name: the longest line of code of each is searched for.
+    answers = model_answers(ROOT / "source" / ASSIGNMENT).values()
+    code = [[line.strip() for line in answer.splitlines() if line.strip() and '"""' not in line] for answer in answers]
+    for line in {max(lines, key=len) for lines in code if lines}:
+        grep = subprocess.run(["grep", "-rlF", "--", line, str(deployment.prefix)], capture_output=True, text=True)
+        assert grep.returncode == 1, (line, grep.stdout[:500])
     listening = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True).stdout
     port = deployment.url.rsplit(":", 1)[1]
     addresses = {
@@ -451,3 +457,26 @@ def test_servers_hold_only_the_scopes_they_need(deployment: Deployment, browser)
     assert f"formgrade-{COURSE_ID}" in _request(f"{hub}/hub/api/users/{GRADER}", _server_token(GRADER))[1]["groups"]
     assert _request(f"{hub}/services/{COURSE_ID}/api/status", _server_token(GRADER))[0] == 200
     assert _request(f"{hub}/services/{COURSE_ID}/api/status", _server_token(ADA))[0] == 403
+
+
+def test_only_the_course_groups_may_log_in(deployment: Deployment, browser):
+    """An account of the machine in neither group is refused at the hub's login, whatever its password."""
+    page = new_page(browser)
+    page.goto(f"{deployment.url}/hub/login")
+    page.fill("#username_input", OUTSIDER)
+    page.fill("#password_input", PASSWORD)
+    page.click("#login_submit")
+    page.get_by_text("Invalid username or password").wait_for()
+    assert "/hub/login" in page.url
+    assert not subprocess.run(["pgrep", "-u", OUTSIDER], capture_output=True).stdout  # no server started
+    page.context.close()
+
+
+def test_the_idle_culler_runs_with_its_own_role(deployment: Deployment):
+    """The culler runs from the runtime, and the hub answers its requests (its role's scopes suffice)."""
+    culler = subprocess.run(["pgrep", "-f", f"{deployment.settings['runtime']}/bin/python -m jupyterhub_idle_culler"],
+                            capture_output=True, text=True)  # fmt: skip
+    assert culler.stdout.strip()
+    log = (Path(deployment.settings["logs"]) / "jupyterhub.log").read_text()
+    assert re.search(r"200 GET /hub/api/users\S* \(idle-culler@", log)
+    assert not re.search(r"40[13] \w+ /hub/api\S* \(idle-culler@", log)
