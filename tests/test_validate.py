@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conftest import RELEASE, SOURCE
 
-from gankit import NOTEBOOKS
+from gankit import NOTEBOOKS, notebooks
 from gankit.nbgrader_cli import run_nbgrader
 
 PASSES = "Success! Your notebook passes all the tests."
@@ -28,5 +28,11 @@ def test_validate_tells_a_student_with_stubs_that_they_will_lose_credit(test_poi
     output = _validate(RELEASE)
     assert PASSES not in output
     for name in NOTEBOOKS:
-        # every test cell fails, plus the untouched written answer
-        assert f"VALIDATION FAILED ON {len(test_points[name]) + 1} CELL(S)!" in output
+        # every test cell fails, plus every untouched written answer
+        written = [
+            cell
+            for cell in notebooks.read(RELEASE / f"{name}.ipynb").cells
+            if cell.cell_type == "markdown" and notebooks.nbgrader_meta(cell).get("grade")
+        ]
+        assert written
+        assert f"VALIDATION FAILED ON {len(test_points[name]) + len(written)} CELL(S)!" in output

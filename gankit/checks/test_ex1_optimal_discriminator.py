@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from gankit.hidden.checking import graded, is_python_float, no_warnings, raises, same_values
+from gankit.hidden.checking import graded, is_python_float, no_warnings, raises, require, same_values
 
 SHARE = "D* is the share of the data density in the total: p_data / (p_data + p_model)"
 
@@ -29,13 +29,22 @@ def test_share_of_the_data_density(student, reference, probe):
 
 @graded("correct_optimal_discriminator", weight=1)
 def test_broadcasts_a_column_against_a_row(student, reference, probe):
-    """D* of a column of p_data values against a row of p_model values."""
+    """D* of a column of p_data values against a row of p_model values, as an ndarray."""
     rows, columns = probe.choice([2, 3, 4]), probe.choice([3, 5])
     p, q = probe.uniform(0.01, 3.0, (rows, 1)), probe.uniform(0.01, 3.0, columns)
+    tried = "optimal_discriminator on a column of p_data values and a row of p_model values"
+    got = student.optimal_discriminator(p, q)
+    require(
+        got.kind == "ndarray",
+        tried=tried,
+        expected="a numpy array (a table with one D* per pair)",
+        got=got.describe(),
+        hint="compute with numpy arrays throughout and return the array itself, not a list",
+    )
     same_values(
-        student.optimal_discriminator(p, q),
+        got,
         reference.optimal_discriminator(p, q),
-        tried="optimal_discriminator on a column of p_data values and a row of p_model values",
+        tried=tried,
         expected="a table with one D* per pair",
         hint="let numpy broadcast the two inputs together",
     )
@@ -67,17 +76,18 @@ def test_undefined_where_both_densities_vanish(student, reference, probe):
     no_warnings(got, tried=tried, hint="compute 0/0 nowhere: numpy's warning would reach stderr")
 
 
-@graded("correct_optimal_discriminator", weight=1)
+@graded("correct_optimal_discriminator", weight=1, structural=True)
 def test_rejects_negative_densities(student, reference, probe):
-    """A negative density raises ValueError."""
-    p, q = probe.uniform(0.1, 2.0, 6), probe.uniform(0.1, 2.0, 6)
-    (p if probe.choice([True, False]) else q)[probe.choice([1, 2, 4])] *= -1.0
-    raises(
-        student.optimal_discriminator(p, q),
-        "ValueError",
-        tried="optimal_discriminator with one negative density among positive ones",
-        hint="a density is never negative: check the inputs and raise ValueError",
-    )
+    """A negative density raises ValueError, in either argument."""
+    for negative, name in ((0, "p_data"), (1, "p_model")):
+        densities = [probe.uniform(0.1, 2.0, 6), probe.uniform(0.1, 2.0, 6)]
+        densities[negative][probe.choice([1, 2, 4])] *= -1.0
+        raises(
+            student.optimal_discriminator(*densities),
+            "ValueError",
+            tried=f"optimal_discriminator with one negative value of {name} among positive ones",
+            hint="a density is never negative: check both inputs and raise ValueError",
+        )
 
 
 @graded("correct_discriminator_from_logs", weight=1)
@@ -117,21 +127,43 @@ def test_exact_in_the_far_tails(student, reference, probe):
 
 @graded("correct_discriminator_from_logs", weight=1)
 def test_huge_gaps_do_not_overflow(student, reference, probe):
-    """D* when the log-densities differ by hundreds."""
-    gap = probe.uniform(300.0, 1000.0, 10) * np.array([1.0, -1.0] * 5)
+    """D* when the log-densities differ by tens to hundreds, exact to the last digits."""
+    # Gaps past 35 tell a clipped log-ratio apart; gaps past 710 make a naive exp(a) overflow.
+    gap = np.concatenate([probe.uniform(35.0, 700.0, 6), probe.uniform(710.0, 1000.0, 4)]) * np.array([1.0, -1.0] * 5)
     b = probe.uniform(-50.0, 0.0, 10)
-    tried = "optimal_discriminator_from_logs with log-densities hundreds apart"
+    tried = "optimal_discriminator_from_logs with log-densities tens to hundreds apart"
     got = student.optimal_discriminator_from_logs(b + gap, b)
     tiny = np.exp(-np.abs(gap))  # the exact sigmoid, evaluated without overflow
     same_values(
         got,
         np.where(gap > 0, 1.0 / (1.0 + tiny), tiny / (1.0 + tiny)),
+        atol=0.0,  # D* is tiny on one side: only a relative comparison sees a clipped log-ratio
         tried=tried,
-        expected="values extremely close to 0 or 1, never nan",
-        hint="use exp(-|a|) on both branches of the sigmoid, so nothing overflows",
-        mistakes={"exp overflowed to inf and inf/inf gave nan": np.where(gap > 0, np.nan, 0.0)},
+        expected="values extremely close to 0 or 1 (the small ones correct in every digit), never nan",
+        hint="use exp(-|a|) on both branches of the sigmoid, so nothing overflows and nothing needs clipping",
+        mistakes={"exp overflowed to inf and inf/inf gave nan": np.where(gap > 0, np.nan, tiny / (1.0 + tiny))},
     )
     no_warnings(got, tried=tried, hint="exp of a large positive number overflows: avoid computing it")
+
+
+@graded("correct_discriminator_from_logs", weight=1)
+def test_scalars_and_broadcasting(student, reference, probe):
+    """D* of two numbers, and of a column of log p_data against a row of log p_model."""
+    a, b = (float(v) for v in probe.uniform(-8.0, 2.0, 2))
+    column, row = probe.uniform(-8.0, 2.0, (3, 1)), probe.uniform(-8.0, 2.0, 4)
+    for tried, got, want in (
+        ("optimal_discriminator_from_logs of two numbers", student.optimal_discriminator_from_logs(a, b),
+         1.0 / (1.0 + np.exp(b - a))),
+        ("optimal_discriminator_from_logs of a column against a row",
+         student.optimal_discriminator_from_logs(column, row), 1.0 / (1.0 + np.exp(row - column))),
+    ):  # fmt: skip
+        same_values(
+            got,
+            want,
+            tried=tried,
+            expected="D* for every pair, broadcast like any numpy operation (one value for two numbers)",
+            hint="work with whole arrays (np.where, np.exp) rather than Python branches on single values",
+        )
 
 
 @graded("correct_discriminator_cost", weight=3)
@@ -157,7 +189,7 @@ def test_riemann_sum_of_the_cost(student, reference, probe):
     )
 
 
-@graded("correct_discriminator_cost", weight=1)
+@graded("correct_discriminator_cost", weight=1, structural=True)
 def test_cost_is_a_float(student, reference, probe):
     """discriminator_cost returns a Python float."""
     d, p, q = probe.uniform(0.1, 0.9, 5), probe.uniform(0.0, 1.0, 5), probe.uniform(0.0, 1.0, 5)

@@ -120,7 +120,7 @@ def test_distance_from_the_equilibrium(student, reference, probe):
     )
 
 
-@graded("correct_orbit_radius", weight=1)
+@graded("correct_orbit_radius", weight=1, structural=True)
 def test_radius_is_kept_by_the_flow(student, reference, probe):
     """The radius is the same at every point of one orbit."""
     x0, y0 = (float(v) for v in probe.uniform(-3.0, 3.0, 2))
@@ -150,6 +150,9 @@ def test_simultaneous_path(student, reference, probe):
         mistakes={
             "y was updated with the new x: that is the alternating scheme": _steps(x0, y0, eta, steps, True),
             "both signs are flipped": _steps(x0, y0, -eta, steps, False),
+            "both players descend V (y must ascend it)": np.array(
+                [np.linalg.matrix_power(np.array([[1.0, -eta], [-eta, 1.0]]), k) @ [x0, y0] for k in range(steps + 1)]
+            ),
         },
     )
 
@@ -180,7 +183,7 @@ def test_simultaneous_radius_grows(student, reference, probe):
     )
 
 
-@graded("correct_simultaneous_gd", weight=1)
+@graded("correct_simultaneous_gd", weight=1, structural=True)
 def test_simultaneous_shape_and_start(student, reference, probe):
     """Shape (steps + 1, 2) with the start in row 0, even for 0 steps."""
     x0, y0 = (float(v) for v in probe.uniform(-2.0, 2.0, 2))
@@ -216,7 +219,7 @@ def test_alternating_path(student, reference, probe):
     )
 
 
-@graded("correct_alternating_gd", weight=1)
+@graded("correct_alternating_gd", weight=1, structural=True)
 def test_alternating_stays_bounded(student, reference, probe):
     """Alternating steps conserve x^2 - eta x y + y^2 and stay within the bound."""
     angle, eta = float(probe.uniform(0.0, np.pi)), float(probe.uniform(0.2, 1.8))
@@ -231,8 +234,9 @@ def test_alternating_stays_bounded(student, reference, probe):
         hint="one row per point, the start included",
     )
     x, y = path[:, 0], path[:, 1]
-    largest, bound = float(np.max(np.hypot(x, y))), np.sqrt((2 + eta) / (2 - eta))
-    invariant = x**2 - eta * x * y + y**2
+    with np.errstate(all="ignore"):  # a diverging path overflows here; it fails below either way
+        largest, bound = float(np.max(np.hypot(x, y))), np.sqrt((2 + eta) / (2 - eta))
+        invariant = x**2 - eta * x * y + y**2
     require(
         bool(np.all(np.isfinite(invariant)))
         and largest <= bound * (1 + 1e-9)
@@ -243,4 +247,52 @@ def test_alternating_stays_bounded(student, reference, probe):
         if np.isfinite(largest)
         else "a path that diverges",
         hint="alternating steps circle the equilibrium forever without spiralling out",
+    )
+
+
+@graded("correct_gradient_flow", weight=1)
+def test_integer_start(student, reference, probe):
+    """The flow from a start given as integers."""
+    x0, y0 = probe.choice([-3, -2, 2, 3]), probe.choice([-2, -1, 1, 2])
+    t = np.sort(probe.uniform(0.1, 6.0, 5))
+    same_values(
+        student.gradient_flow(x0, y0, t),
+        _rotation(x0, y0, t),
+        atol=1e-10,
+        tried="gradient_flow from a start given as two integers",
+        expected="the same rotation as from the equal floats",
+        hint="integers must not make the result an integer array: compute in floats",
+        mistakes=_flow_mistakes(x0, y0, t),
+    )
+
+
+@graded("correct_simultaneous_gd", weight=1)
+def test_simultaneous_integer_start(student, reference, probe):
+    """Simultaneous steps from a start given as integers."""
+    x0, y0 = probe.choice([-3, -2, 2, 3]), probe.choice([-2, -1, 1, 2])
+    eta = float(probe.uniform(0.05, 0.8))
+    same_values(
+        student.simultaneous_gd(x0, y0, eta, 6),
+        _steps(x0, y0, eta, 6, alternating=False),
+        rtol=1e-8,
+        tried="simultaneous_gd from a start given as two integers",
+        expected="the same path as from the equal floats",
+        hint="an array built from integers holds integers and rounds every step: make it a float array",
+        mistakes={"y was updated with the new x: that is the alternating scheme": _steps(x0, y0, eta, 6, True)},
+    )
+
+
+@graded("correct_alternating_gd", weight=1)
+def test_alternating_integer_start(student, reference, probe):
+    """Alternating steps from a start given as integers."""
+    x0, y0 = probe.choice([-3, -2, 2, 3]), probe.choice([-2, -1, 1, 2])
+    eta = float(probe.uniform(0.05, 1.5))
+    same_values(
+        student.alternating_gd(x0, y0, eta, 6),
+        _steps(x0, y0, eta, 6, alternating=True),
+        rtol=1e-8,
+        tried="alternating_gd from a start given as two integers",
+        expected="the same path as from the equal floats",
+        hint="an array built from integers holds integers and rounds every step: make it a float array",
+        mistakes={"y was updated with the old x: that is the simultaneous scheme": _steps(x0, y0, eta, 6, False)},
     )

@@ -40,12 +40,20 @@ class CheckFailed(AssertionError):
         return "\n".join(indent + line for line in lines)
 
 
-def graded(cell: str, weight: float = 1.0) -> Callable[[Callable[..., None]], Callable[..., None]]:
-    """Mark a check as scoring the test cell with grade id ``cell``, with a relative ``weight``."""
+def graded(
+    cell: str, weight: float = 1.0, structural: bool = False
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Mark a check as scoring the test cell with grade id ``cell``, with a relative ``weight``.
+
+    A ``structural`` check looks at the form of an answer (its type, shape, determinism, an error
+    it raises, a property a constant also has) rather than its values: it earns its weight only
+    when every value check of the same cell passes, so an answer that computes nothing earns 0.
+    """
 
     def mark(check: Callable[..., None]) -> Callable[..., None]:
         check.cell = cell  # type: ignore[attr-defined]
         check.weight = weight  # type: ignore[attr-defined]
+        check.structural = structural  # type: ignore[attr-defined]
         return check
 
     return mark
@@ -139,13 +147,15 @@ def same_values(
     if values.shape != target.shape:
         raise CheckFailed(tried, f"{expected}, one value per input", "an array of another shape", hint)
     if not np.allclose(values, target, rtol=rtol, atol=atol, equal_nan=True):
-        mistake = None
-        for name, wrong in (mistakes or {}).items():
-            wrong = np.asarray(wrong, dtype=float)
-            if wrong.shape == values.shape and np.allclose(values, wrong, rtol=1e-6, atol=1e-9, equal_nan=True):
-                mistake = name
-                break
-        raise CheckFailed(tried, expected, _difference(values, target), hint, mistake)
+        # A mistake is named only when the evidence is specific to it: exactly one known mistake
+        # gives these values (a constant 0 may match several, and then none is named).
+        known = {name: np.asarray(wrong, dtype=float) for name, wrong in (mistakes or {}).items()}
+        matches = [
+            name
+            for name, wrong in known.items()
+            if wrong.shape == values.shape and np.allclose(values, wrong, rtol=1e-6, atol=1e-9, equal_nan=True)
+        ]
+        raise CheckFailed(tried, expected, _difference(values, target), hint, matches[0] if len(matches) == 1 else None)
     if python_float:
         is_python_float(got, tried=tried)
 

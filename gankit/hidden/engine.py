@@ -85,6 +85,7 @@ class CheckResult:
 
     name: str
     weight: float
+    structural: bool = False  # counts only when the cell's value checks all pass
     failure: CheckFailed | None = None
     internal_error: str | None = None
     probe_values: list[float] = field(default_factory=list)  # secret: never shown to the student
@@ -104,9 +105,15 @@ class CellVerdict:
     notes: list[str] = field(default_factory=list)
 
     @property
+    def values_right(self) -> bool:
+        """Whether every value check passed (only then do structural checks count)."""
+        return all(r.passed for r in self.results if not r.structural)
+
+    @property
     def score(self) -> float:
         total = sum(r.weight for r in self.results)
-        earned = sum(r.weight for r in self.results if r.passed)
+        counted = [r for r in self.results if r.passed and (self.values_right or not r.structural)]
+        earned = sum(r.weight for r in counted)
         return round(self.points * earned / total, 4) if total else 0.0
 
     def summary(self) -> dict[str, Any]:
@@ -118,6 +125,7 @@ class CellVerdict:
                 {
                     "name": r.name,
                     "passed": r.passed,
+                    "structural": r.structural,
                     "mistake": r.failure.mistake if r.failure else None,
                     "internal_error": r.internal_error is not None,
                 }
@@ -133,7 +141,11 @@ class CellVerdict:
             "",
         ]
         for result in self.results:
-            lines.append(f"{'✓' if result.passed else '✗'} {result.name}")
+            waiting = result.passed and result.structural and not self.values_right
+            lines.append(
+                f"{'✓' if result.passed else '✗'} {result.name}"
+                + (" (counts once the values are right)" if waiting else "")
+            )
             if result.failure is not None:
                 lines.append(result.failure.text(indent="    "))
             elif result.internal_error:
@@ -180,43 +192,70 @@ class Grader:
         ``deadline`` is the notebook's time budget: (when it runs out, on ``time.monotonic()``, and
         its length in seconds). Checks that would start after it fail, saying so.
         """
+        return self.grade_many(nb, notebook, [student_id], deadline)[student_id]
+
+    def grade_many(
+        self,
+        nb: NotebookNode,
+        notebook: str,
+        student_ids: list[str],
+        deadline: tuple[float, int] | None = None,
+    ) -> dict[str, dict[str, CellVerdict]]:
+        """``grade`` for the same notebook as if each of ``student_ids`` had submitted it: one
+        process runs the code, each id gets its own probes (how the kit shows that the same code
+        gets the same score whoever submits it)."""
         points = notebooks.graded_test_points(nb)
-        verdicts = {grade_id: CellVerdict(grade_id, float(p)) for grade_id, p in points.items()}
-        checks = self.checks.get(notebook, [])
-        reference = ReferenceCalls(self.references[notebook])
         cells = notebooks.runnable_sources(nb)
         ends = deadline[0] if deadline else None
+        every: dict[str, dict[str, CellVerdict]] = {}
         with StudentProcess(cells, self.modules, self.limits, self.sandbox, deadline=ends) as process:
             student = StudentCalls(process)
-            for check in checks:
-                verdict = verdicts.get(check.cell)
-                if verdict is None:
-                    continue  # a test cell the student's notebook lacks scores nothing anyway
-                probe = Probe(derive_seed(self.assignment, notebook, student_id, check.__name__))
-                result = CheckResult(_check_name(check), check.weight, probe_values=probe.values)
-                if deadline and time.monotonic() >= deadline[0]:
-                    result.failure = out_of_time(deadline[1])
-                    verdict.results.append(result)
-                    continue
-                try:
-                    check(student, reference, probe)
-                except CheckFailed as failure:
-                    result.failure = failure
-                except Exception as exc:  # a bug in a check must never hand out points
-                    result.internal_error = f"{type(exc).__name__}: {exc}"
-                    log.error("hidden check %s failed to run for %s: %s", check.__name__, student_id, exc)
-                verdict.results.append(result)
+            for student_id in student_ids:
+                every[student_id] = self._run_checks(student, notebook, student_id, points, deadline)
             broken = [
                 f"- the cell starting `{cells[i].strip().splitlines()[0][:60] if cells[i].strip() else ''}` "
                 f"stopped with {error}"
                 for i, error in sorted(process.cell_errors.items())
             ]
-        for verdict in verdicts.values():
-            if not verdict.results:
-                verdict.notes.append(
-                    "No hidden check covers this cell, so it cannot earn points; tell your instructor."
-                )
-                log.error("no hidden check covers cell %s of %s", verdict.grade_id, notebook)
-            elif broken and verdict.score < verdict.points:
-                verdict.notes += ["", "While your code was loaded:", *broken]
+        for verdicts in every.values():
+            for verdict in verdicts.values():
+                if not verdict.results:
+                    verdict.notes.append(
+                        "No hidden check covers this cell, so it cannot earn points; tell your instructor."
+                    )
+                    log.error("no hidden check covers cell %s of %s", verdict.grade_id, notebook)
+                elif broken and verdict.score < verdict.points:
+                    verdict.notes += ["", "While your code was loaded:", *broken]
+        return every
+
+    def _run_checks(
+        self,
+        student: StudentCalls,
+        notebook: str,
+        student_id: str,
+        points: dict[str, float],
+        deadline: tuple[float, int] | None,
+    ) -> dict[str, CellVerdict]:
+        verdicts = {grade_id: CellVerdict(grade_id, float(p)) for grade_id, p in points.items()}
+        reference = ReferenceCalls(self.references[notebook])
+        for check in self.checks.get(notebook, []):
+            verdict = verdicts.get(check.cell)
+            if verdict is None:
+                continue  # a test cell the student's notebook lacks scores nothing anyway
+            probe = Probe(derive_seed(self.assignment, notebook, student_id, check.__name__))
+            result = CheckResult(
+                _check_name(check), check.weight, getattr(check, "structural", False), probe_values=probe.values
+            )
+            if deadline and time.monotonic() >= deadline[0]:
+                result.failure = out_of_time(deadline[1])
+                verdict.results.append(result)
+                continue
+            try:
+                check(student, reference, probe)
+            except CheckFailed as failure:
+                result.failure = failure
+            except Exception as exc:  # a bug in a check must never hand out points
+                result.internal_error = f"{type(exc).__name__}: {exc}"
+                log.error("hidden check %s failed to run for %s: %s", check.__name__, student_id, exc)
+            verdict.results.append(result)
         return verdicts
