@@ -141,11 +141,9 @@ class CellVerdict:
             "",
         ]
         for result in self.results:
-            waiting = result.passed and result.structural and not self.values_right
-            lines.append(
-                f"{'✓' if result.passed else '✗'} {result.name}"
-                + (" (counts once the values are right)" if waiting else "")
-            )
+            lines.append(f"{'✓' if result.passed else '✗'} {result.name}")
+            if result.passed and result.structural and not self.values_right:
+                lines.append("    (this check counts once the values checked above are right)")
             if result.failure is not None:
                 lines.append(result.failure.text(indent="    "))
             elif result.internal_error:
