@@ -25,7 +25,8 @@ c.CourseDirectory.course_id = "gan_tutorial"
 c.CourseDirectory.root = here
 c.CourseDirectory.solution_directory = "solutions"
 # The exchange is shared with the students; override it per deployment, e.g. with
-# NBGRADER_EXCHANGE=/srv/nbgrader/exchange (nbgrader's default) on a JupyterHub.
+# NBGRADER_EXCHANGE=/path (nbgrader's own default is /usr/local/share/nbgrader/exchange; deploy/setup.sh
+# gives every hub user this course's exchange).
 c.Exchange.root = os.environ.get("NBGRADER_EXCHANGE", "/srv/nbgrader/exchange")
 # The gradebook: this folder's SQLite file, or a server several graders share at once, e.g.
 # GANKIT_DB_URL=postgresql://grader-gan_tutorial@/gan_tutorial?host=/var/run/postgresql (peer

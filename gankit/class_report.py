@@ -1,12 +1,19 @@
 """The class report: what a graded class got right, what it got wrong, and whose grading failed.
 
-    python -m gankit.class_report [--course DIR] [--out DIR]
+    python -m gankit.class_report [--course DIR] [--out DIR] [--roster CANVAS_EXPORT.csv]
+                                  [--lms-assignment-id ID] [--allow-ungraded]
 
-Reads the gradebook (scores) and the autograded notebooks (each hidden check's verdict, recorded
-by ``HiddenChecks`` in the notebook's metadata) and writes into ``--out`` (default
+Reads the course's gradebook (the one its nbgrader_config.py configures: scores, automatic and
+hand-given, and late penalties, as ``nbgrader export`` computes them) and the autograded
+notebooks (each hidden check's verdict) and writes into ``--out`` (default
 ``<course>/reports/<assignment>``): ``report.html``, a self-contained page with its figures
-embedded; the figures as PNG files; ``canvas_grades.csv``, for importing into an LMS gradebook
-such as Canvas. It prints a short text summary.
+embedded; the figures as PNG files; ``canvas_grades.csv``, for importing into a Canvas gradebook.
+
+The CSV holds a student only once every written answer of theirs is graded (so no partial grade
+is uploaded by accident); ``--allow-ungraded`` includes the others with their current score.
+``--roster`` reads Canvas's own gradebook export, so that each row carries the student's Canvas
+ID, SIS ids and section and the import updates the existing students; ``--lms-assignment-id``
+names Canvas's assignment, "Title (id)" being the column header Canvas matches on.
 """
 
 from __future__ import annotations
@@ -24,25 +31,44 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 
 from gankit import ASSIGNMENT, NOTEBOOKS, notebooks, scores  # noqa: E402
 from gankit.grading.intake import read_record  # noqa: E402
 from gankit.hidden.nbgrader_plugin import VERDICTS_KEY  # noqa: E402
 
+TITLE = "GAN exercises"
+
+
+def points(value: float) -> str:
+    """A score as every output of the kit shows it (and Canvas imports it): two decimals at most."""
+    return f"{round(value, 2):g}"
+
 
 @dataclass
 class StudentRow:
     student_id: str
-    notebooks: dict[str, tuple[float, float]]  # automatic score and maximum, per notebook
+    notebooks: dict[str, tuple[float, float]]  # score (automatic and written) and maximum, per notebook
     problems: list[str] = field(default_factory=list)
+    grade: scores.AssignmentGrade | None = None
 
     @property
     def total(self) -> float:
-        return round(sum(score for score, _ in self.notebooks.values()), 4)
+        """The assignment score after late penalties, as nbgrader export gives it."""
+        if self.grade is not None:
+            return self.grade.score
+        return sum(score for score, _ in self.notebooks.values())
 
     @property
     def maximum(self) -> float:
+        if self.grade is not None:
+            return self.grade.max_score
         return sum(maximum for _, maximum in self.notebooks.values())
+
+    @property
+    def awaiting(self) -> tuple[str, ...]:
+        """The written answers still to be graded by hand."""
+        return self.grade.awaiting if self.grade is not None else ()
 
 
 @dataclass
@@ -64,9 +90,9 @@ def collect(course: Path, assignment: str = ASSIGNMENT, failures: Mapping[str, s
     checks: dict[tuple[str, str], Counter] = defaultdict(Counter)
     mistakes: Counter = Counter()
     examples: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for student_id in scores.students(course, assignment):
-        cells = scores.cell_scores(course, student_id, assignment)
-        row = StudentRow(student_id, {name: scores.auto_total(cells, name) for name in NOTEBOOKS})
+    for grade in scores.assignment_grades(course, assignment):
+        student_id = grade.student_id
+        row = StudentRow(student_id, {name: grade.notebooks.get(name, (0.0, 0.0)) for name in NOTEBOOKS}, grade=grade)
         if failures and student_id in failures:
             row.problems.append(f"grading failed: {failures[student_id]}")
         for item in read_record(course / "autograded" / student_id / assignment):
@@ -106,7 +132,7 @@ def _figure_scores(data: ClassData, path: Path) -> None:
     for ax, (title, values, maximum) in zip(axes, panels, strict=True):
         ax.hist(values, bins=min(12, max(4, int(maximum) + 1)), range=(0, maximum), color="C0", edgecolor="white")
         ax.set_title(title, fontsize=9)
-        ax.set_xlabel(f"automatic score (of {maximum:g})", fontsize=8)
+        ax.set_xlabel(f"score (of {points(maximum)})", fontsize=8)
     axes[0].set_ylabel("students")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
@@ -142,8 +168,19 @@ def text_summary(data: ClassData, top: int = 5) -> str:
     lines = [f"{len(data.students)} students graded on {data.assignment}."]
     if totals:
         mean = sum(totals) / len(totals)
-        median = sorted(totals)[len(totals) // 2]
-        lines.append(f"Automatic score: mean {mean:.1f}, median {median:.1f} of {maximum:g}.")
+        median = float(np.median(totals))
+        lines.append(
+            f"Score (automatic and written, after late penalties): mean {points(mean)}, "
+            f"median {points(median)} of {points(maximum)}."
+        )
+    waiting = [row for row in data.students if row.awaiting]
+    if waiting:
+        per_answer = Counter(answer for row in waiting for answer in row.awaiting)
+        lines.append(
+            f"Written answers not graded yet: {len(waiting)} students "
+            f"({', '.join(row.student_id for row in waiting[:8])}{', ...' if len(waiting) > 8 else ''}); "
+            + "; ".join(f"{answer}: {count}" for answer, count in sorted(per_answer.items()))
+        )
     if data.mistakes:
         lines.append("Most frequent mistakes:")
         for (name, mistake), count in data.mistakes.most_common(top):
@@ -158,33 +195,100 @@ def text_summary(data: ClassData, top: int = 5) -> str:
     return "\n".join(lines)
 
 
-def write_canvas_csv(data: ClassData, path: Path) -> None:
-    """Grades in the layout of Canvas's gradebook import (one assignment column, points possible)."""
-    column = f"GAN exercises ({data.assignment})"
+@dataclass(frozen=True)
+class RosterEntry:
+    """A student as Canvas's gradebook export lists them."""
+
+    name: str
+    canvas_id: str
+    sis_user_id: str
+    sis_login_id: str
+    section: str
+
+
+def read_canvas_roster(path: Path) -> tuple[dict[str, RosterEntry], dict[str, str]]:
+    """The students of a Canvas gradebook export, by every id they may be known by here (SIS login,
+    SIS user id, Canvas id), and its assignment columns by title ("Title (id)" -> id)."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        rows = list(csv.reader(handle))
+    if not rows or rows[0][:2] != ["Student", "ID"]:
+        raise ValueError(f"{path} is not a Canvas gradebook export (its first columns must be Student, ID)")
+    header = rows[0]
+    column = {name: header.index(name) for name in ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
+              if name in header}  # fmt: skip
+    assignments = {}
+    for title in header:
+        if title.endswith(")") and " (" in title:
+            assignments[title.rsplit(" (", 1)[0]] = title.rsplit(" (", 1)[1][:-1]
+    entries: dict[str, RosterEntry] = {}
+    for row in rows[1:]:
+        name = row[0].strip() if row else ""
+        if not name or name == "Points Possible" or name.startswith("Student, Test"):
+            continue  # Canvas's own rows: points possible, posting policy, the test student
+
+        def cell(key: str, row: list[str] = row) -> str:
+            return row[column[key]].strip() if key in column and column[key] < len(row) else ""
+
+        entry = RosterEntry(name, cell("ID"), cell("SIS User ID"), cell("SIS Login ID"), cell("Section"))
+        for key in (entry.sis_login_id, entry.sis_user_id, entry.canvas_id):
+            if key:
+                entries.setdefault(key, entry)
+    return entries, assignments
+
+
+def write_canvas_csv(
+    data: ClassData,
+    path: Path,
+    *,
+    roster: Mapping[str, RosterEntry] | None = None,
+    lms_assignment_id: str = "",
+    allow_ungraded: bool = False,
+) -> tuple[list[str], list[str]]:
+    """Grades in the layout of Canvas's gradebook import; return (written, held back) student ids.
+
+    A student whose written answers are not all graded is held back unless ``allow_ungraded``.
+    """
+    column = f"{TITLE} ({lms_assignment_id or data.assignment})"
     maximum = max((row.maximum for row in data.students), default=0)
+    written, held = [], []
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", column])
-        writer.writerow(["Points Possible", "", "", "", "", f"{maximum:g}"])
+        writer.writerow(["Points Possible", "", "", "", "", points(maximum)])
         for row in data.students:
-            writer.writerow([row.student_id, "", row.student_id, row.student_id, "", f"{row.total:g}"])
+            if row.awaiting and not allow_ungraded:
+                held.append(row.student_id)
+                continue
+            grade = row.grade
+            known = (roster or {}).get(row.student_id) or (roster or {}).get(grade.lms_user_id if grade else "")
+            if known is not None:
+                identity = [known.name, known.canvas_id, known.sis_user_id, known.sis_login_id, known.section]
+            else:
+                name = f"{grade.last_name}, {grade.first_name}" if grade and grade.last_name else row.student_id
+                identity = [name, grade.lms_user_id if grade else "", row.student_id, row.student_id, ""]
+            writer.writerow([*identity, points(row.total)])
+            written.append(row.student_id)
+    return written, held
 
 
 def _png(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
 
 
-def write_report(data: ClassData, out: Path) -> Path:
-    """Write report.html, its PNG figures and canvas_grades.csv into ``out``; return the HTML path."""
+def write_report(data: ClassData, out: Path, **canvas: object) -> Path:
+    """Write report.html, its PNG figures and canvas_grades.csv (``canvas``: the options of
+    ``write_canvas_csv``) into ``out``; return the HTML path."""
     out.mkdir(parents=True, exist_ok=True)
     _figure_scores(data, out / "scores.png")
     _figure_checks(data, out / "checks.png")
-    write_canvas_csv(data, out / "canvas_grades.csv")
+    write_canvas_csv(data, out / "canvas_grades.csv", **canvas)  # type: ignore[arg-type]
     esc = html.escape
     student_rows = "".join(
         f"<tr><td>{esc(r.student_id)}</td>"
-        + "".join(f"<td>{r.notebooks[n][0]:g} / {r.notebooks[n][1]:g}</td>" for n in NOTEBOOKS)
-        + f"<td><b>{r.total:g}</b> / {r.maximum:g}</td><td>{esc('; '.join(r.problems))}</td></tr>"
+        + "".join(f"<td>{points(r.notebooks[n][0])} / {points(r.notebooks[n][1])}</td>" for n in NOTEBOOKS)
+        + f"<td><b>{points(r.total)}</b> / {points(r.maximum)}"
+        + (" (written answers not graded yet)" if r.awaiting else "")
+        + f"</td><td>{esc('; '.join(r.problems))}</td></tr>"
         for r in data.students
     )
     check_rows = "".join(
@@ -225,11 +329,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--course", type=Path, default=Path.cwd())
     parser.add_argument("--assignment", default=ASSIGNMENT)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--roster", type=Path, help="Canvas's gradebook export, for the students' Canvas ids")
+    parser.add_argument("--lms-assignment-id", default="", help="Canvas's id of the assignment")
+    parser.add_argument("--allow-ungraded", action="store_true", help="include students with ungraded answers")
     args = parser.parse_args(argv)
-    data = collect(args.course.resolve(), args.assignment)
-    report = write_report(data, args.out or args.course / "reports" / args.assignment)
+    course = args.course.resolve()
+    roster, assignments = read_canvas_roster(args.roster) if args.roster else ({}, {})
+    data = collect(course, args.assignment)
+    out = args.out or course / "reports" / args.assignment
+    report = write_report(
+        data,
+        out,
+        roster=roster,
+        lms_assignment_id=args.lms_assignment_id or assignments.get(TITLE, ""),
+        allow_ungraded=args.allow_ungraded,
+    )
     print(text_summary(data))
     print(f"Report: {report}")
+    held = [row.student_id for row in data.students if row.awaiting and not args.allow_ungraded]
+    written = len(data.students) - len(held)
+    print(f"Canvas CSV: {out / 'canvas_grades.csv'} with {written} students", end="")
+    if held:
+        print(
+            f"; {len(held)} held back until their written answers are graded: {', '.join(held[:10])}"
+            f"{', ...' if len(held) > 10 else ''} (grade them in Formgrader, or pass --allow-ungraded)"
+        )
+    else:
+        print()
     return 0
 
 

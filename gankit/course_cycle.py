@@ -17,7 +17,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,6 +82,18 @@ class _Steps:
         return done.returncode
 
 
+def _worth_saying(done: int, total: int) -> bool:
+    """About ten progress lines per step, whatever the class size."""
+    return done == total or done % max(1, total // 10) == 0
+
+
+def _progress_line(what: str, done: int, total: int, started: float, failed: int = 0) -> str:
+    """One line of progress for a long step: how many are done, and about how long is left."""
+    elapsed = time.perf_counter() - started
+    left = elapsed / done * (total - done) if done else 0.0
+    return f"  {done}/{total} {what}{f', {failed} failed' if failed else ''}, about {left:.0f} s left"
+
+
 def run_cycle(
     workdir: Path = DEFAULT_WORKDIR,
     students: Sequence[Student] = CLASS,
@@ -114,16 +126,29 @@ def run_cycle(
         student.do_homework(home / ASSIGNMENT, answers, WRITTEN_ANSWERS)
         steps.nbgrader("submit", ASSIGNMENT, f"--course={COURSE_ID}", f"--student={who}", cwd=home, who=who)
 
-    # Students work at the same time, as in a real class; list() re-raises the first failure.
+    # Students work at the same time, as in a real class; result() re-raises the first failure.
+    working_since = time.perf_counter()
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        list(pool.map(attend, students))
+        working = [pool.submit(attend, student) for student in students]
+        for done, future in enumerate(as_completed(working), 1):
+            future.result()
+            if _worth_saying(done, len(students)):
+                say(_progress_line("submitted", done, len(students), working_since))
 
     say("Instructor: collect, autograde, generate feedback, export")
     steps.nbgrader("collect", ASSIGNMENT, cwd=course)
     if not grade:
         return result
     # nbgrader's autograde, one worker process per core; one broken submission never stops the others.
-    graded = autograde_in_parallel(course, ASSIGNMENT, env=steps.env)
+    grading = time.perf_counter()
+    graded = autograde_in_parallel(
+        course,
+        ASSIGNMENT,
+        env=steps.env,
+        progress=lambda done, total, failed, _: (
+            _worth_saying(done, total) and say(_progress_line("graded", done, total, grading, failed))
+        ),
+    )
     for failure in graded.failed:
         result.problems.append(f"autograde failed for {failure.student_id}: {failure.error} (logs: {graded.logs})")
     say(f"Autograded {len(graded.results)} students in {graded.seconds:.1f} s with parallel workers")
@@ -182,7 +207,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(f"Gradebook:   {result.course / 'gradebook.db'}")
     print(f"Feedback:    {result.feedback}/<student>/{ASSIGNMENT}/<notebook>.html")
-    print(f"Grades CSV:  {result.grades_csv} (nbgrader export); {result.report.parent / 'canvas_grades.csv'} (Canvas)")
+    held = sum(bool(row.awaiting) for row in result.class_data.students)
+    print(
+        f"Grades CSV:  {result.grades_csv} (nbgrader export); {result.report.parent / 'canvas_grades.csv'} (Canvas"
+        + (f"; {held} students held back until their written answers are graded)" if held else ")")
+    )
     print(f"Report:      {result.report}")
     print(f"Logs:        {result.workdir / 'logs'}")
     for problem in result.problems:

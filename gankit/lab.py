@@ -16,7 +16,7 @@ from pathlib import Path
 from gankit import ROOT
 from gankit.nbgrader_cli import nbgrader_env
 
-DEFAULT_EXCHANGE = "/srv/nbgrader/exchange"  # nbgrader_config.py's default, as on a JupyterHub
+DEFAULT_EXCHANGE = "/srv/nbgrader/exchange"  # the course's nbgrader_config.py sets it (nbgrader's own differs)
 
 
 def ensure_exchange(path: Path) -> bool:

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import csv
 import re
+import shutil
 from collections import Counter
 
-from gankit import NOTEBOOKS, notebooks
+import pytest
+from nbgrader.api import Gradebook
+
+from gankit import ASSIGNMENT, COURSE_ID, NOTEBOOKS, ROOT, class_report, notebooks, scores
+from gankit.nbgrader_cli import run_nbgrader
 
 
 def _feedback_lines(cycle, student_id, name):
@@ -18,13 +23,107 @@ def _feedback_lines(cycle, student_id, name):
                     yield from output.text.splitlines()
 
 
-def test_report_totals_match_nbgraders_own_export_and_the_canvas_csv(cycle):
-    exported = {row["student_id"]: float(row["score"]) for row in csv.DictReader(cycle.grades_csv.open())}
+def _export(course):
+    """``nbgrader export``'s own CSV of the course: the independent account of every grade."""
+    run_nbgrader(["export", "--to", "grades.csv"], cwd=course)
+    return {row["student_id"]: row for row in csv.DictReader((course / "grades.csv").open())}
+
+
+def _canvas(path):
+    rows = list(csv.reader(path.open()))
+    assert rows[0][:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+    assert rows[1][0] == "Points Possible"
+    return rows[0][5], float(rows[1][5]), {row[2]: row for row in rows[2:]}
+
+
+def test_report_totals_match_nbgraders_own_export_and_ungraded_students_are_held_back(cycle):
+    exported = {row["student_id"]: row for row in csv.DictReader(cycle.grades_csv.open())}
     data = cycle.class_data
-    assert {row.student_id: row.total for row in data.students} == exported
-    canvas = list(csv.reader((cycle.report.parent / "canvas_grades.csv").open()))
-    assert canvas[0][0] == "Student" and canvas[1][0] == "Points Possible" and float(canvas[1][-1]) == 22
-    assert {row[0]: float(row[-1]) for row in canvas[2:]} == exported
+    assert {row.student_id: row.total for row in data.students} == {k: float(v["score"]) for k, v in exported.items()}
+    column, possible, rows = _canvas(cycle.report.parent / "canvas_grades.csv")
+    assert possible == float(next(iter(exported.values()))["max_score"])  # automatic and written points
+    waiting = {row.student_id for row in data.students if row.awaiting}
+    assert waiting and set(rows) == set(exported) - waiting  # nobody's partial grade goes to Canvas
+    assert {k: float(v[5]) for k, v in rows.items()} == {k: round(float(exported[k]["score"]), 2) for k in rows}
+
+
+def _grade_every_written_answer(course, late: str) -> dict[str, float]:
+    """Grade every written answer by hand (half its points) and give ``late`` a late penalty, as a
+    grader would in Formgrader; return the hand-given points per student."""
+    given: dict[str, float] = {}
+    with Gradebook(scores.db_url(course), COURSE_ID) as gradebook:
+        for submission in gradebook.find_assignment(ASSIGNMENT).submissions:
+            for notebook in submission.notebooks:
+                for grade in notebook.grades:
+                    if grade.needs_manual_grade:
+                        grade.manual_score = grade.max_score / 2
+                        grade.needs_manual_grade = False  # what Formgrader records with a score
+                        given[submission.student.id] = given.get(submission.student.id, 0) + grade.max_score / 2
+                if submission.student.id == late and notebook.name == NOTEBOOKS[0]:
+                    notebook.late_submission_penalty = 1.25
+        gradebook.db.commit()
+    return given
+
+
+def test_canvas_csv_holds_written_grades_and_late_penalties_exactly_as_nbgrader_exports_them(cycle, tmp_path):
+    course = shutil.copytree(cycle.course, tmp_path / "course", symlinks=True)
+    given = _grade_every_written_answer(course, late="ada")
+    assert given and class_report.main(["--course", str(course), "--out", str(tmp_path / "out")]) == 0
+    exported = _export(course)
+    column, possible, rows = _canvas(tmp_path / "out" / "canvas_grades.csv")
+    assert column == f"GAN exercises ({ASSIGNMENT})"
+    assert possible == float(exported["ada"]["max_score"]) > 22
+    assert set(rows) == set(exported)  # every answer graded: everyone is in the file
+    for student_id, row in rows.items():
+        assert float(row[5]) == round(float(exported[student_id]["score"]), 2), student_id
+    assert float(exported["ada"]["late_submission_penalty"]) == 1.25
+    assert float(rows["ada"][5]) == round(float(exported["ada"]["raw_score"]) - 1.25, 2)
+
+
+def test_an_ungraded_student_is_held_back_unless_asked_for(cycle, tmp_path, capsys):
+    course = shutil.copytree(cycle.course, tmp_path / "course", symlinks=True)
+    _grade_every_written_answer(course, late="")
+    with Gradebook(scores.db_url(course), COURSE_ID) as gradebook:  # ada's Part D is not graded yet
+        grade = gradebook.find_grade("written_optimal_discriminator", NOTEBOOKS[0], ASSIGNMENT, "ada")
+        grade.manual_score = None
+        grade.needs_manual_grade = True
+        gradebook.db.commit()
+    assert class_report.main(["--course", str(course), "--out", str(tmp_path / "held")]) == 0
+    said = capsys.readouterr().out
+    assert "ada" not in _canvas(tmp_path / "held" / "canvas_grades.csv")[2]
+    assert "held back until their written answers are graded: ada" in said
+    assert f"{NOTEBOOKS[0]}: written_optimal_discriminator: 1" in said
+    assert "written answers not graded yet" in (tmp_path / "held" / "report.html").read_text()
+    class_report.main(["--course", str(course), "--out", str(tmp_path / "all"), "--allow-ungraded"])
+    assert "ada" in _canvas(tmp_path / "all" / "canvas_grades.csv")[2]
+
+
+CANVAS_EXPORT = """Student,ID,SIS User ID,SIS Login ID,Section,GAN exercises (98765),Quiz 1 (111)
+    Points Possible,,,,,34.00,10.00
+"Lovelace, Ada",4101,S-0001,ada,Section 2,,8.00
+"Franklin, Ben",4102,S-0002,ben,Section 1,,6.50
+"Student, Test",4199,,,Section 1,,
+"""
+
+
+def test_a_canvas_roster_gives_each_row_its_canvas_identity_and_the_assignment_its_column(cycle, tmp_path):
+    course = shutil.copytree(cycle.course, tmp_path / "course", symlinks=True)
+    _grade_every_written_answer(course, late="")
+    roster = tmp_path / "export.csv"
+    roster.write_text(CANVAS_EXPORT, encoding="utf-8")
+    class_report.main(["--course", str(course), "--out", str(tmp_path / "out"), "--roster", str(roster)])
+    column, _, rows = _canvas(tmp_path / "out" / "canvas_grades.csv")
+    assert column == "GAN exercises (98765)"  # Canvas matches the existing column by its id
+    assert rows["S-0001"][:5] == ["Lovelace, Ada", "4101", "S-0001", "ada", "Section 2"]
+    assert rows["S-0002"][:5] == ["Franklin, Ben", "4102", "S-0002", "ben", "Section 1"]
+    assert "cleo" in rows and rows["cleo"][1] == ""  # not in the roster: identified by the kit's id only
+
+
+def test_reading_scores_never_creates_a_gradebook(tmp_path):
+    shutil.copy(ROOT / "nbgrader_config.py", tmp_path / "nbgrader_config.py")
+    with pytest.raises(FileNotFoundError, match="no gradebook"):
+        scores.students(tmp_path)
+    assert not (tmp_path / "gradebook.db").exists()
 
 
 def test_mistake_counts_and_pass_rates_match_the_feedback_students_received(cycle):

@@ -13,7 +13,7 @@ import uuid
 import psycopg
 import pytest
 
-from gankit import ASSIGNMENT, scores
+from gankit import ASSIGNMENT, class_report, scores
 from gankit.nbgrader_cli import run_nbgrader
 from gankit.parallel_autograde import autograde_in_parallel
 from gankit.regenerate import copy_course
@@ -71,3 +71,7 @@ def test_parallel_and_serial_grading_agree_on_postgresql_and_with_sqlite(cycle, 
     assert on_parallel == on_serial
     assert on_serial == {s: scores.cell_scores(cycle.course, s) for s in STUDENTS}
     assert not (parallel / "gradebook.db").exists()
+    # The report reads the gradebook the course configures (here PostgreSQL), and creates no other.
+    report = {row.student_id: row.total for row in class_report.collect(serial).students}
+    assert report == {s: sum(c.score for cells in on_serial[s].values() for c in cells.values()) for s in STUDENTS}
+    assert not (serial / "gradebook.db").exists()
