@@ -22,6 +22,7 @@ import argparse
 import base64
 import csv
 import html
+import re
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -84,6 +85,12 @@ class ClassData:
         return [row for row in self.students if row.problems]
 
 
+def misconception(mistake: str) -> str:
+    """The misconception a diagnosed mistake names, without the explanation that follows it
+    ("f has a plus sign: the generator would climb ..." and "f has a plus sign, so ..." are one)."""
+    return re.split(r": |, | \(", mistake, maxsplit=1)[0].strip()
+
+
 def collect(course: Path, assignment: str = ASSIGNMENT, failures: Mapping[str, str] | None = None) -> ClassData:
     """Everything the report shows, from the gradebook and the autograded notebooks."""
     rows = []
@@ -111,8 +118,8 @@ def collect(course: Path, assignment: str = ASSIGNMENT, failures: Mapping[str, s
             for verdict in verdicts.values():
                 for check in verdict["checks"]:
                     checks[(name, check["name"])]["passed" if check["passed"] else "failed"] += 1
-                    mistake = check.get("mistake")
-                    if mistake and (name, mistake) not in seen:  # count each student once per mistake
+                    mistake = misconception(check.get("mistake") or "")
+                    if mistake and (name, mistake) not in seen:  # count each student once per misconception
                         seen.add((name, mistake))
                         mistakes[(name, mistake)] += 1
                         examples[(name, mistake)].append(student_id)
@@ -131,6 +138,11 @@ def _figure_scores(data: ClassData, path: Path) -> None:
         panels.append((name, [r.notebooks[name][0] for r in data.students], maximum))
     for ax, (title, values, maximum) in zip(axes, panels, strict=True):
         ax.hist(values, bins=min(12, max(4, int(maximum) + 1)), range=(0, maximum), color="C0", edgecolor="white")
+        if values:
+            middle, mean = float(np.median(values)), float(np.mean(values))
+            ax.axvline(middle, color="k", lw=2, label=f"median {points(middle)}")
+            ax.axvline(mean, color="C1", lw=2, ls="--", label=f"mean {points(mean)}")
+            ax.legend(fontsize=7, loc="upper left")
         ax.set_title(title, fontsize=9)
         ax.set_xlabel(f"score (of {points(maximum)})", fontsize=8)
     axes[0].set_ylabel("students")
@@ -311,7 +323,8 @@ th{{background:#f3f3f3}}img{{max-width:100%}}pre{{background:#f7f7f7;padding:1em
 <pre>{esc(text_summary(data))}</pre>
 <h2>Score distributions</h2><img alt="score distributions" src="{_png(out / "scores.png")}">
 <h2>Most frequent diagnosed mistakes</h2>
-<table><tr><th>students</th><th>mistake</th><th>notebook</th><th>for example</th></tr>{mistake_rows}</table>
+<p>Each student counts once per misconception and notebook, whichever check found it.</p>
+<table><tr><th>students</th><th>misconception</th><th>notebook</th><th>for example</th></tr>{mistake_rows}</table>
 <h2>Pass rate of every hidden check</h2><img alt="pass rates" src="{_png(out / "checks.png")}">
 <table><tr><th>notebook</th><th>check</th><th>passed</th><th>failed</th><th>pass rate</th></tr>{check_rows}</table>
 <h2>Students whose grading failed or is incomplete</h2><ul>{failed_rows or "<li>none</li>"}</ul>

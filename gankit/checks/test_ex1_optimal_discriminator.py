@@ -184,7 +184,9 @@ def test_riemann_sum_of_the_cost(student, reference, probe):
             "the factors 1/2 are missing": 2 * j,
             "the sign is flipped": -j,
             "the sum was not multiplied by dx": j / dx,
-            "the labels are swapped (log(1 - d) for the data)": -0.5 * dx * np.sum(p * np.log1p(-d) + q * np.log(d)),
+            "p_model is on top: the labels are swapped (log(1 - d) for the data)": -0.5
+            * dx
+            * np.sum(p * np.log1p(-d) + q * np.log(d)),
         },
     )
 
