@@ -33,6 +33,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from nbformat import NotebookNode  # noqa: E402
 
 from gankit import ASSIGNMENT, NOTEBOOKS, notebooks, scores  # noqa: E402
 from gankit.grading.intake import read_record  # noqa: E402
@@ -91,12 +92,31 @@ def misconception(mistake: str) -> str:
     return re.split(r": |, | \(", mistake, maxsplit=1)[0].strip()
 
 
+def attempted(submitted: NotebookNode, released: NotebookNode | None) -> bool:
+    """Whether the student changed any answer cell of the released notebook (else every check
+    fails for want of an attempt, not for a mistake)."""
+    if released is None:
+        return True
+    stubs = {
+        grade_id: cell.source.strip()
+        for grade_id, cell in notebooks.cells_by_grade_id(released).items()
+        if notebooks.nbgrader_meta(cell).get("solution")
+    }
+    answers = notebooks.cells_by_grade_id(submitted)
+    return any(grade_id in answers and answers[grade_id].source.strip() != stub for grade_id, stub in stubs.items())
+
+
 def collect(course: Path, assignment: str = ASSIGNMENT, failures: Mapping[str, str] | None = None) -> ClassData:
     """Everything the report shows, from the gradebook and the autograded notebooks."""
     rows = []
     checks: dict[tuple[str, str], Counter] = defaultdict(Counter)
     mistakes: Counter = Counter()
     examples: dict[tuple[str, str], list[str]] = defaultdict(list)
+    release = {
+        name: notebooks.read(path)
+        for name in NOTEBOOKS
+        if (path := course / "release" / assignment / f"{name}.ipynb").is_file()
+    }
     for grade in scores.assignment_grades(course, assignment):
         student_id = grade.student_id
         row = StudentRow(student_id, {name: grade.notebooks.get(name, (0.0, 0.0)) for name in NOTEBOOKS}, grade=grade)
@@ -114,10 +134,13 @@ def collect(course: Path, assignment: str = ASSIGNMENT, failures: Mapping[str, s
                 row.problems.append(f"{name} could not be graded")
                 continue
             verdicts = notebooks.read(autograded).metadata.get(VERDICTS_KEY, {})
+            tried = attempted(notebooks.read(submitted), release.get(name))
             seen = set()
             for verdict in verdicts.values():
                 for check in verdict["checks"]:
-                    checks[(name, check["name"])]["passed" if check["passed"] else "failed"] += 1
+                    # a notebook left as released fails every check: that is not evidence of difficulty
+                    outcome = ("passed" if check["passed"] else "failed") if tried else "not attempted"
+                    checks[(name, check["name"])][outcome] += 1
                     mistake = misconception(check.get("mistake") or "")
                     if mistake and (name, mistake) not in seen:  # count each student once per misconception
                         seen.add((name, mistake))
@@ -159,7 +182,7 @@ def _figure_checks(data: ClassData, path: Path) -> None:
     ax.set_yticks(range(len(names)), [f"{nb.split('_')[0]}: {check}" for nb, check in names], fontsize=7)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
-    ax.set_xlabel("share of graded notebooks passing the check")
+    ax.set_xlabel("share of attempted notebooks passing the check")
     fig.subplots_adjust(left=0.42, right=0.98, top=0.98, bottom=0.5 / (0.28 * len(names) + 1))
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -305,7 +328,7 @@ def write_report(data: ClassData, out: Path, **canvas: object) -> Path:
     )
     check_rows = "".join(
         f"<tr><td>{esc(nb)}</td><td>{esc(check)}</td><td>{c['passed']}</td><td>{c['failed']}</td>"
-        f"<td>{_pass_rate(c):.0%}</td></tr>"
+        f"<td>{_pass_rate(c):.0%}</td><td>{c['not attempted']}</td></tr>"
         for (nb, check), c in data.check_results.items()
     )
     mistake_rows = "".join(
@@ -326,7 +349,9 @@ th{{background:#f3f3f3}}img{{max-width:100%}}pre{{background:#f7f7f7;padding:1em
 <p>Each student counts once per misconception and notebook, whichever check found it.</p>
 <table><tr><th>students</th><th>misconception</th><th>notebook</th><th>for example</th></tr>{mistake_rows}</table>
 <h2>Pass rate of every hidden check</h2><img alt="pass rates" src="{_png(out / "checks.png")}">
-<table><tr><th>notebook</th><th>check</th><th>passed</th><th>failed</th><th>pass rate</th></tr>{check_rows}</table>
+<p>Pass rates count the notebooks a student attempted; notebooks left as released are counted apart.</p>
+<table><tr><th>notebook</th><th>check</th><th>passed</th><th>failed</th><th>pass rate</th><th>not attempted</th></tr>
+{check_rows}</table>
 <h2>Students whose grading failed or is incomplete</h2><ul>{failed_rows or "<li>none</li>"}</ul>
 <h2>Every student</h2>
 <table><tr><th>student</th>{"".join(f"<th>{esc(n)}</th>" for n in NOTEBOOKS)}<th>total</th><th>problems</th></tr>

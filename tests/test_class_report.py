@@ -12,6 +12,9 @@ from nbgrader.api import Gradebook
 
 from gankit import ASSIGNMENT, COURSE_ID, NOTEBOOKS, ROOT, class_report, notebooks, scores
 from gankit.nbgrader_cli import run_nbgrader
+from gankit.simulated_class import by_id
+
+RELEASE = ROOT / "release" / ASSIGNMENT
 
 
 def _feedback_lines(cycle, student_id, name):
@@ -129,20 +132,30 @@ def test_reading_scores_never_creates_a_gradebook(tmp_path):
 def test_mistake_counts_and_pass_rates_match_the_feedback_students_received(cycle):
     mistakes, passes = Counter(), Counter()
     for row in cycle.class_data.students:
+        student = by_id(row.student_id)
         for name in NOTEBOOKS:
             if not cycle.autograded(row.student_id, name).exists():
                 continue
+            # the simulated class says who left a notebook as released: the untouched ones, and a
+            # tamperer's notebooks that hold none of their tampered answers
+            own = set(notebooks.cells_by_grade_id(notebooks.read(RELEASE / f"{name}.ipynb")))
+            tried = name not in student.untouched and (not student.cheats or bool(own & set(student.overrides)))
             named = set()
             for line in _feedback_lines(cycle, row.student_id, name):
                 if mark := re.match(r"([✓✗]) (.+)$", line):
-                    passes[(name, mark.group(2), mark.group(1))] += 1
+                    passes[(name, mark.group(2), mark.group(1) if tried else "untried")] += 1
                 elif mistake := re.match(r"\s+likely mistake: (.+?)(: |, | \(|$)", line):
                     named.add((name, mistake.group(1)))  # the misconception, without its explanation
             mistakes.update(named)  # a student counts once per misconception and notebook
     assert dict(cycle.class_data.mistakes) == dict(mistakes)
     assert ("ex3_maximum_likelihood", "f has a plus sign") in mistakes  # one row, though its messages differ
     for (name, check), counts in cycle.class_data.check_results.items():
-        assert (counts["passed"], counts["failed"]) == (passes[(name, check, "✓")], passes[(name, check, "✗")])
+        assert (counts["passed"], counts["failed"], counts["not attempted"]) == (
+            passes[(name, check, "✓")],
+            passes[(name, check, "✗")],
+            passes[(name, check, "untried")],
+        )
+    assert any(counts["not attempted"] for counts in cycle.class_data.check_results.values())
 
 
 def test_report_is_one_self_contained_page_that_names_incomplete_students(cycle):
