@@ -92,7 +92,7 @@ def misconception(mistake: str) -> str:
     return re.split(r": |, | \(", mistake, maxsplit=1)[0].strip()
 
 
-def attempted(submitted: NotebookNode, released: NotebookNode | None) -> bool:
+def attempted(graded: NotebookNode, released: NotebookNode | None) -> bool:
     """Whether the student changed any answer cell of the released notebook (else every check
     fails for want of an attempt, not for a mistake)."""
     if released is None:
@@ -102,7 +102,7 @@ def attempted(submitted: NotebookNode, released: NotebookNode | None) -> bool:
         for grade_id, cell in notebooks.cells_by_grade_id(released).items()
         if notebooks.nbgrader_meta(cell).get("solution")
     }
-    answers = notebooks.cells_by_grade_id(submitted)
+    answers = notebooks.cells_by_grade_id(graded)
     return any(grade_id in answers and answers[grade_id].source.strip() != stub for grade_id, stub in stubs.items())
 
 
@@ -133,8 +133,15 @@ def collect(course: Path, assignment: str = ASSIGNMENT, failures: Mapping[str, s
             if not autograded.exists():
                 row.problems.append(f"{name} could not be graded")
                 continue
-            verdicts = notebooks.read(autograded).metadata.get(VERDICTS_KEY, {})
-            tried = attempted(notebooks.read(submitted), release.get(name))
+            # The autograded copy, written by the kit from the safe intake copy: the student's own
+            # files are never read here (a submitted notebook may be anything).
+            try:
+                graded = notebooks.read(autograded)
+            except (OSError, ValueError) as error:  # never let one notebook stop the report
+                row.problems.append(f"{name}: its graded notebook cannot be read ({type(error).__name__})")
+                continue
+            verdicts = graded.metadata.get(VERDICTS_KEY, {})
+            tried = attempted(graded, release.get(name))
             seen = set()
             for verdict in verdicts.values():
                 for check in verdict["checks"]:
