@@ -266,33 +266,33 @@ def test_integer_start(student, reference, probe):
     )
 
 
+def _integer_start(student, probe, alternating: bool) -> None:
+    """A path of steps from a start given as integers, compared with the path from equal floats."""
+    scheme, other = ("alternating", "simultaneous") if alternating else ("simultaneous", "alternating")
+    x0, y0 = probe.choice([-3, -2, 2, 3]), probe.choice([-2, -1, 1, 2])
+    eta = float(probe.uniform(0.05, 1.5 if alternating else 0.8))
+    same_values(
+        getattr(student, f"{scheme}_gd")(x0, y0, eta, 6),
+        _steps(x0, y0, eta, 6, alternating=alternating),
+        rtol=1e-8,
+        tried=f"{scheme}_gd from a start given as two integers",
+        expected="the same path as from the equal floats",
+        hint="an array built from integers holds integers and rounds every step: make it a float array",
+        mistakes={
+            f"y was updated with the {'old' if alternating else 'new'} x: that is the {other} scheme": _steps(
+                x0, y0, eta, 6, not alternating
+            )
+        },
+    )
+
+
 @graded("correct_simultaneous_gd", weight=1)
 def test_simultaneous_integer_start(student, reference, probe):
     """Simultaneous steps from a start given as integers."""
-    x0, y0 = probe.choice([-3, -2, 2, 3]), probe.choice([-2, -1, 1, 2])
-    eta = float(probe.uniform(0.05, 0.8))
-    same_values(
-        student.simultaneous_gd(x0, y0, eta, 6),
-        _steps(x0, y0, eta, 6, alternating=False),
-        rtol=1e-8,
-        tried="simultaneous_gd from a start given as two integers",
-        expected="the same path as from the equal floats",
-        hint="an array built from integers holds integers and rounds every step: make it a float array",
-        mistakes={"y was updated with the new x: that is the alternating scheme": _steps(x0, y0, eta, 6, True)},
-    )
+    _integer_start(student, probe, alternating=False)
 
 
 @graded("correct_alternating_gd", weight=1)
 def test_alternating_integer_start(student, reference, probe):
     """Alternating steps from a start given as integers."""
-    x0, y0 = probe.choice([-3, -2, 2, 3]), probe.choice([-2, -1, 1, 2])
-    eta = float(probe.uniform(0.05, 1.5))
-    same_values(
-        student.alternating_gd(x0, y0, eta, 6),
-        _steps(x0, y0, eta, 6, alternating=True),
-        rtol=1e-8,
-        tried="alternating_gd from a start given as two integers",
-        expected="the same path as from the equal floats",
-        hint="an array built from integers holds integers and rounds every step: make it a float array",
-        mistakes={"y was updated with the old x: that is the simultaneous scheme": _steps(x0, y0, eta, 6, False)},
-    )
+    _integer_start(student, probe, alternating=True)

@@ -180,46 +180,6 @@ def raises(got: Outcome, error: str, *, tried: str, hint: str) -> None:
         raise CheckFailed(tried, f"{error} raised", got.describe(), hint)
 
 
-def within(
-    got: Outcome,
-    target: float,
-    tolerance: float,
-    *,
-    tried: str,
-    expected: str,
-    hint: str,
-    mistakes: Mapping[str, float] | None = None,
-    scale: float = 1.0,
-) -> None:
-    """A float estimate must land within ``tolerance`` of ``target`` (e.g. 5 standard errors).
-
-    ``scale`` (a standard error) turns distances into words; ``mistakes`` map a named mistake to
-    what it estimates on average.
-    """
-    _fail_if_raised(got, tried, expected, hint)
-    is_python_float(got, tried=tried)
-    value = float(got.value)
-    if abs(value - target) <= tolerance:
-        return
-    # A mistake's own estimator may be noisier: match it when the estimate sits much closer to it.
-    mistake = next(
-        (
-            name
-            for name, wrong in (mistakes or {}).items()
-            if abs(value - wrong) <= max(tolerance, 0.1 * abs(wrong - target))
-        ),
-        None,
-    )
-    sign = "" if np.sign(value) == np.sign(target) else ", with the opposite sign"
-    # In coarse steps only: an exact distance would give the target away to a constant answer.
-    steps = abs(value - target) / scale
-    band = next((f"more than {k:g}" for k in (1000, 100, 20) if steps > k), "a few")
-    distance = (
-        "an estimate that is not a number" if value != value else f"an estimate {band} standard errors away{sign}"
-    )
-    raise CheckFailed(tried, expected, distance, hint, mistake)
-
-
 def require(condition: bool, *, tried: str, expected: str, got: str, hint: str, mistake: str | None = None) -> None:
     """A plain condition with feedback."""
     if not condition:
