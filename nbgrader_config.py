@@ -12,7 +12,7 @@ from nbgrader.preprocessors import (
     SaveAutoGrades,
 )
 
-from gankit.grading import autograde
+from gankit.grading import autograde, feedback
 from gankit.grading.execute import SandboxedExecute
 from gankit.grading.repair import RepairGradeCells
 from gankit.hidden.nbgrader_plugin import HiddenChecks, LoadHiddenChecks
@@ -57,6 +57,11 @@ c.ExchangeFactory.collect = "gankit.grading.intake.SafeCollect"
 # (gankit/exchange_permissions.py; the students' runtime on a hub submits with PrivateSubmit).
 c.ExchangeFactory.release_assignment = "gankit.exchange_permissions.StickyRelease"
 c.ExchangeFactory.submit = "gankit.exchange_permissions.PrivateSubmit"
+
+# Feedback pages that read offline (formulas as MathML, no MathJax from a CDN), show each written
+# answer awaiting its grader as "not graded yet", and no bare partial-credit number (the kit's
+# template, gankit/grading/feedback_template/).
+feedback.configure(c)
 
 # Grade cells that a student deletes come back from the source version.
 c.OverwriteCells.add_missing_cells = True

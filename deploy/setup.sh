@@ -20,6 +20,12 @@
 #   hub       JupyterHub and its proxy, on 127.0.0.1 by default, its state in one folder, an idle
 #             culler, every user's server from the runtime; a systemd unit where systemd runs
 #   homes     private (0700) for every member of the two groups, and for accounts made later
+#
+# One machine without a hub (students log in and use a terminal, or their own JupyterLab):
+#   deploy/setup.sh --no-hub --student USER ...   only the students' group, homes, runtime (on
+#                                             every login shell's PATH, with the nbgrader settings
+#                                             students need) and the exchange; the instructor
+#                                             works in their own checkout of the kit
 set -euo pipefail
 
 kit="$(cd "$(dirname "$0")/.." && pwd)"
@@ -43,11 +49,12 @@ graders=()
 students=()
 admins=()
 packages=1
+hub=1
 action=install
 purge=0
 
 usage() {
-  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'
   cat <<EOF
 Options (defaults in brackets):
   --grader USER        add an existing account to the graders' group (repeatable)
@@ -67,6 +74,8 @@ Options (defaults in brackets):
   --graders-group NAME, --students-group NAME, --service-account NAME, --database NAME
                        [$graders_group, $students_group, $service_account, $database]
   --no-packages        do not install Debian packages (python3-venv, bubblewrap, postgresql, npm)
+  --no-hub             students on one machine: their group, runtime and exchange only (no hub,
+                       no course copy, no PostgreSQL); the instructor uses their own checkout
   --uninstall [--purge]
 EOF
 }
@@ -92,6 +101,7 @@ while [ $# -gt 0 ]; do
   --service-account) service_account="$2"; shift ;;
   --database) database="$2"; shift ;;
   --no-packages) packages=0 ;;
+  --no-hub) hub=0 ;;
   --uninstall) action=uninstall ;;
   --purge) purge=1 ;;
   -h | --help) usage; exit 0 ;;
@@ -117,6 +127,9 @@ recorded() {
 pg_cluster() { pg_lsclusters --no-header 2>/dev/null | sort -V | tail -n 1; }
 as_postgres() { (cd / && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 "$@"); }
 
+# Run quietly; on failure show what the command said.
+quiet() { local out; out="$(mktemp)"; "$@" >"$out" 2>&1 || { cat "$out" >&2; rm -f "$out"; die "failed: $*"; }; rm -f "$out"; }
+
 alive() { [ -e "/proc/$1" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
 
 stop_hub() {
@@ -131,7 +144,9 @@ stop_hub() {
     for _ in $(seq 60); do alive "$pid" || break; sleep 0.5; done
   fi
   # Whatever the hub could not stop: its proxy, the idle culler, users' and graders' servers.
-  pkill -KILL -f "$prefix/|$(recorded course_env)/bin/" 2>/dev/null || true
+  local course_env
+  course_env="$(recorded course_env)"
+  pkill -KILL -f "$prefix/${course_env:+|$course_env/bin/}" 2>/dev/null || true
 }
 
 uninstall() {
@@ -146,8 +161,8 @@ uninstall() {
   rm -rf "$prefix" "$state" "$logs"
   say "removed the hub, the runtime and $profile"
   if [ "$purge" = 1 ]; then
-    pkill -KILL -u "$service_account" 2>/dev/null || true
-    if [ -n "$(pg_cluster)" ]; then
+    [ -n "$service_account" ] && pkill -KILL -u "$service_account" 2>/dev/null || true
+    if [ -n "$service_account" ] && [ -n "$(pg_cluster)" ]; then
       as_postgres -c "DROP DATABASE IF EXISTS \"$database\" WITH (FORCE)" -c "DROP ROLE IF EXISTS \"$service_account\"" || true
       if [ "$started_postgres" = 1 ]; then
         read -r version cluster _ <<<"$(pg_cluster)"
@@ -155,9 +170,10 @@ uninstall() {
         [ "$others" = 0 ] && pg_ctlcluster "$version" "$cluster" stop || true
       fi
     fi
-    rm -rf "$course_dir" "$exchange"
-    rmdir --ignore-fail-on-non-empty "$(dirname "$course_dir")" "$(dirname "$exchange")" 2>/dev/null || true
-    userdel --remove "$service_account" 2>/dev/null || true
+    [ -n "$course_dir" ] && rm -rf "$course_dir" && rmdir --ignore-fail-on-non-empty "$(dirname "$course_dir")" 2>/dev/null || true
+    rm -rf "$exchange"
+    rmdir --ignore-fail-on-non-empty "$(dirname "$exchange")" 2>/dev/null || true
+    [ -n "$service_account" ] && userdel --remove "$service_account" 2>/dev/null || true
     groupdel "$graders_group" 2>/dev/null || true
     groupdel "$students_group" 2>/dev/null || true
     say "purged the course, its gradebook, the exchange, $service_account and the groups"
@@ -176,8 +192,11 @@ command -v apt-get >/dev/null || die "this script knows Debian and Ubuntu (apt-g
 
 # --- Debian packages -------------------------------------------------------------------------
 if [ "$packages" = 1 ]; then
-  wanted=(python3-venv bubblewrap postgresql make git acl)
-  command -v npm >/dev/null || wanted+=(npm)  # a Node.js of your own (e.g. NodeSource) has its npm
+  wanted=(python3-venv)
+  if [ "$hub" = 1 ]; then
+    wanted+=(bubblewrap postgresql make git acl)
+    command -v npm >/dev/null || wanted+=(npm)  # a Node.js of your own (e.g. NodeSource) has its npm
+  fi
   missing=()
   for package in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
@@ -189,24 +208,30 @@ if [ "$packages" = 1 ]; then
     apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
 fi
-for tool in /usr/bin/python3 bwrap npm pg_lsclusters make; do
+tools=(/usr/bin/python3)
+[ "$hub" = 1 ] && tools+=(bwrap npm pg_lsclusters make)
+for tool in "${tools[@]}"; do
   command -v "$tool" >/dev/null || die "$tool is missing (rerun without --no-packages)"
 done
 
 # --- Accounts --------------------------------------------------------------------------------
-getent group "$graders_group" >/dev/null || { groupadd --system "$graders_group"; say "created the group $graders_group"; }
+if [ "$hub" = 0 ]; then
+  [ ${#graders[@]} = 0 ] || die "--grader needs the hub: without it, graders work in the instructor's own checkout"
+  graders_group="" service_account="" course_dir="" state="" logs="" database=""
+fi
+[ -z "$graders_group" ] || getent group "$graders_group" >/dev/null || { groupadd --system "$graders_group"; say "created the group $graders_group"; }
 getent group "$students_group" >/dev/null || { groupadd --system "$students_group"; say "created the group $students_group"; }
-if ! getent passwd "$service_account" >/dev/null; then
+if [ "$hub" = 1 ] && ! getent passwd "$service_account" >/dev/null; then
   useradd --system --gid "$graders_group" --home-dir "/var/lib/$service_account" --create-home \
     --shell /bin/bash --comment "grades $course_id" "$service_account"
   say "created the service account $service_account"
 fi
-chmod 0700 "/var/lib/$service_account"
-for user in "${graders[@]}"; do
+[ "$hub" = 0 ] || chmod 0700 "/var/lib/$service_account"
+for user in "${graders[@]+"${graders[@]}"}"; do
   getent passwd "$user" >/dev/null || die "no account $user: create it first (adduser $user)"
   usermod -aG "$graders_group" "$user"
 done
-for user in "${students[@]}"; do
+for user in "${students[@]+"${students[@]}"}"; do
   getent passwd "$user" >/dev/null || die "no account $user: create it first (adduser $user)"
   usermod -aG "$students_group" "$user"
 done
@@ -217,14 +242,15 @@ if [ -f /etc/login.defs ]; then
   grep -qE '^HOME_MODE' /etc/login.defs && sed -i -E 's/^HOME_MODE.*/HOME_MODE\t0700/' /etc/login.defs ||
     echo -e 'HOME_MODE\t0700' >>/etc/login.defs
 fi
-for group in "$graders_group" "$students_group"; do
+for group in $graders_group "$students_group"; do
   for user in $(getent group "$group" | cut -d: -f4 | tr , ' '); do
     home="$(getent passwd "$user" | cut -d: -f6)"
     [ -d "$home" ] && [ "$(stat -c %U "$home")" = "$user" ] && chmod 0700 "$home"
   done
 done
 
-# --- The course directory: the graders' only ---------------------------------------------------
+# --- The course directory: the graders' only (with the hub) -------------------------------------
+if [ "$hub" = 1 ]; then  # (not indented: the files written below are indentation-sensitive)
 if [ ! -e "$course_dir/nbgrader_config.py" ]; then
   [ -d "$(dirname "$course_dir")" ] || mkdir -p -m 0755 "$(dirname "$course_dir")"
   if [ -d "$kit/.git" ]; then
@@ -243,7 +269,6 @@ find "$course_dir" -type d -exec chmod g+s {} +
 setfacl -R -m "d:g:$graders_group:rwX" "$course_dir" 2>/dev/null || true
 # Built as root (its pip cache), then handed over; the font cache is built as the account itself,
 # or the first graded notebook would print matplotlib's notice to stderr (and score 0 there).
-quiet() { local out; out="$(mktemp)"; "$@" >"$out" 2>&1 || { cat "$out" >&2; rm -f "$out"; die "failed: $*"; }; rm -f "$out"; }
 quiet make -C "$course_dir" --no-print-directory venv PYTHON=/usr/bin/python3
 course_env="$course_dir/.venv"
 chown -R "$service_account:$graders_group" "$course_env"
@@ -258,6 +283,7 @@ chown -R "$service_account:$graders_group" "$course_env/etc"
 # The service account's terminals find the kit's nbgrader first (login shells reset PATH).
 echo "PATH=\"$course_env/bin:\$PATH\"" >"/var/lib/$service_account/.profile"
 chown "$service_account:$graders_group" "/var/lib/$service_account/.profile"
+fi  # the course directory
 
 # --- The students' runtime: no course material in it ---------------------------------------------
 runtime="$prefix/runtime"
@@ -296,14 +322,29 @@ case ":\$PATH:" in *":$runtime/bin:"*) ;; *) PATH="$runtime/bin:\$PATH" ;; esac
 EOF
 
 # --- The hub's proxy -----------------------------------------------------------------------------
-proxy="$("$kit/tools/hub_proxy.sh" "$prefix/proxy")"
-chmod -R a+rX,go-w "$prefix/proxy"
+if [ "$hub" = 1 ]; then
+  proxy="$("$kit/tools/hub_proxy.sh" "$prefix/proxy")"
+  chmod -R a+rX,go-w "$prefix/proxy"
+fi
 
 # --- The exchange ------------------------------------------------------------------------------
 [ -d "$(dirname "$exchange")" ] || mkdir -p -m 0755 "$(dirname "$exchange")"
 mkdir -p "$exchange"
 chown root:root "$exchange"
 chmod 1777 "$exchange"
+
+if [ "$hub" = 0 ]; then
+  /usr/bin/python3 - "$settings" <<EOF
+import json, sys
+json.dump({
+    "hub": False, "course_id": "$course_id", "runtime": "$runtime", "exchange": "$exchange",
+    "students_group": "$students_group", "graders_group": "", "service_account": "", "course_dir": "",
+    "course_env": "", "state": "", "logs": "", "database": "", "started_postgres": "0",
+}, open(sys.argv[1], "w"), indent=2)
+EOF
+  say "done in $(($(date +%s) - started)) s: students' nbgrader in $runtime (on every login shell's PATH), exchange $exchange"
+  exit 0
+fi
 
 # --- The gradebook: PostgreSQL, peer authentication over the local socket ------------------------
 started_postgres="$( [ -f "$settings" ] && recorded started_postgres || echo 0)"
@@ -338,7 +379,7 @@ json.dump({
     "exchange": "$exchange", "database": "$database", "db_url": "$db_url",
     "graders_group": "$graders_group", "students_group": "$students_group",
     "service_account": "$service_account", "admins": $(join "${admins[@]+"${admins[@]}"}"),
-    "bind_url": "http://$bind:$port", "hub_port": $hub_port, "proxy_api_port": $proxy_api_port,
+    "hub": True, "bind_url": "http://$bind:$port", "hub_port": $hub_port, "proxy_api_port": $proxy_api_port,
     "service_port": $service_port, "cull_after": $cull_after, "started_postgres": "$started_postgres",
 }, open(sys.argv[1], "w"), indent=2)
 EOF

@@ -15,3 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 COURSE_ID = "gan_tutorial"
 ASSIGNMENT = "gan_exercises"
 NOTEBOOKS = ("ex1_optimal_discriminator", "ex2_xy_game", "ex3_maximum_likelihood")
+
+
+def points(value: float) -> str:
+    """A score as every output of the kit shows it (terminal, report, Canvas CSV, feedback):
+    two decimals at most."""
+    return f"{round(value, 2):g}"

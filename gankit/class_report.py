@@ -35,16 +35,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from nbformat import NotebookNode  # noqa: E402
 
-from gankit import ASSIGNMENT, NOTEBOOKS, notebooks, scores  # noqa: E402
+from gankit import ASSIGNMENT, NOTEBOOKS, notebooks, points, scores  # noqa: E402
+from gankit.grading.faults import FAULTS_KEY  # noqa: E402
 from gankit.grading.intake import read_record  # noqa: E402
 from gankit.hidden.nbgrader_plugin import VERDICTS_KEY  # noqa: E402
 
 TITLE = "GAN exercises"
-
-
-def points(value: float) -> str:
-    """A score as every output of the kit shows it (and Canvas imports it): two decimals at most."""
-    return f"{round(value, 2):g}"
 
 
 @dataclass
@@ -80,6 +76,7 @@ class ClassData:
     check_results: dict[tuple[str, str], Counter] = field(default_factory=dict)  # (notebook, check) -> counts
     mistakes: Counter = field(default_factory=Counter)  # (notebook, mistake) -> students
     mistake_examples: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    fault_kinds: Counter = field(default_factory=Counter)  # kind of grading fault -> occurrences
 
     @property
     def failed(self) -> list[StudentRow]:
@@ -112,6 +109,7 @@ def collect(course: Path, assignment: str = ASSIGNMENT, failures: Mapping[str, s
     checks: dict[tuple[str, str], Counter] = defaultdict(Counter)
     mistakes: Counter = Counter()
     examples: dict[tuple[str, str], list[str]] = defaultdict(list)
+    kinds: Counter = Counter()
     release = {
         name: notebooks.read(path)
         for name in NOTEBOOKS
@@ -140,11 +138,19 @@ def collect(course: Path, assignment: str = ASSIGNMENT, failures: Mapping[str, s
             except (OSError, ValueError) as error:  # never let one notebook stop the report
                 row.problems.append(f"{name}: its graded notebook cannot be read ({type(error).__name__})")
                 continue
+            # What went wrong while grading (timeouts, a dead kernel, an output flood, an unreadable
+            # notebook, an edited grade cell, signs of tampering): written by the kit, never the student.
+            for item in graded.metadata.get(FAULTS_KEY, []):
+                row.problems.append(f"{name} {item['where']}: {item['kind']}: {item['message']}")
+                kinds[item["kind"]] += 1
             verdicts = graded.metadata.get(VERDICTS_KEY, {})
             tried = attempted(graded, release.get(name))
             seen = set()
             for verdict in verdicts.values():
                 for check in verdict["checks"]:
+                    if check.get("internal_error"):
+                        row.problems.append(f"{name}: the hidden check '{check['name']}' could not run (grading log)")
+                        kinds["check could not run"] += 1
                     # a notebook left as released fails every check: that is not evidence of difficulty
                     outcome = ("passed" if check["passed"] else "failed") if tried else "not attempted"
                     checks[(name, check["name"])][outcome] += 1
@@ -154,7 +160,7 @@ def collect(course: Path, assignment: str = ASSIGNMENT, failures: Mapping[str, s
                         mistakes[(name, mistake)] += 1
                         examples[(name, mistake)].append(student_id)
         rows.append(row)
-    return ClassData(assignment, rows, dict(checks), mistakes, dict(examples))
+    return ClassData(assignment, rows, dict(checks), mistakes, dict(examples), kinds)
 
 
 # -- figures --------------------------------------------------------------------------------------
@@ -232,8 +238,11 @@ def text_summary(data: ClassData, top: int = 5) -> str:
     hardest = sorted(data.check_results.items(), key=lambda item: _pass_rate(item[1]))[:3]
     if hardest:
         lines.append("Hardest checks: " + "; ".join(f"{check} ({_pass_rate(c):.0%})" for (_, check), c in hardest))
+    if data.failed:
+        kinds = ", ".join(f"{kind}: {count}" for kind, count in data.fault_kinds.most_common())
+        lines.append(f"Problems for {len(data.failed)} students" + (f" ({kinds})" if kinds else "") + ":")
     for row in data.failed:
-        lines.append(f"Problem for {row.student_id}: {'; '.join(row.problems)}")
+        lines.append(f"  {row.student_id}: {'; '.join(row.problems)}")
     return "\n".join(lines)
 
 
@@ -359,7 +368,11 @@ th{{background:#f3f3f3}}img{{max-width:100%}}pre{{background:#f7f7f7;padding:1em
 <p>Pass rates count the notebooks a student attempted; notebooks left as released are counted apart.</p>
 <table><tr><th>notebook</th><th>check</th><th>passed</th><th>failed</th><th>pass rate</th><th>not attempted</th></tr>
 {check_rows}</table>
-<h2>Students whose grading failed or is incomplete</h2><ul>{failed_rows or "<li>none</li>"}</ul>
+<h2>Problems: grading that failed or was incomplete, faults, signs of tampering</h2>
+<p>Each with the student and the reason. Faults cost the student only the cells concerned; signs of
+tampering change no grade (the hidden checks judge outside the student's kernel) and are listed
+for a human to look at.</p>
+<ul>{failed_rows or "<li>none</li>"}</ul>
 <h2>Every student</h2>
 <table><tr><th>student</th>{"".join(f"<th>{esc(n)}</th>" for n in NOTEBOOKS)}<th>total</th><th>problems</th></tr>
 {student_rows}</table>

@@ -810,6 +810,26 @@ def test_the_log_ends_with_a_summary_naming_each_fault(run):
         assert re.search(rf"{student_id}/{notebook} .*: {kind}:", summary), (student_id, kind)
 
 
+def test_the_class_report_names_each_fault_and_sign_of_tampering_with_student_and_reason(run):
+    rows = {row.student_id: row for row in class_report.collect(run.course).students}
+    for student_id, notebook, kind, reason in (
+        ("crash_exit", EX1, "kernel died", "status 3"),
+        ("stubborn_loop", EX3, "timeout", "did not finish"),
+        ("bad_json", EX1, "unreadable", ""),
+        ("duplicated", EX2, "edited grade cell", "repeats the grade id"),
+        ("retyped", EX1, "edited grade cell", "type was changed"),
+        ("flood", EX2, "output limit", "KiB"),
+        ("time_hog", EX1, "time budget", "ran out"),
+        ("snoop", EX1, "tampering sign", "names the course's files"),
+    ):
+        problems = rows[student_id].problems
+        assert any(p.startswith(f"{notebook} ") and f": {kind}: " in p and reason in p for p in problems), (
+            student_id,
+            problems,
+        )
+    assert rows["control"].problems == []  # and nothing for a student who did nothing wrong
+
+
 # -- attacks on the machine ---------------------------------------------------------------------
 
 

@@ -8,11 +8,12 @@ import shutil
 from collections import Counter
 
 import pytest
+from browsing import new_page, screenshot
 from nbgrader.api import Gradebook
 
 from gankit import ASSIGNMENT, COURSE_ID, NOTEBOOKS, ROOT, class_report, notebooks, scores
 from gankit.nbgrader_cli import run_nbgrader
-from gankit.simulated_class import by_id
+from gankit.simulated_class import CLASS, by_id
 
 RELEASE = ROOT / "release" / ASSIGNMENT
 
@@ -142,7 +143,7 @@ def test_mistake_counts_and_pass_rates_match_the_feedback_students_received(cycl
             tried = name not in student.untouched and (not student.cheats or bool(own & set(student.overrides)))
             named = set()
             for line in _feedback_lines(cycle, row.student_id, name):
-                if mark := re.match(r"([✓✗]) (.+)$", line):
+                if mark := re.match(r"([✓✗]) (.+) \([\d.]+ of [\d.]+ points\)$", line):
                     passes[(name, mark.group(2), mark.group(1) if tried else "untried")] += 1
                 elif mistake := re.match(r"\s+likely mistake: (.+?)(: |, | \(|$)", line):
                     named.add((name, mistake.group(1)))  # the misconception, without its explanation
@@ -164,3 +165,35 @@ def test_report_is_one_self_contained_page_that_names_incomplete_students(cycle)
     assert (cycle.report.parent / "scores.png").stat().st_size > 5000
     assert "<b>mo</b>: ex2_xy_game not submitted" in page
     assert "<td>D* = p_data / p_model</td>" in page  # the misconception, one row for all its messages
+
+
+def test_the_problems_panel_names_every_tamperer_and_no_honest_student(cycle):
+    problems = {row.student_id: row.problems for row in cycle.class_data.students}
+    for student in CLASS:
+        signs = [p for p in problems[student.student_id] if ": tampering sign: " in p]
+        assert bool(signs) == student.cheats, (student.student_id, problems[student.student_id])
+    page = cycle.report.read_text()
+    assert "tampers_source</b>: ex1_optimal_discriminator answer_optimal_discriminator: tampering sign:" in page
+
+
+def test_the_report_reads_in_chromium_with_no_network(cycle, browser):
+    """Every figure is drawn from the page itself; screenshots of each part for the record."""
+    page = new_page(browser)
+    requests: list[str] = []
+    page.route(re.compile(r"^(?!file:).*"), lambda route: (requests.append(route.request.url), route.abort()))
+    page.goto(cycle.report.as_uri())
+    widths = page.evaluate("() => [...document.images].map(image => image.naturalWidth)")
+    assert len(widths) == 2 and min(widths) > 500 and requests == []
+    for part, heading in (
+        ("1-summary", "Class report"),
+        ("2-scores", "Score distributions"),
+        ("3-mistakes", "Most frequent diagnosed mistakes"),
+        ("4-checks", "Pass rate of every hidden check"),
+        ("5-problems", "Problems:"),
+    ):
+        page.locator("h1, h2", has_text=heading).first.scroll_into_view_if_needed()
+        page.evaluate(
+            "h => [...document.querySelectorAll('h1, h2')].find(e => e.textContent.startsWith(h)).scrollIntoView()",
+            heading,
+        )
+        screenshot(page, f"class-report-{part}")

@@ -22,6 +22,7 @@ from gankit.regenerate import copy_course
 
 SUFFIX = uuid.uuid4().hex[:6]
 INSTRUCTOR, ALICE, BOB, MALLORY = (f"gk{SUFFIX}{role}" for role in ("teach", "alice", "bob", "mal"))
+GHOST = f"gk{SUFFIX}ghost"  # a student id with no submission of their own (and no account)
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +61,13 @@ def course_cycle(accounts) -> dict:
         run_as(student, [nbgrader, "submit", ASSIGNMENT, *options], cwd)
     inbound = exchange / COURSE_ID / "inbound"
     submissions = {path.name.split("+")[0]: path for path in inbound.iterdir()}
+    # Mallory submits her untouched copy in Alice's name, after Alice: with stock nbgrader the
+    # latest submission wins, and Alice would be graded on Mallory's stubs.
+    cwd = Path(pwd.getpwnam(MALLORY).pw_dir)
+    run_as(MALLORY, [nbgrader, "fetch_assignment", ASSIGNMENT, *options], cwd)
+    run_as(MALLORY, [nbgrader, "submit", ASSIGNMENT, "--student", ALICE, *options], cwd)
+    run_as(MALLORY, [nbgrader, "submit", ASSIGNMENT, "--student", GHOST, *options], cwd)
+    forged = sorted(path for path in inbound.iterdir() if path.stat().st_uid == pwd.getpwnam(MALLORY).pw_uid)
     # Mallory cannot read the course, so she plants a submission of links in the exchange herself,
     # hoping that collect, running as the instructor, copies what they point to.
     plant = (
@@ -71,9 +79,15 @@ def course_cycle(accounts) -> dict:
         "(folder / 'zero.bin').symlink_to('/dev/zero'); os.mkfifo(folder / 'pipe.txt'); "
         "deep = folder; [deep := deep / 'd' for _ in range(30)]; deep.mkdir(parents=True)"
     )
-    cwd = Path(pwd.getpwnam(MALLORY).pw_dir)
     run_as(MALLORY, [str(BIN / "python"), "-c", plant, str(inbound), str(course), MALLORY, *NOTEBOOKS], cwd)
-    return {"course": course, "options": options, "inbound": inbound, "submissions": submissions, "nbgrader": nbgrader}
+    return {
+        "course": course,
+        "options": options,
+        "inbound": inbound,
+        "submissions": submissions,
+        "forged": forged,
+        "nbgrader": nbgrader,
+    }
 
 
 def test_each_student_fetched_and_submitted_through_the_shared_exchange(course_cycle):
@@ -105,9 +119,19 @@ def test_a_student_cannot_list_or_guess_another_students_submission(course_cycle
 
 def test_the_instructor_collects_everyone_and_grades_them_unprivileged(course_cycle, test_points):
     course = course_cycle["course"]
-    run_as(INSTRUCTOR, [course_cycle["nbgrader"], "collect", ASSIGNMENT, *course_cycle["options"]], course)
+    collected = run_as(INSTRUCTOR, [course_cycle["nbgrader"], "collect", ASSIGNMENT, *course_cycle["options"]], course)
     for student in (ALICE, BOB):
         assert (course / "submitted" / student / ASSIGNMENT / f"{NOTEBOOKS[0]}.ipynb").exists()
+    # Mallory's submission in Alice's name is newer than Alice's own, and named, not collected:
+    # Alice's full marks below are her own work.
+    forged, ghost = course_cycle["forged"]
+    assert forged.name.startswith(f"{ALICE}+") and f"Not collected: {forged}: " in collected.stderr
+    assert f"submitted by the account {MALLORY}, not by {ALICE}" in collected.stderr
+    # A submission in the name of someone who made none: nothing of it is collected, and it says why.
+    assert ghost.name.startswith(f"{GHOST}+")
+    assert not any((course / "submitted" / GHOST / ASSIGNMENT).glob("*.ipynb"))
+    record = (course / "submitted" / GHOST / f"{ASSIGNMENT}.intake.json").read_text()
+    assert f"submitted by the account {MALLORY}, not by {GHOST}: not collected" in record
     # Grading as an ordinary user: the sandbox is built in a user namespace (no cgroups, no root).
     run_as(INSTRUCTOR, [course_cycle["nbgrader"], "autograde", ASSIGNMENT], course)
     full = sum(sum(cells.values()) for cells in test_points.values())

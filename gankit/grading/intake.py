@@ -21,6 +21,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import pwd
 import stat
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -201,15 +202,57 @@ def read_record(folder: str | Path) -> list[Skipped]:
 # -- nbgrader collect ---------------------------------------------------------------------------
 
 
+def owner(path: str | Path) -> str:
+    """The account that owns ``path`` itself (a link is not followed)."""
+    uid = os.lstat(path).st_uid
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
 class SafeCollect(ExchangeCollect):
-    """``nbgrader collect`` that copies each submission with ``copy_submission``.
+    """``nbgrader collect`` that copies each submission with ``copy_submission``, and only the
+    submissions a student made as themselves.
 
     nbgrader's own collect copies with ``shutil.copytree``, which copies the targets of symbolic
     links (a student's links to the instructor's solutions, as the instructor), opens FIFOs and
-    devices, and stops the whole collection on a file it cannot read.
+    devices, and stops the whole collection on a file it cannot read. It also collects whatever
+    names a student id: anyone may ``nbgrader submit --student victim`` into the shared exchange,
+    and the latest submission wins, so nbgrader's warning ("cheating attempt?") comes with the
+    forger's work already in place of the victim's. Here (with ``check_owner``, nbgrader's default)
+    a submission owned by another account is never collected: the student's own latest submission
+    is, and if there is none, the forged one is left out and named.
     """
 
+    def _forged(self, src: str, student_id: str) -> str | None:
+        """Why the submission folder ``src`` is not ``student_id``'s own (None if it is)."""
+        if not self.check_owner:
+            return None
+        try:
+            made_by = owner(src)
+        except OSError as error:
+            made_by = f"nobody readable ({error.strerror})"
+        return None if made_by == student_id else f"submitted by the account {made_by}, not by {student_id}"
+
+    def _sort_by_timestamp(self, records: list[dict]) -> list[dict]:
+        # nbgrader takes the first record of each student's list: their own latest submission
+        # comes before any that another account made in their name.
+        genuine, forged = [], []
+        for record in super()._sort_by_timestamp(records):
+            src = os.path.join(self.inbound_path, record["filename"])
+            reason = self._forged(src, record["username"])
+            (forged if reason else genuine).append(record)
+            if reason:
+                self.log.error("Not collected: %s: %s", src, reason)
+        return genuine + forged
+
     def do_copy(self, src: str, dest: str, log=None) -> None:  # noqa: ANN001 - nbgrader's signature
+        reason = self._forged(src, Path(dest).parent.name)
+        if reason:  # the student made no submission of their own: nothing of this one is theirs
+            os.makedirs(dest, exist_ok=True)
+            write_record(dest, [Skipped(os.path.basename(src), f"{reason}: not collected")])
+            return
         bounds = Bounds(
             max_file_bytes=self.coursedir.max_file_size * 1000,
             max_total_bytes=self.coursedir.max_dir_size * 1000,

@@ -7,12 +7,18 @@ such cells become ordinary cells: their code still runs (a student's answer in a
 still graded by the hidden checks, which run every student cell), the genuine grade cell is
 restored from the gradebook, and the change is recorded as a fault that names the cell.
 
+Changes nbgrader undoes quietly (a locked cell's text, a grade cell's points or type, a deleted
+grade cell, all restored from the gradebook) are recorded the same way, so that the grader's
+summary, the feedback and the class report name them: they are the visible traces of tampering.
+
 It also removes every ``gankit_*`` key from the notebook's and cells' metadata first: the kit
 keeps its own records there (faults, verdicts, repairs), and whatever the grader reads back must
 have been written by the grader, never by the student.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from nbformat import NotebookNode
 from nbgrader.api import Gradebook
@@ -25,11 +31,45 @@ REPAIRS_KEY = "gankit_repairs"
 KIT_PREFIX = "gankit"  # metadata keys the kit writes, and so the only ones it may read back
 
 
-def _known_ids(resources: dict) -> set[str]:
+@dataclass(frozen=True)
+class SourceCell:
+    """A cell of the instructor's version, as the gradebook keeps it."""
+
+    cell_type: str
+    locked: bool
+    source: str
+    points: float | None  # for grade cells
+
+
+def _source_cells(resources: dict) -> dict[str, SourceCell]:
     info = resources["nbgrader"]
     with Gradebook(info["db_url"]) as gb:  # as nbgrader's OverwriteCells opens it
         notebook = gb.find_notebook(info["notebook"], info["assignment"])
-        return {cell.name for cell in notebook.source_cells}
+        points = {cell.name: float(cell.max_score) for cell in notebook.grade_cells}
+        return {
+            cell.name: SourceCell(cell.cell_type, bool(cell.locked), cell.source, points.get(cell.name))
+            for cell in notebook.source_cells
+        }
+
+
+def _changes(cell: NotebookNode, original: SourceCell) -> list[str]:
+    """What a student changed in a cell that nbgrader will restore (empty if nothing)."""
+    info = cell.metadata["nbgrader"]
+    found = []
+    if cell.cell_type != original.cell_type:
+        found.append(f"its type was changed to {cell.cell_type}")
+    if original.locked and cell.source != original.source:
+        found.append("the text of this locked cell was changed")
+    if original.points is not None and info.get("grade") and _float(info.get("points")) != original.points:
+        found.append(f"its points were changed to {info.get('points')!r}")
+    return found
+
+
+def _float(value: object) -> float | None:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
 
 
 class RepairGradeCells(NbGraderPreprocessor):
@@ -39,7 +79,7 @@ class RepairGradeCells(NbGraderPreprocessor):
         for meta in [nb.metadata, *(cell.get("metadata", {}) for cell in nb.cells)]:
             for key in [k for k in meta if str(k).startswith(KIT_PREFIX)]:
                 del meta[key]
-        known = _known_ids(resources)
+        known = _source_cells(resources)
         seen: set[str] = set()
         repairs = []
         for index, cell in enumerate(nb.cells):
@@ -66,11 +106,17 @@ class RepairGradeCells(NbGraderPreprocessor):
                         )
                     )
                     info["schema_version"] = SCHEMA_VERSION
+                changed = _changes(cell, known[grade_id])
+                if changed:
+                    repairs.append(fault(grade_id, "edited grade cell", "; ".join(changed) + "; restored"))
                 continue
             repairs.append(
                 fault(cell_name(cell, index), "edited grade cell", f"{problem}; it was graded as an ordinary cell")
             )
             del meta["nbgrader"]
+        for grade_id, original in known.items():
+            if original.points is not None and grade_id not in seen:
+                repairs.append(fault(grade_id, "edited grade cell", "this grade cell was deleted; restored"))
         if repairs:
             nb.metadata[REPAIRS_KEY] = repairs
             for item in repairs:

@@ -19,7 +19,7 @@ from typing import Any
 
 from nbformat import NotebookNode
 
-from gankit import NOTEBOOKS, notebooks
+from gankit import NOTEBOOKS, notebooks, points
 from gankit.hidden import runner
 from gankit.hidden.checking import CheckFailed, Probe, derive_seed
 from gankit.hidden.outcomes import Outcome, encode_arg
@@ -133,15 +133,24 @@ class CellVerdict:
             ],
         }
 
+    def share(self, result: CheckResult) -> float:
+        """The points of this cell that ``result`` is worth (the cell's points split by weight)."""
+        total = sum(r.weight for r in self.results)
+        return self.points * result.weight / total if total else 0.0
+
     def feedback(self) -> str:
         passed = sum(r.passed for r in self.results)
         lines = [
-            f"Hidden checks: {passed} of {len(self.results)} passed, {self.score:g} of {self.points:g} points.",
-            "(These checks use inputs drawn for you alone; they decide this cell's score.)",
+            f"Hidden checks: {passed} of {len(self.results)} passed, "
+            f"{points(self.score)} of {points(self.points)} points.",
+            "(These checks use inputs drawn for you alone; they decide this cell's score, "
+            "each worth the points shown beside it.)",
             "",
         ]
         for result in self.results:
-            lines.append(f"{'✓' if result.passed else '✗'} {result.name}")
+            counted = result.passed and (self.values_right or not result.structural)
+            worth = points(self.share(result))
+            lines.append(f"{'✓' if result.passed else '✗'} {result.name} ({worth if counted else 0} of {worth} points)")
             if result.passed and result.structural and not self.values_right:
                 lines.append("    (this check counts once the values checked above are right)")
             if result.failure is not None:

@@ -21,6 +21,7 @@ from traitlets import Float
 from gankit import notebooks
 from gankit.grading.faults import DEADLINE_KEY, FAULTS_KEY, UNREADABLE_KEY, fault
 from gankit.grading.repair import REPAIRS_KEY
+from gankit.grading.tamper_signs import tamper_faults
 from gankit.hidden.engine import CellVerdict, Grader
 from gankit.hidden.student_process import Limits
 from gankit.sandbox.settings import Sandbox
@@ -71,7 +72,7 @@ class HiddenChecks(NbGraderPreprocessor):
             verdicts = self.grader(info["assignment"]).grade(nb, notebook, student, deadline=(deadline, budget))
         # Plain data for the class report (check names and diagnosed mistakes; no probe values).
         nb.metadata[VERDICTS_KEY] = {grade_id: verdict.summary() for grade_id, verdict in verdicts.items()}
-        faults = nb.metadata.pop(REPAIRS_KEY, []) + nb.metadata.get(FAULTS_KEY, [])
+        faults = nb.metadata.pop(REPAIRS_KEY, []) + nb.metadata.get(FAULTS_KEY, []) + tamper_faults(nb)
         if unreadable:
             faults.insert(0, fault(notebook, "unreadable", unreadable))
         if faults:

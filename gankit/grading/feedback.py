@@ -1,0 +1,129 @@
+"""The students' feedback pages: nbgrader's feedback HTML, readable offline and honest about scores.
+
+``FeedbackExporter`` (set as ``GenerateFeedback.exporter_class`` in ``nbgrader_config.py``, with
+``MarkUngraded`` after nbgrader's ``GetGrades``)
+renders with the kit's template (``feedback_template/gankit_feedback``: "not graded yet" for a
+written answer awaiting its grader, scores to two decimals, no bare partial-credit number under a
+test cell) and turns every formula into MathML while converting, so the page needs no MathJax,
+no network and no script: it reads the same in a browser offline and in JupyterLab's HTML viewer
+(which runs no scripts).
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import nbgrader
+from jinja2 import pass_context
+from latex2mathml.converter import convert
+from nbconvert.exporters import HTMLExporter
+from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
+from nbformat import NotebookNode
+from nbgrader.api import Gradebook
+from nbgrader.preprocessors import GetGrades, NbGraderPreprocessor
+from traitlets import List
+
+from gankit import points
+
+TEMPLATES = Path(__file__).with_name("feedback_template")
+MATHML = "http://www.w3.org/1998/Math/MathML"
+# Presentation MathML only: anything else (a student's \text{<script>} among them) is shown as text.
+_TAGS = {
+    "math", "mrow", "mi", "mn", "mo", "ms", "mtext", "mspace", "msub", "msup", "msubsup", "mfrac",
+    "msqrt", "mroot", "mstyle", "mpadded", "mphantom", "munder", "mover", "munderover", "mtable",
+    "mtr", "mtd", "menclose", "merror", "semantics", "annotation",
+}  # fmt: skip
+_ATTRIBUTES = {
+    "display", "xmlns", "stretchy", "fence", "form", "separator", "lspace", "rspace", "mathvariant",
+    "columnalign", "columnspacing", "rowspacing", "rowlines", "columnlines", "frame", "linethickness",
+    "width", "height", "depth", "accent", "accentunder", "movablelimits", "largeop", "symmetric",
+    "minsize", "maxsize", "displaystyle", "scriptlevel", "notation", "encoding",
+}  # fmt: skip
+
+
+def mathml(latex: str, display: bool = False) -> str | None:
+    """``latex`` as a MathML element (None if it cannot be converted into plain presentation MathML)."""
+    try:
+        root = ET.fromstring(convert(latex, display="block" if display else "inline"))
+    except Exception:  # noqa: BLE001 - any formula the converter cannot handle stays as its source text
+        return None
+    for element in root.iter():
+        tag = element.tag.removeprefix(f"{{{MATHML}}}")
+        if tag not in _TAGS or any(name not in _ATTRIBUTES for name in element.attrib):
+            return None
+    ET.register_namespace("", MATHML)
+    # Re-serialised from the parsed tree: every text is escaped, whatever the formula held.
+    return ET.tostring(root, encoding="unicode", method="html")
+
+
+class MathMLRenderer(IPythonRenderer):
+    """nbconvert's Markdown renderer with formulas as MathML instead of MathJax's delimiters."""
+
+    def _math(self, latex: str, display: bool, fallback: str) -> str:
+        rendered = mathml(latex.strip(), display)
+        if rendered is None:
+            return self.escape_html(fallback)
+        return f'<div class="math-display">{rendered}</div>' if display else rendered
+
+    def inline_math(self, body: str) -> str:
+        return self._math(body, False, f"${body}$")
+
+    def block_math(self, body: str) -> str:
+        return self._math(body, True, f"$${body}$$")
+
+    def latex_environment(self, name: str, body: str) -> str:
+        return self._math(f"\\begin{{{name}}}{body}\\end{{{name}}}", True, f"\\begin{{{name}}}{body}\\end{{{name}}}")
+
+
+class MarkUngraded(NbGraderPreprocessor):
+    """Mark each grade cell still waiting for its grader (nbgrader's feedback shows it as 0)."""
+
+    # as nbgrader's GetGrades declares it: the HTML exporter configures it for every preprocessor
+    display_data_priority = List(GetGrades.class_traits()["display_data_priority"].default()).tag(config=True)
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        info = resources["nbgrader"]
+        with Gradebook(info["db_url"]) as gradebook:
+            for cell in nb.cells:
+                meta = cell.get("metadata", {}).get("nbgrader", {})
+                if meta.get("grade") and meta.get("grade_id"):
+                    grade = gradebook.find_grade(
+                        meta["grade_id"], info["notebook"], info["assignment"], info["student"]
+                    )
+                    meta["ungraded"] = bool(grade.needs_manual_grade and grade.manual_score is None)
+        return nb, resources
+
+
+class FeedbackExporter(HTMLExporter):
+    """The HTML exporter of ``nbgrader generate_feedback`` with the kit's template and MathML."""
+
+    @pass_context
+    def markdown2html(self, context: Any, source: str) -> str:
+        cell = context.get("cell", {})
+        renderer = MathMLRenderer(
+            escape=False,
+            attachments=cell.get("attachments", {}),
+            embed_images=self.embed_images,
+            path=context.get("resources", {}).get("metadata", {}).get("path", ""),
+            anchor_link_text=self.anchor_link_text,
+            exclude_anchor_links=self.exclude_anchor_links,
+        )
+        return MarkdownWithMath(renderer=renderer).render(source)
+
+    def default_filters(self):  # type: ignore[no-untyped-def]
+        yield from super().default_filters()
+        yield ("points", lambda value: points(float(value or 0.0)))
+
+
+def configure(c: Any) -> None:
+    """Make ``nbgrader generate_feedback`` write the kit's pages (``c``: an nbgrader config)."""
+    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+
+    c.GenerateFeedback.exporter_class = FeedbackExporter
+    c.GenerateFeedback.preprocessors = [GetGrades, MarkUngraded, CSSHTMLHeaderPreprocessor]
+    # Set for the subclass, which wins over the HTMLExporter settings nbgrader makes for its own.
+    c.FeedbackExporter.template_name = "gankit_feedback"
+    formgrader = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates"
+    c.FeedbackExporter.extra_template_basedirs = [str(TEMPLATES), str(formgrader)]
