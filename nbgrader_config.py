@@ -2,20 +2,9 @@
 
 import os
 
-from nbgrader.converters import Autograde
-from nbgrader.preprocessors import (
-    ClearMarkScheme,
-    ClearOutput,
-    Execute,
-    IncludeHeaderFooter,
-    LockCells,
-    SaveAutoGrades,
-)
+from nbgrader.preprocessors import ClearMarkScheme, ClearOutput, IncludeHeaderFooter, LockCells
 
-from gankit.grading import autograde, feedback
-from gankit.grading.execute import SandboxedExecute
-from gankit.grading.repair import RepairGradeCells
-from gankit.hidden.nbgrader_plugin import HiddenChecks, LoadHiddenChecks
+from gankit.grading import pipeline
 
 c = get_config()  # noqa: F821  (provided by nbgrader when it loads this file)
 
@@ -49,43 +38,17 @@ c.Execute.interrupt_on_timeout = True
 # and waited for: every output has arrived by then, and the sandbox ends whatever it started.
 c.Execute.shutdown_kernel = "immediate"
 
-# A student's files are data: collect copies each submission from the exchange without following
-# links or opening special files, within size bounds, and names what it left out (autograde does
-# the same from submitted/, see gankit/grading/intake.py).
-c.ExchangeFactory.collect = "gankit.grading.intake.SafeCollect"
-# No student removes or changes another's submission in the shared exchange
-# (gankit/exchange_permissions.py; the students' runtime on a hub submits with PrivateSubmit).
-c.ExchangeFactory.release_assignment = "gankit.exchange_permissions.StickyRelease"
-c.ExchangeFactory.submit = "gankit.exchange_permissions.PrivateSubmit"
-
-# Feedback pages that read offline (formulas as MathML, no MathJax from a CDN), show each written
-# answer awaiting its grader as "not graded yet", and no bare partial-credit number (the kit's
-# template, gankit/grading/feedback_template/).
-feedback.configure(c)
-
-# Grade cells that a student deletes come back from the source version.
-c.OverwriteCells.add_missing_cells = True
-
-# Autograde grades every notebook it can and names every one it cannot: a broken notebook costs
-# only itself, an empty submission scores 0 instead of nothing, an interrupted run resumes.
-autograde.install()
-
-# Hidden checks decide every autograded test cell: they run the student's functions in a sandboxed
-# process on inputs drawn for that student and judge the results here (see gankit/hidden/).
-# Checks and reference solutions load while sanitizing, before any student kernel runs; the
-# verdicts are written just before nbgrader saves the grades.
-# Grade cells a student edited so that nbgrader would reject them become ordinary cells first.
-# The notebook's own kernel runs in the same sandbox (SandboxedExecute), one fault costing one cell.
-_defaults = Autograde.class_traits()
-c.Autograde.sanitize_preprocessors = [
-    RepairGradeCells,
-    *_defaults["sanitize_preprocessors"].default(),
-    LoadHiddenChecks,
-]
-_autograde = list(_defaults["autograde_preprocessors"].default())
-_autograde[_autograde.index(Execute)] = SandboxedExecute
-_autograde.insert(_autograde.index(SaveAutoGrades), HiddenChecks)
-c.Autograde.autograde_preprocessors = _autograde
+# The kit's grading pipeline (gankit/grading/pipeline.py; README: Differences from stock nbgrader):
+# - collect copies each submission as data (no link followed, no special file opened, sizes
+#   bounded) and only a student's own; release and submit keep each submission its owner's;
+# - autograde grades every notebook it can and names every one it cannot (a broken notebook costs
+#   only itself, an empty submission scores 0, an interrupted run resumes); edited grade cells
+#   are repaired and deleted ones restored; the notebook's kernel runs in the sandbox, a fault
+#   costing one cell;
+# - hidden checks decide every autograded test cell: they run the student's functions in a
+#   sandboxed process on inputs drawn for that student and judge the results here (gankit/hidden/);
+# - feedback pages read offline (MathML), show each check's points and "not graded yet".
+pipeline.apply(c)
 c.HiddenChecks.call_timeout = 10.0
 
 # Students' code (kernel and hidden checks) runs in a sandbox built by bubblewrap: no capabilities,

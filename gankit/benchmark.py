@@ -38,6 +38,7 @@ from gankit.simulated_class import CLASS, Student
 
 # Appended to a copy of the course's config: nbgrader's own preprocessors, no hidden checks.
 PLAIN_NBGRADER = """
+from nbgrader.converters import Autograde
 _stock = Autograde.class_traits()
 c.Autograde.sanitize_preprocessors = _stock["sanitize_preprocessors"].default()
 c.Autograde.autograde_preprocessors = _stock["autograde_preprocessors"].default()

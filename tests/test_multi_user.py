@@ -8,6 +8,7 @@ accounts), as ``make test`` on the course's machines has.
 
 from __future__ import annotations
 
+import datetime
 import pwd
 import shutil
 import uuid
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from nbgrader.utils import parse_utc
 from unix_accounts import BIN, give, run_as, unix_accounts
 
 from gankit import ASSIGNMENT, COURSE_ID, NOTEBOOKS, ROOT, class_report, scores
@@ -61,6 +63,11 @@ def course_cycle(accounts) -> dict:
         run_as(student, [nbgrader, "submit", ASSIGNMENT, *options], cwd)
     inbound = exchange / COURSE_ID / "inbound"
     submissions = {path.name.split("+")[0]: path for path in inbound.iterdir()}
+    # Bob owns his submitted folder, so he rewrites its timestamp.txt to a time long before any
+    # deadline (stock nbgrader would take it as the submission time: no late penalty, ever).
+    backdated = "2020-01-01 00:00:00.000000 UTC"
+    stamp = submissions[BOB] / "timestamp.txt"
+    run_as(BOB, ["sh", "-c", f"printf '{backdated}' > '{stamp}'"], Path(pwd.getpwnam(BOB).pw_dir))
     # Mallory submits her untouched copy in Alice's name, after Alice: with stock nbgrader the
     # latest submission wins, and Alice would be graded on Mallory's stubs.
     cwd = Path(pwd.getpwnam(MALLORY).pw_dir)
@@ -86,6 +93,7 @@ def course_cycle(accounts) -> dict:
         "inbound": inbound,
         "submissions": submissions,
         "forged": forged,
+        "backdated": backdated,
         "nbgrader": nbgrader,
     }
 
@@ -127,6 +135,13 @@ def test_the_instructor_collects_everyone_and_grades_them_unprivileged(course_cy
     forged, ghost = course_cycle["forged"]
     assert forged.name.startswith(f"{ALICE}+") and f"Not collected: {forged}: " in collected.stderr
     assert f"submitted by the account {MALLORY}, not by {ALICE}" in collected.stderr
+    # Bob's backdated time is replaced by when his files last changed (which he cannot set back).
+    collected_time = parse_utc((course / "submitted" / BOB / ASSIGNMENT / "timestamp.txt").read_text())
+    assert collected_time > parse_utc(course_cycle["backdated"]) + datetime.timedelta(days=365)
+    assert abs(collected_time - datetime.datetime.now(datetime.UTC).replace(tzinfo=None)) < datetime.timedelta(hours=1)
+    record = (course / "submitted" / BOB / f"{ASSIGNMENT}.intake.json").read_text()
+    assert f"it said '{course_cycle['backdated']}', but the submission's files last changed at" in record
+    assert not (course / "submitted" / ALICE / f"{ASSIGNMENT}.intake.json").exists()  # her time stands
     # A submission in the name of someone who made none: nothing of it is collected, and it says why.
     assert ghost.name.startswith(f"{GHOST}+")
     assert not any((course / "submitted" / GHOST / ASSIGNMENT).glob("*.ipynb"))

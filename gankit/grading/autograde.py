@@ -1,6 +1,6 @@
 """``nbgrader autograde`` that grades every notebook it can and names every one it cannot.
 
-``nbgrader_config.py`` calls ``install()``, so that plain ``nbgrader autograde`` (and formgrader,
+``gankit.grading.pipeline`` calls ``install()``, so that plain ``nbgrader autograde`` (and formgrader,
 and the kit's parallel workers) use ``KitAutograde``. It differs from nbgrader's ``Autograde`` in
 four places, each a case where nbgrader would drop a student's whole submission:
 
@@ -18,7 +18,8 @@ four places, each a case where nbgrader would drop a student's whole submission:
   was left out is recorded beside the autograded folder, in the gradebook's comments and in the
   run's summary.
 
-At the end it logs a summary naming every fault (see ``gankit.grading.faults``).
+At the end it logs a summary naming every fault (see ``gankit.grading.faults``), and exits with
+status 1 if any notebook could not be graded, as nbgrader does (after grading all the others).
 """
 
 from __future__ import annotations
@@ -66,9 +67,10 @@ class KitAutograde(Autograde):
     """nbgrader's ``Autograde`` with per-notebook isolation of broken submissions (see module doc)."""
 
     _graded: list[Path]
+    _failed: list[str]
 
     def start(self) -> None:
-        self._graded = []
+        self._graded, self._failed = [], []
         if Sandbox(parent=self).enabled:
             try:
                 ensure_available()  # before any student: a refusal must not leave half a run behind
@@ -82,6 +84,14 @@ class KitAutograde(Autograde):
             self._intake = self._take_in(private)
             self.coursedir.submitted_directory = private  # nbgrader reads the checked copies only
             super().start()
+            if self._failed:
+                # Everything else is graded; the exit status still says that something was not.
+                message = (
+                    f"{len(self._failed)} notebooks could not be graded (each scored 0, with the reason "
+                    "in its feedback): " + "; ".join(self._failed)
+                )
+                self.log.error(message)
+                raise NbGraderException(message)
         finally:
             self.coursedir.submitted_directory = submitted
             shutil.rmtree(private, ignore_errors=True)
@@ -212,6 +222,8 @@ class KitAutograde(Autograde):
         except Exception as error:  # noqa: BLE001 - any other failure belongs to this notebook alone
             reason = describe(error)
             self.log.error("Could not grade %s: %s", notebook_filename, reason)
+            path = Path(notebook_filename)
+            self._failed.append(f"{path.parent.parent.name}/{path.stem}: {reason}")
         self._sanitizing = True
         self._grade_stand_in(notebook_filename, reason)
 

@@ -1,6 +1,6 @@
 """How ``nbgrader autograde`` runs a submitted notebook: in the sandbox, one fault costing one cell.
 
-``SandboxedExecute`` replaces nbgrader's ``Execute`` in ``nbgrader_config.py``. It starts each
+``SandboxedExecute`` replaces nbgrader's ``Execute`` (``gankit.grading.pipeline``). It starts each
 kernel through ``gankit.sandbox.kernel.SandboxedKernelManager`` and differs from nbgrader's only
 where a submission misbehaves:
 

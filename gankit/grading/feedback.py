@@ -1,6 +1,6 @@
 """The students' feedback pages: nbgrader's feedback HTML, readable offline and honest about scores.
 
-``FeedbackExporter`` (set as ``GenerateFeedback.exporter_class`` in ``nbgrader_config.py``, with
+``FeedbackExporter`` (set as ``GenerateFeedback.exporter_class`` by ``configure``, with
 ``MarkUngraded`` after nbgrader's ``GetGrades``)
 renders with the kit's template (``feedback_template/gankit_feedback``: "not graded yet" for a
 written answer awaiting its grader, scores to two decimals, no bare partial-credit number under a

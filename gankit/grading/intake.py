@@ -25,10 +25,12 @@ import pwd
 import stat
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from nbgrader.exchange.default.collect import ExchangeCollect
 from nbgrader.utils import parse_utc
+from traitlets import Integer
 
 RECORD_SUFFIX = ".intake.json"  # beside a copied folder: what was left out of it, written by the grader
 
@@ -83,9 +85,10 @@ def _read_bounded(fd: int, limit: int) -> bytes | None:
 
 
 def _valid_timestamp(data: bytes) -> bool:
+    """Whether nbgrader can read ``data`` as a submission time (empty means none, as for nbgrader)."""
     try:
         text = data.decode("utf-8").strip()
-        return bool(text) and parse_utc(text) is not None
+        return not text or parse_utc(text) is not None
     except (UnicodeDecodeError, ValueError, OverflowError):
         return False
 
@@ -211,6 +214,23 @@ def owner(path: str | Path) -> str:
         return f"uid {uid}"
 
 
+def last_changed(folder: str | Path, limit: int = 10_000) -> datetime:
+    """When ``folder`` or anything in it last changed, in UTC (inode change times, which no user
+    can set back); links are not followed, and at most ``limit`` entries are looked at."""
+    latest = os.lstat(folder).st_ctime
+    seen = 0
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        for name in dirs + files:
+            seen += 1
+            if seen > limit:
+                break
+            try:
+                latest = max(latest, os.lstat(os.path.join(root, name)).st_ctime)
+            except OSError:
+                continue
+    return datetime.fromtimestamp(latest, timezone.utc).replace(tzinfo=None)  # naive UTC, as nbgrader's times
+
+
 class SafeCollect(ExchangeCollect):
     """``nbgrader collect`` that copies each submission with ``copy_submission``, and only the
     submissions a student made as themselves.
@@ -224,6 +244,12 @@ class SafeCollect(ExchangeCollect):
     a submission owned by another account is never collected: the student's own latest submission
     is, and if there is none, the forged one is left out and named.
     """
+
+    timestamp_slack = Integer(
+        300,
+        help="Seconds a submission's timestamp.txt may precede the last change to its files (clock skew "
+        "between machines sharing the exchange); an earlier claim is replaced by that change's time.",
+    ).tag(config=True)
 
     def _forged(self, src: str, student_id: str) -> str | None:
         """Why the submission folder ``src`` is not ``student_id``'s own (None if it is)."""
@@ -247,6 +273,27 @@ class SafeCollect(ExchangeCollect):
                 self.log.error("Not collected: %s: %s", src, reason)
         return genuine + forged
 
+    def _bound_submission_time(self, src: str, dest: str) -> list[Skipped]:
+        """Replace a submission time that claims to be earlier than the submission's files by
+        when they last changed: a student owns their submitted folder and can rewrite its
+        timestamp.txt (to escape a late penalty), but not the change times of its files."""
+        stamp = Path(dest) / "timestamp.txt"
+        try:
+            text = stamp.read_text(encoding="utf-8").strip() if stamp.is_file() else ""
+            claimed = parse_utc(text) if text else None
+        except (OSError, UnicodeDecodeError, ValueError, OverflowError):
+            claimed = None
+        changed = last_changed(src)
+        if claimed is not None and changed <= claimed + timedelta(seconds=self.timestamp_slack):
+            return []
+        when = changed.strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+        stamp.write_text(when, encoding="utf-8")
+        said = f"it said {text!r}" if text else "it had none"
+        self.log.warning("Submission time of %s: %s, but its files last changed at %s", src, said, when)
+        return [
+            Skipped("timestamp.txt", f"{said}, but the submission's files last changed at {when}: that is its time")
+        ]
+
     def do_copy(self, src: str, dest: str, log=None) -> None:  # noqa: ANN001 - nbgrader's signature
         reason = self._forged(src, Path(dest).parent.name)
         if reason:  # the student made no submission of their own: nothing of this one is theirs
@@ -259,6 +306,7 @@ class SafeCollect(ExchangeCollect):
         )
         try:
             skipped = copy_submission(src, dest, bounds, self.coursedir.ignore)
+            skipped += self._bound_submission_time(src, dest)
         except NotAFolder as error:
             self.log.error("Not collected: %s", error)
             os.makedirs(dest, exist_ok=True)

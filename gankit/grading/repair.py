@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from nbformat import NotebookNode
 from nbgrader.api import Gradebook
 from nbgrader.nbgraderformat import SCHEMA_VERSION
-from nbgrader.preprocessors import NbGraderPreprocessor
+from nbgrader.preprocessors import NbGraderPreprocessor, OverwriteCells
 
 from gankit.grading.faults import cell_name, fault
 
@@ -127,4 +127,36 @@ class RepairGradeCells(NbGraderPreprocessor):
                     item["where"],
                     item["message"],
                 )
+        return nb, resources
+
+
+class RestoreGradeCells(OverwriteCells):
+    """nbgrader's ``OverwriteCells``, with deleted grade cells put back wherever the submission's
+    cells are.
+
+    nbgrader re-adds a deleted grade cell after the source cell just before it, and fails with a
+    ``KeyError`` when that one is missing too (a student deleted an answer cell and its test, or
+    the cell before is a locked text cell): the whole notebook would then score 0. Here it goes
+    after the nearest earlier source cell the submission still has (or first).
+    """
+
+    def add_missing_grade_cells(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        source = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
+        order = [cell.name for cell in source.source_cells]
+        by_name = {cell.name: cell for cell in source.source_cells}
+        solutions = {cell.name for cell in source.solution_cells}
+        for grade_cell in sorted(source.grade_cells, key=lambda cell: order.index(cell.name)):
+            present = {}  # grade id -> position, for the cells as they are now (nbgrader adds plain dicts)
+            for index, cell in enumerate(nb.cells):
+                info = cell.get("metadata", {}).get("nbgrader")
+                if isinstance(info, dict) and "grade_id" in info:
+                    present.setdefault(info["grade_id"], index)
+            if grade_cell.name in present:
+                continue
+            self.log.warning("Missing grade cell %s encountered, adding to notebook", grade_cell.name)
+            earlier = [present[name] for name in order[: order.index(grade_cell.name)] if name in present]
+            restored = self.missing_cell_transform(
+                by_name[grade_cell.name], grade_cell.max_score, is_solution=grade_cell.name in solutions
+            )
+            nb.cells.insert(max(earlier) + 1 if earlier else 0, restored)
         return nb, resources

@@ -1,7 +1,7 @@
 """nbgrader preprocessors that put the hidden checks in charge of every autograded test cell.
 
-``nbgrader_config.py`` adds ``LoadHiddenChecks`` to ``Autograde.sanitize_preprocessors`` (so the
-checks and reference solutions are loaded before any student kernel runs) and ``HiddenChecks`` to
+``gankit.grading.pipeline.apply`` adds ``LoadHiddenChecks`` to ``Autograde.sanitize_preprocessors``
+(so the checks and reference solutions are loaded before any student kernel runs) and ``HiddenChecks`` to
 ``Autograde.autograde_preprocessors`` after execution and before ``SaveAutoGrades``. For each test
 cell, ``HiddenChecks`` replaces whatever the student's kernel printed with the hidden verdict: the
 feedback as plain text and the score as a plain float, the form nbgrader reads as partial credit.

@@ -4,8 +4,11 @@ The kernel talks to the grader over ZeroMQ Unix sockets (the sandbox has no netw
 a 1 MiB tmpfs of the sandbox's own, ``/kernel/ipc``, which the grader reaches from outside through
 ``/proc/<pid>/root``: nothing of the host is writable by the kernel, and nothing it writes
 outlives it. The connection file is bound in read-only. The notebook's folder (the student's own
-autograded files) appears read-only as ``/submission``, its working directory, so not even the
-course's path is visible; the sandbox's private /tmp is its scratch space.
+autograded files) is its working directory, ``/submission``, so not even the course's path is
+visible: a small tmpfs holding each of the folder's files and subfolders bound in read-only. A
+notebook may write files beside itself (a figure, a CSV), as it could when the student ran it;
+they stay in the sandbox's memory, within its limits, and vanish with it: nothing the student's
+code writes reaches the grader's folders. The sandbox's private /tmp is its scratch space too.
 """
 
 from __future__ import annotations
@@ -32,6 +35,17 @@ def _font_caches() -> list[tuple[str, str]]:
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "matplotlib"
     )
     return [(path, "/tmp/matplotlib/" + os.path.basename(path)) for path in glob.glob(cache + "/fontlist-*.json")]
+
+
+def _working_folder(cwd: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The folders and regular files of ``cwd`` (never a link), each bound read-only into ``INSIDE``."""
+    folders, files = [], []
+    for entry in sorted(os.scandir(cwd), key=lambda e: e.name):
+        if entry.is_dir(follow_symlinks=False):
+            folders.append((entry.path, f"{INSIDE}/{entry.name}"))
+        elif entry.is_file(follow_symlinks=False):
+            files.append((entry.path, f"{INSIDE}/{entry.name}"))
+    return folders, files
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -64,13 +78,15 @@ class SandboxedKernelManager(AsyncKernelManager):
         self.write_connection_file()
         os.chmod(self.connection_file, 0o644)  # for the sandbox's uid; its folder stays the grader's alone
         cmd = [CONNECTION if arg == self.connection_file else arg for arg in super().format_kernel_cmd(extra_arguments)]
+        limits = settings.limits(kernel=True)
+        folders, files = _working_folder(cwd) if cwd else ([], [])
         self._command = SandboxedCommand(
             cmd,
-            settings.limits(kernel=True),
+            limits,
             private=private,
-            read_only=[(cwd, INSIDE)] if cwd else [],
-            files=[(self.connection_file, CONNECTION), *_font_caches()],
-            scratch=[(SOCKETS, 1)],
+            read_only=folders,
+            files=[(self.connection_file, CONNECTION), *_font_caches(), *files],
+            scratch=[(SOCKETS, 1), *([(INSIDE, limits.scratch_mb)] if cwd else [])],
             cwd=INSIDE if cwd else None,
             env=minimal_env(MPLCONFIGDIR="/tmp/matplotlib", IPYTHONDIR="/tmp/ipython", JUPYTER_RUNTIME_DIR="/tmp"),
             quiet=True,

@@ -83,7 +83,9 @@ def runtime_paths() -> list[str]:
 
 
 def minimal_env(**extra: str) -> dict[str, str]:
-    """The environment inside: nothing of the grader's but what numpy needs on some CPUs."""
+    """The environment inside: nothing of the grader's but what numpy needs on some CPUs, and
+    ``NBGRADER_EXECUTION``, which nbgrader sets while it autogrades or validates (instructors use it
+    to skip slow cells then)."""
     env = {
         "PATH": "/usr/bin:/bin",
         "HOME": "/tmp",
@@ -93,7 +95,7 @@ def minimal_env(**extra: str) -> dict[str, str]:
         "OMP_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
     }
-    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "NBGRADER_EXECUTION"):
         if name in os.environ:
             env[name] = os.environ[name]
     env.update(extra)

@@ -20,7 +20,11 @@ class Sandbox(Configurable):
     kernel_memory_mb = Int(2048, help="The same for a notebook's kernel, in MiB.").tag(config=True)
     cpu_seconds = Int(300, help="CPU seconds each process may use.").tag(config=True)
     max_processes = Int(64, help="Processes and threads the whole sandbox may have.").tag(config=True)
-    scratch_mb = Int(32, help="Size of the private /tmp, the only place a sandbox may write.").tag(config=True)
+    scratch_mb = Int(
+        32,
+        help="Size of the private /tmp, and of a notebook kernel's working folder: "
+        "the only places a sandbox may write.",
+    ).tag(config=True)
     max_output_kb = Int(1024, help="Output a notebook cell may produce before the rest is dropped.").tag(config=True)
     max_notebook_output_kb = Int(
         8192, help="Output all of a notebook's cells together may produce before the rest is dropped."

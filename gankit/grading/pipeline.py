@@ -1,0 +1,57 @@
+"""The kit's grading pipeline, applied to an nbgrader configuration in one call.
+
+    from gankit.grading import pipeline
+    pipeline.apply(c)                        # this course: with its hidden checks
+    pipeline.apply(c, hidden_checks=False)   # any nbgrader course: everything but the hidden checks
+
+What it changes in nbgrader, all through nbgrader's own extension points (configuration of
+converters, preprocessors and exchange classes, and the ``Autograde`` converter class):
+
+* ``collect`` copies each submission as data and only a student's own (``intake.SafeCollect``);
+  ``release_assignment`` makes ``inbound/`` sticky and ``submit`` keeps a submission its owner's
+  (``gankit.exchange_permissions``);
+* ``autograde`` grades every notebook it can (``autograde.KitAutograde``): grade cells a student
+  edited so that nbgrader would reject them become ordinary cells first (``repair``), the kernel
+  runs in the sandbox with a fault costing one cell (``execute.SandboxedExecute``), deleted grade
+  cells come back (``repair.RestoreGradeCells``, where nbgrader's own can fail); with
+  ``hidden_checks`` the hidden checks decide every autograded test cell
+  (loaded while sanitizing, before any student kernel runs; verdicts written just before
+  nbgrader saves the grades);
+* ``generate_feedback`` writes the kit's pages (``feedback``).
+
+Every way the result differs from stock nbgrader is listed, with the reason, in
+``tests/nbgrader_suite/deviations.py`` and the README's "Differences from stock nbgrader".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def apply(c: Any, hidden_checks: bool = True) -> None:
+    """Configure nbgrader (``c``: the config object of an ``nbgrader_config.py``) to grade with the kit."""
+    from nbgrader.converters import Autograde
+    from nbgrader.preprocessors import Execute, OverwriteCells, SaveAutoGrades
+
+    from gankit.grading import autograde, feedback
+    from gankit.grading.execute import SandboxedExecute
+    from gankit.grading.repair import RepairGradeCells, RestoreGradeCells
+
+    c.ExchangeFactory.collect = "gankit.grading.intake.SafeCollect"
+    c.ExchangeFactory.release_assignment = "gankit.exchange_permissions.StickyRelease"
+    c.ExchangeFactory.submit = "gankit.exchange_permissions.PrivateSubmit"
+    c.OverwriteCells.add_missing_cells = True
+    autograde.install()
+    defaults = Autograde.class_traits()
+    sanitize = [RepairGradeCells, *defaults["sanitize_preprocessors"].default()]
+    sanitize[sanitize.index(OverwriteCells)] = RestoreGradeCells
+    grading = list(defaults["autograde_preprocessors"].default())
+    grading[grading.index(Execute)] = SandboxedExecute
+    if hidden_checks:
+        from gankit.hidden.nbgrader_plugin import HiddenChecks, LoadHiddenChecks
+
+        sanitize.append(LoadHiddenChecks)
+        grading.insert(grading.index(SaveAutoGrades), HiddenChecks)
+    c.Autograde.sanitize_preprocessors = sanitize
+    c.Autograde.autograde_preprocessors = grading
+    feedback.configure(c)
