@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # nbgrader shells out to `alembic`, and kernels must be the environment's own.
 RUN := PATH="$(BIN):$$PATH"
 
-.PHONY: venv test course goldens benchmark format lint lab lock clean
+.PHONY: venv test test-fast course goldens benchmark format lint lab lock clean
 
 $(STAMP): requirements.lock
 	# Students' code is graded inside bubblewrap (Debian's bubblewrap package).
@@ -29,6 +29,10 @@ test: $(STAMP)
 	postgres="$$(tools/postgres.sh start)" && trap 'tools/postgres.sh stop' EXIT INT TERM && \
 		chromium="$$(tools/chromium.sh)" && \
 		GANKIT_TEST_POSTGRES="$$postgres" GANKIT_CHROMIUM="$$chromium" $(RUN) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The fast lane: no root, no services, no browser, no course cycle (see tests/conftest.py).
+test-fast: $(STAMP)
+	$(RUN) $(BIN)/python -m pytest -m "not slow and not root and not browser and not postgres" $(PYTEST_ARGS)
 
 course: $(STAMP)
 	$(RUN) $(BIN)/python -m gankit.course_cycle $(COURSE_ARGS)

@@ -1,4 +1,4 @@
-"""Scores read back from an nbgrader gradebook: the single place the kit looks them up.
+"""Scores read back from an nbgrader gradebook, for the kit's reports (the course cycle's table, the class report).
 
 The gradebook is the one the course's ``nbgrader_config.py`` configures (``CourseDirectory.db_url``,
 e.g. PostgreSQL through ``GANKIT_DB_URL``), never a guess: reading a course whose SQLite

@@ -6,10 +6,12 @@ import os
 import shutil
 import socket
 from pathlib import Path
-
-from playwright.sync_api import Browser, Page
+from typing import TYPE_CHECKING
 
 from gankit import ROOT
+
+if TYPE_CHECKING:  # the browser stack is imported only by the tests that drive a browser
+    from playwright.sync_api import Browser, Page
 
 ARTIFACTS = ROOT / "build" / "test-artifacts" / "browser"
 # As the machine notes say: without the background-networking flags Chromium keeps dialling out.

@@ -1,4 +1,13 @@
-"""Shared fixtures: the source notebooks' points and one real course cycle per test session."""
+"""Shared fixtures (the source notebooks' points, one real course cycle per test session, a
+browser) and the test lanes.
+
+Lanes, as pytest markers (``pytest -m "not slow"``; ``make test-fast`` runs the fast lane, needing
+no root, no services and no browser): a test that uses the course cycle or runs for more than a
+few seconds is ``slow``; one that drives Chromium is ``browser`` (given by the ``browser`` fixture);
+one that creates Unix accounts or installs system-wide is ``root``; one that needs the PostgreSQL
+server ``make test`` starts is ``postgres``. Modules declare ``root``, ``postgres`` and ``slow``;
+the fixtures ``cycle``, ``cycle_and_root`` and ``browser`` add theirs here, so no test can forget.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +17,21 @@ from pathlib import Path
 
 import pytest
 from browsing import ARTIFACTS, CHROMIUM_ARGS, chromium
-from playwright.sync_api import Browser, sync_playwright
+from paths import SOURCE
 
-from gankit import ASSIGNMENT, NOTEBOOKS, ROOT, notebooks
+from gankit import NOTEBOOKS, ROOT, notebooks
 from gankit.course_cycle import CycleResult, run_cycle
 from gankit.hidden.engine import checks_for
 
-SOURCE = ROOT / "source" / ASSIGNMENT
-RELEASE = ROOT / "release" / ASSIGNMENT
+# Fixtures that put a test in a lane whatever its module says.
+_LANES = {"cycle": ("slow",), "cycle_and_root": ("slow",), "browser": ("slow", "browser")}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture in getattr(item, "fixturenames", ()):
+            for lane in _LANES.get(fixture, ()):
+                item.add_marker(lane)
 
 
 @pytest.fixture(scope="session")
@@ -69,13 +85,11 @@ def cycle(cycle_and_root) -> CycleResult:
     return cycle_and_root[0]
 
 
-def source_notebook(name: str) -> Path:
-    return SOURCE / f"{name}.ipynb"
-
-
 @pytest.fixture(scope="session")
-def browser() -> Browser:
+def browser():
     """Headless Debian Chromium, driven by Playwright (no browser download)."""
+    from playwright.sync_api import sync_playwright  # only the browser lane needs the browser stack
+
     shutil.rmtree(ARTIFACTS, ignore_errors=True)  # this run's screenshots only
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)

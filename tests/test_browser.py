@@ -35,6 +35,8 @@ from gankit.simulated_class import (
     place_submission,
 )
 
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
 EX1 = NOTEBOOKS[0]
 PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook in the front tab
 

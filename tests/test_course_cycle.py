@@ -16,6 +16,8 @@ from gankit.hidden.engine import checks_for
 from gankit.nbgrader_cli import run_nbgrader
 from gankit.simulated_class import CLASS, by_id
 
+pytestmark = pytest.mark.slow
+
 STUDENT_IDS = [student.student_id for student in CLASS]
 
 

@@ -18,6 +18,8 @@ from gankit import ASSIGNMENT, NOTEBOOKS, ROOT, notebooks
 from gankit.hidden.engine import Grader
 from gankit.simulated_class import model_answers
 
+pytestmark = pytest.mark.slow  # every mutant for 50 student ids: minutes
+
 SOLUTIONS = ROOT / "solutions" / ASSIGNMENT
 IDS = [f"student{i:03d}" for i in range(50)]
 ARTIFACT = ROOT / "build" / "test-artifacts" / "mutants.txt"

@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import SOURCE
+from paths import SOURCE
 
 sys.path.insert(0, str(SOURCE))
 import gan_checks  # noqa: E402  (lives beside the notebooks, released with them)

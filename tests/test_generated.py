@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import shutil
 
-from conftest import RELEASE
+import pytest
+from paths import RELEASE
 
 from gankit import ASSIGNMENT, NOTEBOOKS, ROOT, notebooks, scores
 from gankit.nbgrader_cli import run_nbgrader
@@ -44,6 +45,7 @@ def _test_cell_outputs(course, student_id):
     return outputs
 
 
+@pytest.mark.slow  # a real nbgrader autograde of several students
 def test_autograde_gives_correct_code_full_marks_for_any_student_the_release_zero_and_regrades_alike(
     tmp_path, test_points
 ):

@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
-from conftest import RELEASE, SOURCE
+from paths import RELEASE, SOURCE
 
 from gankit import ASSIGNMENT, NOTEBOOKS, ROOT, notebooks
 from gankit.hidden import runner

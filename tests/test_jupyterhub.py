@@ -33,6 +33,8 @@ from unix_accounts import unix_accounts
 from gankit import ASSIGNMENT, COURSE_ID, NOTEBOOKS, ROOT, notebooks
 from gankit.simulated_class import WRITTEN_ANSWERS, Student, model_answers
 
+pytestmark = [pytest.mark.root, pytest.mark.slow]  # installs a hub system-wide
+
 SUFFIX = uuid.uuid4().hex[:6]
 TAG = f"gk{SUFFIX}"
 GRADER, ADA, BEN = f"{TAG}ta", f"{TAG}ada", f"{TAG}ben"

@@ -22,6 +22,8 @@ from unix_accounts import BIN, give, run_as, unix_accounts
 from gankit import ASSIGNMENT, COURSE_ID, NOTEBOOKS, ROOT, class_report, scores
 from gankit.regenerate import copy_course
 
+pytestmark = [pytest.mark.root, pytest.mark.slow]  # Unix accounts of its own
+
 SUFFIX = uuid.uuid4().hex[:6]
 INSTRUCTOR, ALICE, BOB, MALLORY = (f"gk{SUFFIX}{role}" for role in ("teach", "alice", "bob", "mal"))
 GHOST = f"gk{SUFFIX}ghost"  # a student id with no submission of their own (and no account)

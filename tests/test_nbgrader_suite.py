@@ -23,6 +23,8 @@ SUITE = Path(__file__).with_name("nbgrader_suite")
 sys.path.insert(0, str(SUITE))
 from deviations import DEVIATIONS  # noqa: E402
 
+pytestmark = pytest.mark.slow  # nbgrader's own suite, about 5 minutes
+
 # The commands whose converter, preprocessors or exchange class the kit replaces.
 MODULES = ("autograde", "collect", "submit", "fetch_assignment", "releaseassignment", "generate_feedback")
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
+
 from gankit import ASSIGNMENT, NOTEBOOKS, notebooks, scores
 from gankit.nbgrader_cli import run_nbgrader
 from gankit.parallel_autograde import autograde_in_parallel
+
+pytestmark = pytest.mark.slow
 
 
 def _gradebook(course):

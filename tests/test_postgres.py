@@ -18,6 +18,8 @@ from gankit.nbgrader_cli import run_nbgrader
 from gankit.parallel_autograde import autograde_in_parallel
 from gankit.regenerate import copy_course
 
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
 SERVER = os.environ.get("GANKIT_TEST_POSTGRES", "")
 STUDENTS = ["ada", "ben", "dev", "hana", "ivo", "mo", "tampers_cells"]
 

@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import source_notebook
+from paths import source_notebook
 from scipy import integrate, optimize, stats
 
 from gankit.notebooks import load_functions

@@ -3,6 +3,7 @@ repaired notebook out, against a real gradebook."""
 
 from __future__ import annotations
 
+import copy
 import logging
 
 import nbformat
@@ -33,8 +34,10 @@ SOURCE = [
 ]
 
 
-@pytest.fixture
-def course(tmp_path):
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    """A one-notebook course, generated once: its release and the gradebook nbgrader filled."""
+    tmp_path = tmp_path_factory.mktemp("repair")
     (tmp_path / "source" / "ps1").mkdir(parents=True)
     nbformat.write(new_notebook(cells=SOURCE), tmp_path / "source" / "ps1" / "p1.ipynb")
     (tmp_path / "nbgrader_config.py").write_text(f"c = get_config()\nc.CourseDirectory.root = {str(tmp_path)!r}\n")
@@ -49,6 +52,13 @@ def course(tmp_path):
         }
     }
     return released, resources
+
+
+@pytest.fixture
+def course(generated):
+    """The released notebook (a fresh copy for each test) and the resources nbgrader would pass."""
+    released, resources = generated
+    return copy.deepcopy(released), resources
 
 
 def _ids(nb):

@@ -14,6 +14,8 @@ import pytest
 
 from gankit import ROOT
 
+pytestmark = [pytest.mark.root, pytest.mark.postgres, pytest.mark.slow]  # PostgreSQL servers of its own
+
 
 def _clone(folder: Path) -> Path:
     (folder / "tools").mkdir(parents=True)

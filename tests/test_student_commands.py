@@ -24,6 +24,8 @@ from gankit import ASSIGNMENT, NOTEBOOKS, ROOT
 from gankit.regenerate import copy_course
 from gankit.simulated_class import WRITTEN_ANSWERS, Student, model_answers
 
+pytestmark = [pytest.mark.root, pytest.mark.slow]  # installs the students' setup system-wide
+
 TAG = f"gk{uuid.uuid4().hex[:6]}"
 STUDENT = f"{TAG}stu"
 SETUP = ROOT / "deploy" / "setup.sh"

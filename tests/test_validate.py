@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import RELEASE, SOURCE
+from paths import RELEASE, SOURCE
 
 from gankit import NOTEBOOKS, notebooks
 from gankit.nbgrader_cli import run_nbgrader

@@ -78,9 +78,6 @@ class Probe:
     def uniform(self, low: float, high: float, size: int | tuple[int, ...] | None = None) -> Any:
         return self._keep(self.rng.uniform(low, high, size))
 
-    def normal(self, mean: float, std: float, size: int | tuple[int, ...] | None = None) -> Any:
-        return self._keep(self.rng.normal(mean, std, size))
-
     def choice(self, options: list[Any]) -> Any:
         return options[int(self.rng.integers(len(options)))]
 

@@ -67,7 +67,6 @@ class StudentProcess:
         self.sandbox = sandbox
         self.skip: set[int] = set()
         self.cell_errors: dict[int, str] = {}
-        self.restarts = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._box: SandboxedCommand | None = None
         self._buffer = b""
@@ -102,7 +101,6 @@ class StudentProcess:
                     raise RuntimeError(f"the student process failed while starting: {failure}")
                 self.skip.add(stuck)
                 self.cell_errors[stuck] = "did not finish within the time limit, or crashed the process"
-                self.restarts += 1
                 return self._spawn()
             if reply.get("op") == "cell":
                 reported = int(reply["index"])
@@ -112,7 +110,6 @@ class StudentProcess:
                 if error and str(error).startswith("MemoryError") and reported not in self.skip:
                     # Whatever the cell holds would starve every later call: start again without it.
                     self.skip.add(reported)
-                    self.restarts += 1
                     self._stop()
                     return self._spawn()
             elif reply.get("op") == "ready":
@@ -200,7 +197,6 @@ class StudentProcess:
         if reply is None or reply.get("op") != "result":
             timed_out = self._ended == "timeout"
             self._stop()
-            self.restarts += 1
             if timed_out:
                 kind, message = (
                     "Timeout",
