@@ -49,7 +49,7 @@ c.Execute.shutdown_kernel = "immediate"
 #   sandboxed process on inputs drawn for that student and judge the results here (gankit/hidden/);
 # - feedback pages read offline (MathML), show each check's points and "not graded yet".
 pipeline.apply(c)
-c.HiddenChecks.call_timeout = 10.0
+c.HiddenChecks.call_seconds = 10.0
 
 # Students' code (kernel and hidden checks) runs in a sandbox built by bubblewrap: no capabilities,
 # a seccomp filter, its own uid, no network, no course files, nothing of the host writable, limits

@@ -37,8 +37,8 @@ from nbformat import NotebookNode  # noqa: E402
 
 from gankit import ASSIGNMENT, NOTEBOOKS, notebooks, points, scores  # noqa: E402
 from gankit.grading.faults import FAULTS_KEY  # noqa: E402
+from gankit.grading.hidden_checks import VERDICTS_KEY  # noqa: E402
 from gankit.grading.intake import read_record  # noqa: E402
-from gankit.hidden.nbgrader_plugin import VERDICTS_KEY  # noqa: E402
 
 TITLE = "GAN exercises"
 

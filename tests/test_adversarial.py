@@ -50,7 +50,7 @@ pytestmark = [pytest.mark.root, pytest.mark.slow]  # grades as root and as an ac
 EX1, EX2, EX3 = NOTEBOOKS
 MARK = "gankit-adversary-7731"  # in the command line of every process an attack starts
 BUDGET = 45  # seconds per notebook in this run (the course's default is 300)
-FAST = ["--Execute.timeout=10", "--HiddenChecks.setup_timeout=8", f"--Sandbox.notebook_seconds={BUDGET}"]
+FAST = ["--Execute.timeout=10", "--HiddenChecks.setup_seconds=8", f"--Sandbox.notebook_seconds={BUDGET}"]
 MODES = ("root", "user")
 
 

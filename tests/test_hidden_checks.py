@@ -18,7 +18,7 @@ from gankit.hidden import runner
 from gankit.hidden.checking import Probe, derive_seed
 from gankit.hidden.engine import Grader
 from gankit.hidden.outcomes import Outcome
-from gankit.hidden.student_process import Limits, StudentProcess
+from gankit.hidden.student_process import CheckLimits, StudentProcess
 from gankit.sandbox.policy import UID_BASE
 
 SOLUTIONS = ROOT / "solutions" / ASSIGNMENT
@@ -30,7 +30,7 @@ def grader() -> Grader:
 
 
 def _process(*cells: str, **limits) -> StudentProcess:
-    return StudentProcess(list(cells), {}, Limits(**limits))
+    return StudentProcess(list(cells), {}, CheckLimits(**limits))
 
 
 def test_every_test_cell_is_scored_by_hidden_checks_and_every_check_by_a_test_cell(grader, test_points):

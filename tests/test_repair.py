@@ -11,6 +11,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from nbgrader.preprocessors import OverwriteCells
 
+from gankit.grading.faults import FAULTS_KEY
 from gankit.grading.repair import RepairGradeCells, RestoreGradeCells
 from gankit.nbgrader_cli import run_nbgrader
 
@@ -86,7 +87,7 @@ def test_deleting_a_test_cell_is_named_as_an_edit(course):
     released.cells = [c for c in released.cells if _ids_of(c) != "correct_f"]
     nb, _ = RepairGradeCells().preprocess(released, resources)
     assert {"where": "correct_f", "kind": "edited grade cell", "message": "this grade cell was deleted; restored"} in (
-        nb.metadata["gankit_repairs"]
+        nb.metadata[FAULTS_KEY]
     )
 
 
@@ -95,7 +96,7 @@ def test_a_changed_locked_cell_and_changed_points_are_named(course):
     released.cells[2].source = "pass  # the test, emptied"
     released.cells[3].metadata.nbgrader["points"] = 20
     nb, _ = RepairGradeCells().preprocess(released, resources)
-    messages = {item["where"]: item["message"] for item in nb.metadata["gankit_repairs"]}
+    messages = {item["where"]: item["message"] for item in nb.metadata[FAULTS_KEY]}
     assert messages == {
         "correct_f": "the text of this locked cell was changed; restored",
         "written": "its points were changed to 20; restored",

@@ -48,7 +48,7 @@ def apply(c: Any, hidden_checks: bool = True) -> None:
     grading = list(defaults["autograde_preprocessors"].default())
     grading[grading.index(Execute)] = SandboxedExecute
     if hidden_checks:
-        from gankit.hidden.nbgrader_plugin import HiddenChecks, LoadHiddenChecks
+        from gankit.grading.hidden_checks import HiddenChecks, LoadHiddenChecks
 
         sanitize.append(LoadHiddenChecks)
         grading.insert(grading.index(SaveAutoGrades), HiddenChecks)

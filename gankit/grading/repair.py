@@ -25,9 +25,9 @@ from nbgrader.api import Gradebook
 from nbgrader.nbgraderformat import SCHEMA_VERSION
 from nbgrader.preprocessors import NbGraderPreprocessor, OverwriteCells
 
-from gankit.grading.faults import cell_name, fault
+from gankit.grading.faults import FAULTS_KEY, cell_name, fault
+from gankit.grading.tamper_signs import tamper_faults
 
-REPAIRS_KEY = "gankit_repairs"
 KIT_PREFIX = "gankit"  # metadata keys the kit writes, and so the only ones it may read back
 
 
@@ -118,7 +118,6 @@ class RepairGradeCells(NbGraderPreprocessor):
             if original.points is not None and grade_id not in seen:
                 repairs.append(fault(grade_id, "edited grade cell", "this grade cell was deleted; restored"))
         if repairs:
-            nb.metadata[REPAIRS_KEY] = repairs
             for item in repairs:
                 self.log.warning(
                     "%s/%s %s: %s",
@@ -127,6 +126,12 @@ class RepairGradeCells(NbGraderPreprocessor):
                     item["where"],
                     item["message"],
                 )
+        # The first faults of this notebook (the kit's keys were removed above): the repairs, and
+        # the signs of tampering in the student's own cells (cells stripped of their grade id
+        # above are the student's now).
+        found = repairs + tamper_faults(nb)
+        if found:
+            nb.metadata[FAULTS_KEY] = found
         return nb, resources
 
 

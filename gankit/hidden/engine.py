@@ -23,7 +23,7 @@ from gankit import NOTEBOOKS, notebooks, points
 from gankit.hidden import runner
 from gankit.hidden.checking import CheckFailed, Probe, derive_seed
 from gankit.hidden.outcomes import Outcome, encode_arg
-from gankit.hidden.student_process import Limits, StudentProcess
+from gankit.hidden.student_process import CheckLimits, StudentProcess
 
 log = logging.getLogger(__name__)
 Check = Callable[..., None]
@@ -182,9 +182,9 @@ def out_of_time(budget: int) -> CheckFailed:
 class Grader:
     """Hidden grading for one assignment of one course directory."""
 
-    def __init__(self, course: Path, assignment: str, sandbox: bool = True, limits: Limits | None = None):
+    def __init__(self, course: Path, assignment: str, sandbox: bool = True, limits: CheckLimits | None = None):
         self.course, self.assignment, self.sandbox = course, assignment, sandbox
-        self.limits = limits or Limits()
+        self.limits = limits or CheckLimits()
         source = course / "source" / assignment
         solutions = course / "solutions" / assignment
         self.modules = {"gan_checks": (source / "gan_checks.py").read_text(encoding="utf-8")}

@@ -25,12 +25,12 @@ from gankit.sandbox.policy import REFUSAL, SANDBOX_FAILED, SandboxedCommand, San
 
 RUNNER_SOURCE = (Path(__file__).with_name("runner.py")).read_text(encoding="utf-8")
 
-__all__ = ["Limits", "StudentProcess", "SandboxUnavailable"]
+__all__ = ["CheckLimits", "StudentProcess", "SandboxUnavailable"]
 
 
 @dataclass(frozen=True)
-class Limits(policy.Limits):
-    """The sandbox's resource limits, plus the deadlines of the hidden-checks protocol."""
+class CheckLimits(policy.Limits):
+    """The limits of the hidden checks' process: the sandbox's, plus the deadlines of the protocol."""
 
     setup_seconds: float = 20.0  # all the notebook's cells together
     call_seconds: float = 10.0  # one call of one function
@@ -56,7 +56,7 @@ class StudentProcess:
         self,
         cells: list[str],
         modules: dict[str, str],
-        limits: Limits = Limits(),
+        limits: CheckLimits = CheckLimits(),
         sandbox: bool = True,
         deadline: float | None = None,
     ):

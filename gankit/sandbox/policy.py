@@ -46,7 +46,7 @@ class Limits:
     """Resource limits of one sandbox (one notebook's kernel, or one hidden-checks process)."""
 
     memory_mb: int = 1024  # address space of each process, and memory of the whole sandbox
-    cpu_seconds: int = 120  # CPU time of each process
+    cpu_seconds: int = 300  # CPU time of each process (as c.Sandbox.cpu_seconds)
     scratch_mb: int = 32  # the private /tmp
     max_open_files: int = 64
     max_file_mb: int = 16

@@ -20,14 +20,12 @@ from traitlets import Float
 
 from gankit import notebooks
 from gankit.grading.faults import DEADLINE_KEY, FAULTS_KEY, UNREADABLE_KEY, fault
-from gankit.grading.repair import REPAIRS_KEY
-from gankit.grading.tamper_signs import tamper_faults
 from gankit.hidden.engine import CellVerdict, Grader
-from gankit.hidden.student_process import Limits
+from gankit.hidden.student_process import CheckLimits
 from gankit.sandbox.settings import Sandbox
 
 VERDICTS_KEY = "gankit_hidden_checks"
-_graders: dict[tuple[str, str, bool, Limits], Grader] = {}
+_graders: dict[tuple[str, str, bool, CheckLimits], Grader] = {}
 
 
 def unreadable_note(reason: str) -> str:
@@ -40,17 +38,17 @@ def unreadable_note(reason: str) -> str:
 class HiddenChecks(NbGraderPreprocessor):
     """Score every autograded test cell from the hidden checks, run outside the student's kernel."""
 
-    call_timeout = Float(10.0, help="Seconds one call of a student's function may take.").tag(config=True)
-    setup_timeout = Float(20.0, help="Seconds all of a notebook's code may take to load.").tag(config=True)
+    call_seconds = Float(10.0, help="Seconds one call of a student's function may take.").tag(config=True)
+    setup_seconds = Float(20.0, help="Seconds all of a notebook's code may take to load.").tag(config=True)
 
     def grader(self, assignment: str) -> Grader:
         root = self.config.get("CourseDirectory", {}).get("root") or os.getcwd()
         settings = Sandbox(parent=self)
         sandbox = settings.enabled
-        limits = Limits(
+        limits = CheckLimits(
             **vars(settings.limits()),
-            setup_seconds=self.setup_timeout,
-            call_seconds=self.call_timeout,
+            setup_seconds=self.setup_seconds,
+            call_seconds=self.call_seconds,
         )
         key = (str(Path(root).resolve()), assignment, sandbox, limits)
         if key not in _graders:
@@ -72,7 +70,7 @@ class HiddenChecks(NbGraderPreprocessor):
             verdicts = self.grader(info["assignment"]).grade(nb, notebook, student, deadline=(deadline, budget))
         # Plain data for the class report (check names and diagnosed mistakes; no probe values).
         nb.metadata[VERDICTS_KEY] = {grade_id: verdict.summary() for grade_id, verdict in verdicts.items()}
-        faults = nb.metadata.pop(REPAIRS_KEY, []) + nb.metadata.get(FAULTS_KEY, []) + tamper_faults(nb)
+        faults = list(nb.metadata.get(FAULTS_KEY, []))
         if unreadable:
             faults.insert(0, fault(notebook, "unreadable", unreadable))
         if faults:

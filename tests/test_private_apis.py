@@ -1,0 +1,96 @@
+"""Every private API of nbgrader, nbclient and jupyter_client that the kit relies on, one test each.
+
+An upgrade that renames or changes one of them fails its own named test here, instead of making
+the kit grade wrongly. Where the kit uses each (keep this table in step with the code):
+
+=================================================  =============================================
+private API                                          used by
+=================================================  =============================================
+``BaseConverter._format_dest``                       grading/autograde.py (the autograded folder)
+``BaseConverter._format_source``                     grading/autograde.py (empty submissions)
+``Autograde._sanitizing`` + ``_init_preprocessors``  grading/autograde.py (grading a stand-in)
+``ExchangeCollect._sort_by_timestamp``               grading/intake.py (a student's own first)
+``ExchangeCollect.inbound_path``                     grading/intake.py (where submissions are)
+``NotebookClient.__init__(nb, km)``                  grading/execute.py (reset per notebook)
+``ExecutePreprocessor._check_assign_resources``      grading/execute.py (nbconvert's)
+``NotebookClient._async_handle_timeout``             grading/execute.py (a timeout is a fault)
+``KernelManager._launch_args``                       sandbox/kernel.py (the notebook's folder)
+``AsyncKernelManager._async_pre_start_kernel``,      sandbox/kernel.py (the kernel in the sandbox)
+``_async_post_start_kernel``, ``_async_cleanup_resources``
+=================================================  =============================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from datetime import datetime
+
+from jupyter_client.manager import AsyncKernelManager
+from nbclient import NotebookClient
+from nbconvert.preprocessors import ExecutePreprocessor
+from nbgrader.converters import Autograde
+from nbgrader.converters.base import BaseConverter
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.exchange.default.collect import ExchangeCollect
+
+
+def _params(function) -> list[str]:
+    return list(inspect.signature(function).parameters)
+
+
+def test_format_dest_and_format_source_name_a_students_folders(tmp_path):
+    coursedir = CourseDirectory(root=str(tmp_path))
+    converter = Autograde(coursedir=coursedir)
+    assert _params(BaseConverter._format_dest)[:3] == ["self", "assignment_id", "student_id"]
+    assert converter._format_dest("ps1", "foo") == str(tmp_path / "autograded" / "foo" / "ps1")
+    assert converter._format_source("ps1", "foo") == str(tmp_path / "submitted" / "foo" / "ps1")
+
+
+def test_sanitizing_switches_autograde_between_its_two_preprocessor_lists(tmp_path):
+    converter = Autograde(coursedir=CourseDirectory(root=str(tmp_path)))
+    converter.exporter = converter.exporter_class(parent=converter, config=converter.config)  # as start() does
+    chosen = {}
+    for sanitizing in (True, False):
+        converter._sanitizing = sanitizing
+        converter._init_preprocessors()
+        chosen[sanitizing] = [type(p) for p in converter.exporter._preprocessors]
+    assert chosen[True] == list(converter.sanitize_preprocessors)
+    assert chosen[False] == list(converter.autograde_preprocessors)
+
+
+def test_sort_by_timestamp_puts_the_newest_submission_first():
+    older, newer = ({"timestamp": datetime(2026, 1, day)} for day in (1, 2))
+    assert ExchangeCollect._sort_by_timestamp(ExchangeCollect.__new__(ExchangeCollect), [older, newer]) == [
+        newer,
+        older,
+    ]
+    assert "inbound_path" in inspect.getsource(ExchangeCollect.init_src)
+
+
+def test_notebook_client_can_be_reset_per_notebook_and_the_preprocessor_checks_its_resources():
+    assert _params(NotebookClient.__init__)[:3] == ["self", "nb", "km"]
+    preprocessor = ExecutePreprocessor()
+    preprocessor._check_assign_resources({"metadata": {"path": "/x"}})
+    assert preprocessor.resources == {"metadata": {"path": "/x"}}
+
+
+def test_notebook_client_handles_a_timeout_in_an_overridable_coroutine():
+    assert inspect.iscoroutinefunction(NotebookClient._async_handle_timeout)
+    assert _params(NotebookClient._async_handle_timeout) == ["self", "timeout", "cell"]
+
+
+def test_kernel_manager_keeps_its_launch_arguments_with_the_working_folder(tmp_path):
+    manager = AsyncKernelManager(kernel_name="python3", connection_file=str(tmp_path / "kernel.json"))
+    try:
+        asyncio.run(manager._async_pre_start_kernel(cwd=str(tmp_path)))  # prepares; starts nothing
+        assert manager._launch_args["cwd"] == str(tmp_path)
+    finally:
+        manager.cleanup_resources()
+
+
+def test_async_kernel_manager_starts_and_cleans_up_in_overridable_coroutines():
+    for name in ("_async_pre_start_kernel", "_async_post_start_kernel", "_async_cleanup_resources"):
+        assert inspect.iscoroutinefunction(getattr(AsyncKernelManager, name)), name
+    assert "restart" in _params(AsyncKernelManager._async_cleanup_resources)
+    assert asyncio.iscoroutinefunction(AsyncKernelManager._async_post_start_kernel)
