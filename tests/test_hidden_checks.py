@@ -16,7 +16,7 @@ from paths import RELEASE, SOURCE
 from gankit import ASSIGNMENT, NOTEBOOKS, ROOT, notebooks
 from gankit.hidden import runner
 from gankit.hidden.checking import Probe, derive_seed
-from gankit.hidden.engine import Grader
+from gankit.hidden.engine import Grader, checks_for
 from gankit.hidden.outcomes import Outcome
 from gankit.hidden.student_process import CheckLimits, StudentProcess
 from gankit.sandbox.policy import UID_BASE
@@ -56,6 +56,31 @@ def test_students_get_different_probes_and_a_regrade_the_same():
 
     assert drawn("ada") == drawn("ada")
     assert drawn("ada") != drawn("ben")
+
+
+def test_a_checks_probes_follow_its_stable_id_not_its_function_name(monkeypatch):
+    """Renaming a check's function must not change any student's inputs on a regrade."""
+    grader = Grader(ROOT, ASSIGNMENT)
+    name = NOTEBOOKS[0]
+    nb = notebooks.read(SOLUTIONS / f"{name}.ipynb")
+    check = grader.checks[name][0]
+    seen = []
+    original = Probe.uniform
+
+    def recording(self, *args, **kwargs):
+        values = original(self, *args, **kwargs)
+        seen.append(values.tolist() if hasattr(values, "tolist") else values)
+        return values
+
+    monkeypatch.setattr(Probe, "uniform", recording)
+    grader.checks[name] = [check]
+    grader.grade(nb, name, "ada")
+    before, seen[:] = list(seen), []
+    monkeypatch.setattr(check, "__name__", "test_renamed_by_a_maintainer")
+    grader.grade(nb, name, "ada")
+    assert before and seen == before
+    ids = [c.check_id for notebook in NOTEBOOKS for c in checks_for(notebook)]
+    assert len(ids) == len(set(ids)) == sum(len(checks_for(notebook)) for notebook in NOTEBOOKS)
 
 
 def test_stubs_earn_nothing(grader):

@@ -7,7 +7,7 @@ from gankit.hidden.checking import graded, is_python_float, no_warnings, raises,
 SHARE = "D* is the share of the data density in the total: p_data / (p_data + p_model)"
 
 
-@graded("correct_optimal_discriminator", weight=3)
+@graded("correct_optimal_discriminator", weight=3, check_id="test_share_of_the_data_density")
 def test_share_of_the_data_density(student, reference, probe):
     """D* on random pairs of positive densities."""
     p, q = probe.uniform(0.01, 5.0, 40), probe.uniform(0.01, 5.0, 40)
@@ -27,7 +27,7 @@ def test_share_of_the_data_density(student, reference, probe):
     no_warnings(got, tried=tried, hint="ordinary densities should not make numpy warn")
 
 
-@graded("correct_optimal_discriminator", weight=1)
+@graded("correct_optimal_discriminator", weight=1, check_id="test_broadcasts_a_column_against_a_row")
 def test_broadcasts_a_column_against_a_row(student, reference, probe):
     """D* of a column of p_data values against a row of p_model values, as an ndarray."""
     rows, columns = probe.choice([2, 3, 4]), probe.choice([3, 5])
@@ -50,7 +50,7 @@ def test_broadcasts_a_column_against_a_row(student, reference, probe):
     )
 
 
-@graded("correct_optimal_discriminator", weight=2)
+@graded("correct_optimal_discriminator", weight=2, check_id="test_undefined_where_both_densities_vanish")
 def test_undefined_where_both_densities_vanish(student, reference, probe):
     """nan exactly where both densities are 0, silently."""
     p, q = probe.uniform(0.1, 2.0, 12), probe.uniform(0.1, 2.0, 12)
@@ -76,7 +76,7 @@ def test_undefined_where_both_densities_vanish(student, reference, probe):
     no_warnings(got, tried=tried, hint="compute 0/0 nowhere: numpy's warning would reach stderr")
 
 
-@graded("correct_optimal_discriminator", weight=1, structural=True)
+@graded("correct_optimal_discriminator", weight=1, structural=True, check_id="test_rejects_negative_densities")
 def test_rejects_negative_densities(student, reference, probe):
     """A negative density raises ValueError, in either argument."""
     for negative, name in ((0, "p_data"), (1, "p_model")):
@@ -90,7 +90,7 @@ def test_rejects_negative_densities(student, reference, probe):
         )
 
 
-@graded("correct_discriminator_from_logs", weight=1)
+@graded("correct_discriminator_from_logs", weight=1, check_id="test_agrees_with_the_densities")
 def test_agrees_with_the_densities(student, reference, probe):
     """D* from moderate log-densities."""
     a, b = probe.uniform(-6.0, 1.0, 30), probe.uniform(-6.0, 1.0, 30)
@@ -104,7 +104,7 @@ def test_agrees_with_the_densities(student, reference, probe):
     )
 
 
-@graded("correct_discriminator_from_logs", weight=2)
+@graded("correct_discriminator_from_logs", weight=2, check_id="test_exact_in_the_far_tails")
 def test_exact_in_the_far_tails(student, reference, probe):
     """D* where both densities underflow to 0."""
     b = probe.uniform(-950.0, -760.0, 30)
@@ -125,7 +125,7 @@ def test_exact_in_the_far_tails(student, reference, probe):
     no_warnings(got, tried=tried, hint="a stable sigmoid needs no division by zero")
 
 
-@graded("correct_discriminator_from_logs", weight=1)
+@graded("correct_discriminator_from_logs", weight=1, check_id="test_huge_gaps_do_not_overflow")
 def test_huge_gaps_do_not_overflow(student, reference, probe):
     """D* when the log-densities differ by tens to hundreds, exact to the last digits."""
     # Gaps past 35 tell a clipped log-ratio apart; gaps past 710 make a naive exp(a) overflow.
@@ -146,7 +146,7 @@ def test_huge_gaps_do_not_overflow(student, reference, probe):
     no_warnings(got, tried=tried, hint="exp of a large positive number overflows: avoid computing it")
 
 
-@graded("correct_discriminator_from_logs", weight=1)
+@graded("correct_discriminator_from_logs", weight=1, check_id="test_scalars_and_broadcasting")
 def test_scalars_and_broadcasting(student, reference, probe):
     """D* of two numbers, and of a column of log p_data against a row of log p_model."""
     a, b = (float(v) for v in probe.uniform(-8.0, 2.0, 2))
@@ -166,7 +166,7 @@ def test_scalars_and_broadcasting(student, reference, probe):
         )
 
 
-@graded("correct_discriminator_cost", weight=3)
+@graded("correct_discriminator_cost", weight=3, check_id="test_riemann_sum_of_the_cost")
 def test_riemann_sum_of_the_cost(student, reference, probe):
     """J(D) on a random grid."""
     n = probe.choice([7, 11, 16])
@@ -191,7 +191,7 @@ def test_riemann_sum_of_the_cost(student, reference, probe):
     )
 
 
-@graded("correct_discriminator_cost", weight=1, structural=True)
+@graded("correct_discriminator_cost", weight=1, structural=True, check_id="test_cost_is_a_float")
 def test_cost_is_a_float(student, reference, probe):
     """discriminator_cost returns a Python float."""
     d, p, q = probe.uniform(0.1, 0.9, 5), probe.uniform(0.0, 1.0, 5), probe.uniform(0.0, 1.0, 5)

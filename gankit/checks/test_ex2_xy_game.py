@@ -26,7 +26,7 @@ def _steps(x0, y0, eta, steps, alternating):
     return np.array([np.linalg.matrix_power(step, k) @ [x0, y0] for k in range(steps + 1)])
 
 
-@graded("correct_value", weight=2)
+@graded("correct_value", weight=2, check_id="test_product_of_the_positions")
 def test_product_of_the_positions(student, reference, probe):
     """V on a broadcast table of positions."""
     x, y = probe.uniform(-3.0, 3.0, (3, 1)), probe.uniform(-3.0, 3.0, 4)
@@ -40,7 +40,7 @@ def test_product_of_the_positions(student, reference, probe):
     )
 
 
-@graded("correct_value", weight=1)
+@graded("correct_value", weight=1, check_id="test_value_of_numbers")
 def test_value_of_numbers(student, reference, probe):
     """V of two plain numbers."""
     x, y = float(probe.uniform(-3.0, 3.0)), float(probe.uniform(-3.0, 3.0))
@@ -53,7 +53,7 @@ def test_value_of_numbers(student, reference, probe):
     )
 
 
-@graded("correct_equilibrium", weight=1)
+@graded("correct_equilibrium", weight=1, check_id="test_the_saddle_point")
 def test_the_saddle_point(student, reference, probe):
     """The equilibrium is (0.0, 0.0), a tuple of floats."""
     got = student.equilibrium()
@@ -74,7 +74,7 @@ def test_the_saddle_point(student, reference, probe):
     )
 
 
-@graded("correct_gradient_flow", weight=3)
+@graded("correct_gradient_flow", weight=3, check_id="test_matches_the_exact_rotation")
 def test_matches_the_exact_rotation(student, reference, probe):
     """The flow at random times from a random start."""
     x0, y0 = (float(v) for v in probe.uniform(-2.0, 2.0, 2))
@@ -90,7 +90,7 @@ def test_matches_the_exact_rotation(student, reference, probe):
     )
 
 
-@graded("correct_gradient_flow", weight=1)
+@graded("correct_gradient_flow", weight=1, check_id="test_scalar_time")
 def test_scalar_time(student, reference, probe):
     """The flow at one time gives one point."""
     x0, y0, t = (float(v) for v in probe.uniform(-2.0, 2.0, 3))
@@ -105,7 +105,7 @@ def test_scalar_time(student, reference, probe):
     )
 
 
-@graded("correct_orbit_radius", weight=2)
+@graded("correct_orbit_radius", weight=2, check_id="test_distance_from_the_equilibrium")
 def test_distance_from_the_equilibrium(student, reference, probe):
     """The radius of the orbit through a random point."""
     x0, y0 = (float(v) for v in probe.uniform(-3.0, 3.0, 2))
@@ -120,7 +120,7 @@ def test_distance_from_the_equilibrium(student, reference, probe):
     )
 
 
-@graded("correct_orbit_radius", weight=1, structural=True)
+@graded("correct_orbit_radius", weight=1, structural=True, check_id="test_radius_is_kept_by_the_flow")
 def test_radius_is_kept_by_the_flow(student, reference, probe):
     """The radius is the same at every point of one orbit."""
     x0, y0 = (float(v) for v in probe.uniform(-3.0, 3.0, 2))
@@ -135,7 +135,7 @@ def test_radius_is_kept_by_the_flow(student, reference, probe):
     )
 
 
-@graded("correct_simultaneous_gd", weight=3)
+@graded("correct_simultaneous_gd", weight=3, check_id="test_simultaneous_path")
 def test_simultaneous_path(student, reference, probe):
     """The path of simultaneous steps from a random start."""
     x0, y0 = (float(v) for v in probe.uniform(-2.0, 2.0, 2))
@@ -157,7 +157,7 @@ def test_simultaneous_path(student, reference, probe):
     )
 
 
-@graded("correct_simultaneous_gd", weight=1)
+@graded("correct_simultaneous_gd", weight=1, check_id="test_simultaneous_radius_grows")
 def test_simultaneous_radius_grows(student, reference, probe):
     """Each simultaneous step multiplies the radius by sqrt(1 + eta^2)."""
     x0, y0 = (float(v) for v in probe.uniform(0.5, 2.0, 2))
@@ -183,7 +183,7 @@ def test_simultaneous_radius_grows(student, reference, probe):
     )
 
 
-@graded("correct_simultaneous_gd", weight=1, structural=True)
+@graded("correct_simultaneous_gd", weight=1, structural=True, check_id="test_simultaneous_shape_and_start")
 def test_simultaneous_shape_and_start(student, reference, probe):
     """Shape (steps + 1, 2) with the start in row 0, even for 0 steps."""
     x0, y0 = (float(v) for v in probe.uniform(-2.0, 2.0, 2))
@@ -199,7 +199,7 @@ def test_simultaneous_shape_and_start(student, reference, probe):
         )
 
 
-@graded("correct_alternating_gd", weight=3)
+@graded("correct_alternating_gd", weight=3, check_id="test_alternating_path")
 def test_alternating_path(student, reference, probe):
     """The path of alternating steps from a random start."""
     x0, y0 = (float(v) for v in probe.uniform(-2.0, 2.0, 2))
@@ -219,7 +219,7 @@ def test_alternating_path(student, reference, probe):
     )
 
 
-@graded("correct_alternating_gd", weight=1, structural=True)
+@graded("correct_alternating_gd", weight=1, structural=True, check_id="test_alternating_stays_bounded")
 def test_alternating_stays_bounded(student, reference, probe):
     """Alternating steps conserve x^2 - eta x y + y^2 and stay within the bound."""
     angle, eta = float(probe.uniform(0.0, np.pi)), float(probe.uniform(0.2, 1.8))
@@ -250,7 +250,7 @@ def test_alternating_stays_bounded(student, reference, probe):
     )
 
 
-@graded("correct_gradient_flow", weight=1)
+@graded("correct_gradient_flow", weight=1, check_id="test_integer_start")
 def test_integer_start(student, reference, probe):
     """The flow from a start given as integers."""
     x0, y0 = probe.choice([-3, -2, 2, 3]), probe.choice([-2, -1, 1, 2])
@@ -286,13 +286,13 @@ def _integer_start(student, probe, alternating: bool) -> None:
     )
 
 
-@graded("correct_simultaneous_gd", weight=1)
+@graded("correct_simultaneous_gd", weight=1, check_id="test_simultaneous_integer_start")
 def test_simultaneous_integer_start(student, reference, probe):
     """Simultaneous steps from a start given as integers."""
     _integer_start(student, probe, alternating=False)
 
 
-@graded("correct_alternating_gd", weight=1)
+@graded("correct_alternating_gd", weight=1, check_id="test_alternating_integer_start")
 def test_alternating_integer_start(student, reference, probe):
     """Alternating steps from a start given as integers."""
     _integer_start(student, probe, alternating=True)

@@ -14,7 +14,7 @@ def _log_normal(x, mean, std):
     return -0.5 * ((x - mean) / std) ** 2 - np.log(std * np.sqrt(2 * np.pi))
 
 
-@graded("correct_f_from_densities", weight=2)
+@graded("correct_f_from_densities", weight=2, check_id="test_minus_the_density_ratio")
 def test_minus_the_density_ratio(student, reference, probe):
     """f on random pairs of densities."""
     p, q = probe.uniform(0.01, 3.0, 25), probe.uniform(0.01, 3.0, 25)
@@ -31,7 +31,7 @@ def test_minus_the_density_ratio(student, reference, probe):
     )
 
 
-@graded("correct_f_from_densities", weight=1)
+@graded("correct_f_from_densities", weight=1, check_id="test_density_ratio_broadcasts")
 def test_density_ratio_broadcasts(student, reference, probe):
     """f of a column of p_data values against a row of p_g values."""
     p, q = probe.uniform(0.01, 3.0, (3, 1)), probe.uniform(0.01, 3.0, 4)
@@ -44,7 +44,7 @@ def test_density_ratio_broadcasts(student, reference, probe):
     )
 
 
-@graded("correct_f_from_logit", weight=3)
+@graded("correct_f_from_logit", weight=3, check_id="test_minus_exp_of_the_logit")
 def test_minus_exp_of_the_logit(student, reference, probe):
     """f on random logits."""
     a = probe.uniform(-5.0, 5.0, 25)
@@ -62,7 +62,7 @@ def test_minus_exp_of_the_logit(student, reference, probe):
     )
 
 
-@graded("correct_generator_cost", weight=2)
+@graded("correct_generator_cost", weight=2, check_id="test_mean_of_f_over_the_batch")
 def test_mean_of_f_over_the_batch(student, reference, probe):
     """J(G) for a random batch of logits."""
     a = probe.uniform(-3.0, 3.0, probe.choice([7, 12, 20]))
@@ -81,7 +81,7 @@ def test_mean_of_f_over_the_batch(student, reference, probe):
     )
 
 
-@graded("correct_generator_cost", weight=1, structural=True)
+@graded("correct_generator_cost", weight=1, structural=True, check_id="test_generator_cost_is_a_float")
 def test_generator_cost_is_a_float(student, reference, probe):
     """generator_cost returns a Python float."""
     is_python_float(student.generator_cost(probe.uniform(-3.0, 3.0, 5)), tried="generator_cost on a small batch")
@@ -174,7 +174,7 @@ def _away_from_one(probe, low, high):
     return value if abs(value - 1.0) > 0.15 else value + 0.3
 
 
-@graded("correct_ml_gradient_estimate", weight=3)
+@graded("correct_ml_gradient_estimate", weight=3, check_id="test_seeded_estimate")
 def test_seeded_estimate(student, reference, probe):
     """The estimate from seeded draws, for a generator away from the data."""
     s_d = _away_from_one(probe, 0.6, 1.6)
@@ -188,7 +188,7 @@ def test_seeded_estimate(student, reference, probe):
                   "random generator and data distribution")  # fmt: skip
 
 
-@graded("correct_ml_gradient_estimate", weight=1)
+@graded("correct_ml_gradient_estimate", weight=1, check_id="test_seeded_estimate_at_the_data")
 def test_seeded_estimate_at_the_data(student, reference, probe):
     """The seeded estimate when the generator matches the data."""
     s = _away_from_one(probe, 0.6, 1.6)
@@ -197,7 +197,7 @@ def test_seeded_estimate_at_the_data(student, reference, probe):
                   "generator equal to the data distribution")  # fmt: skip
 
 
-@graded("correct_ml_gradient_estimate", weight=1, structural=True)
+@graded("correct_ml_gradient_estimate", weight=1, structural=True, check_id="test_estimate_is_a_float")
 def test_estimate_is_a_float(student, reference, probe):
     """ml_gradient_estimate returns a Python float."""
     is_python_float(
@@ -206,7 +206,7 @@ def test_estimate_is_a_float(student, reference, probe):
     )
 
 
-@graded("correct_ml_gradient_estimate", weight=1, structural=True)
+@graded("correct_ml_gradient_estimate", weight=1, structural=True, check_id="test_draws_only_from_the_given_generator")
 def test_draws_only_from_the_given_generator(student, reference, probe):
     """Identically seeded generators give identical estimates."""
     seeded = probe.generator()

@@ -41,9 +41,13 @@ class CheckFailed(AssertionError):
 
 
 def graded(
-    cell: str, weight: float = 1.0, structural: bool = False
+    cell: str, weight: float = 1.0, structural: bool = False, *, check_id: str
 ) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Mark a check as scoring the test cell with grade id ``cell``, with a relative ``weight``.
+
+    ``check_id`` names the check for good: with the assignment, notebook and student id it seeds
+    the check's probes, so it must never change once students have been graded (a regrade would
+    draw other inputs); the function itself may be renamed freely.
 
     A ``structural`` check looks at the form of an answer (its type, shape, determinism, an error
     it raises, a property a constant also has) rather than its values: it earns its weight only
@@ -54,6 +58,7 @@ def graded(
         check.cell = cell  # type: ignore[attr-defined]
         check.weight = weight  # type: ignore[attr-defined]
         check.structural = structural  # type: ignore[attr-defined]
+        check.check_id = check_id  # type: ignore[attr-defined]
         return check
 
     return mark

@@ -32,7 +32,11 @@ Check = Callable[..., None]
 def checks_for(notebook: str) -> list[Check]:
     """The hidden checks of a notebook, in file order (module ``gankit.checks.test_<notebook>``)."""
     module = importlib.import_module(f"gankit.checks.test_{notebook}")
-    return [fn for name, fn in vars(module).items() if name.startswith("test_") and hasattr(fn, "cell")]
+    checks = [fn for name, fn in vars(module).items() if name.startswith("test_") and hasattr(fn, "cell")]
+    ids = [check.check_id for check in checks]
+    if len(set(ids)) != len(ids):  # two checks drawing the same probes would test the same inputs
+        raise ValueError(f"hidden checks of {notebook} share a check_id: {sorted(i for i in ids if ids.count(i) > 1)}")
+    return checks
 
 
 class StudentCalls:
@@ -249,7 +253,7 @@ class Grader:
             verdict = verdicts.get(check.cell)
             if verdict is None:
                 continue  # a test cell the student's notebook lacks scores nothing anyway
-            probe = Probe(derive_seed(self.assignment, notebook, student_id, check.__name__))
+            probe = Probe(derive_seed(self.assignment, notebook, student_id, check.check_id))
             result = CheckResult(
                 _check_name(check), check.weight, getattr(check, "structural", False), probe_values=probe.values
             )
