@@ -4,13 +4,14 @@ import os
 
 from nbgrader.preprocessors import ClearMarkScheme, ClearOutput, IncludeHeaderFooter, LockCells
 
+from gankit import COURSE_ID
 from gankit.grading import pipeline
 
 c = get_config()  # noqa: F821  (provided by nbgrader when it loads this file)
 
 here = os.path.dirname(os.path.abspath(__file__))
 
-c.CourseDirectory.course_id = "gan_tutorial"
+c.CourseDirectory.course_id = COURSE_ID  # gankit/__init__.py: the one place it is written
 c.CourseDirectory.root = here
 c.CourseDirectory.solution_directory = "solutions"
 # The exchange is shared with the students; override it per deployment, e.g. with

@@ -29,7 +29,7 @@
 set -euo pipefail
 
 kit="$(cd "$(dirname "$0")/.." && pwd)"
-course_id=gan_tutorial
+course_id="$(sed -n 's/^COURSE_ID = "\(.*\)"$/\1/p' "$kit/gankit/__init__.py")"  # the kit's one record of it
 prefix=/opt/gankit
 course_dir=/srv/gankit/$course_id
 state=/var/lib/gankit-hub
