@@ -13,9 +13,15 @@ from gankit.nbgrader_cli import run_nbgrader
 from gankit.regenerate import GENERATED, copy_course, regenerate
 from gankit.simulated_class import WRITTEN_ANSWERS, Student, model_answers
 
+IGNORED = {"__pycache__", ".ipynb_checkpoints"}  # what running a notebook leaves, and git ignores
+
 
 def _files(folder):
-    return {path.relative_to(folder): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+    return {
+        path.relative_to(folder): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and not IGNORED & set(path.relative_to(folder).parts)
+    }
 
 
 def test_committed_release_and_solutions_match_a_fresh_generation(tmp_path):

@@ -195,6 +195,9 @@ def test_no_process_outlives_its_notebook():
     )
     with _process(code) as process:
         assert Outcome.from_reply(process.call("spawn", [])).value == 2
+        started = time.monotonic() + 5  # both are running (on a busy machine, give /proc a moment)
+        while len(_sleepers("300.25", "300.5")) < 2 and time.monotonic() < started:
+            time.sleep(0.05)
         assert len(_sleepers("300.25", "300.5")) == 2
     deadline = time.monotonic() + 5  # SIGKILL is delivered asynchronously
     while _sleepers("300.25", "300.5") and time.monotonic() < deadline:

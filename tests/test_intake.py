@@ -78,6 +78,7 @@ def test_special_files_are_never_opened(tmp_path):
     assert [p.name for p in dest.iterdir()] == ["ok.txt"]
 
 
+@pytest.mark.root  # only root may make a device node
 def test_a_device_node_is_never_opened(tmp_path):
     """(Making a device node needs root, as make test has.)"""
     src = _submission(tmp_path)
