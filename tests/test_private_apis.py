@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from jupyter_client.manager import AsyncKernelManager
@@ -83,7 +84,10 @@ def test_notebook_client_handles_a_timeout_in_an_overridable_coroutine():
 def test_kernel_manager_keeps_its_launch_arguments_with_the_working_folder(tmp_path):
     manager = AsyncKernelManager(kernel_name="python3", connection_file=str(tmp_path / "kernel.json"))
     try:
-        asyncio.run(manager._async_pre_start_kernel(cwd=str(tmp_path)))  # prepares; starts nothing
+        # Prepares, starts nothing. In a thread of its own: the browser tests keep an event loop
+        # running in this one for the whole session.
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, manager._async_pre_start_kernel(cwd=str(tmp_path))).result()
         assert manager._launch_args["cwd"] == str(tmp_path)
     finally:
         manager.cleanup_resources()
