@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 from nbformat import NotebookNode  # noqa: E402
 
 from gankit import ASSIGNMENT, NOTEBOOKS, notebooks, points, scores  # noqa: E402
-from gankit.grading.faults import FAULTS_KEY  # noqa: E402
+from gankit.grading.faults import FAULTS_KEY, describe  # noqa: E402
 from gankit.grading.hidden_checks import VERDICTS_KEY  # noqa: E402
 from gankit.grading.intake import read_record  # noqa: E402
 
@@ -141,7 +141,7 @@ def collect(course: Path, assignment: str = ASSIGNMENT, failures: Mapping[str, s
             # What went wrong while grading (timeouts, a dead kernel, an output flood, an unreadable
             # notebook, an edited grade cell, signs of tampering): written by the kit, never the student.
             for item in graded.metadata.get(FAULTS_KEY, []):
-                row.problems.append(f"{name} {item['where']}: {item['kind']}: {item['message']}")
+                row.problems.append(describe(name, item))
                 kinds[item["kind"]] += 1
             verdicts = graded.metadata.get(VERDICTS_KEY, {})
             tried = attempted(graded, release.get(name))

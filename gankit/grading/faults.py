@@ -51,9 +51,11 @@ def collect(autograded: Path, assignment: str) -> list[tuple[str, str, dict[str,
     return [item for folder in sorted(autograded.glob(f"*/{assignment}")) for item in collect_dir(folder)]
 
 
+def describe(notebook: str, item: dict[str, str]) -> str:
+    """One fault in words: "<notebook> <where>: <kind>: <message>"."""
+    return f"{notebook} {item['where']}: {item['kind']}: {item['message']}"
+
+
 def summary_lines(found: list[tuple[str, str, dict[str, str]]]) -> list[str]:
     """Human-readable lines, one per fault, for the end of a grading run."""
-    return [
-        f"  {student}/{notebook} {item['where']}: {item['kind']}: {item['message']}"
-        for student, notebook, item in found
-    ]
+    return [f"  {student}/{describe(notebook, item)}" for student, notebook, item in found]

@@ -41,6 +41,7 @@ _ATTRIBUTES = {
     "width", "height", "depth", "accent", "accentunder", "movablelimits", "largeop", "symmetric",
     "minsize", "maxsize", "displaystyle", "scriptlevel", "notation", "encoding",
 }  # fmt: skip
+ET.register_namespace("", MATHML)  # serialise MathML with its namespace as the default one
 
 
 def mathml(latex: str, display: bool = False) -> str | None:
@@ -53,7 +54,6 @@ def mathml(latex: str, display: bool = False) -> str | None:
         tag = element.tag.removeprefix(f"{{{MATHML}}}")
         if tag not in _TAGS or any(name not in _ATTRIBUTES for name in element.attrib):
             return None
-    ET.register_namespace("", MATHML)
     # Re-serialised from the parsed tree: every text is escaped, whatever the formula held.
     return ET.tostring(root, encoding="unicode", method="html")
 
@@ -101,6 +101,7 @@ class FeedbackExporter(HTMLExporter):
 
     @pass_context
     def markdown2html(self, context: Any, source: str) -> str:
+        """``HTMLExporter.markdown2html`` with the kit's renderer (nbconvert offers no setting for it)."""
         cell = context.get("cell", {})
         renderer = MathMLRenderer(
             escape=False,
@@ -109,6 +110,7 @@ class FeedbackExporter(HTMLExporter):
             path=context.get("resources", {}).get("metadata", {}).get("path", ""),
             anchor_link_text=self.anchor_link_text,
             exclude_anchor_links=self.exclude_anchor_links,
+            **self.lexer_options,
         )
         return MarkdownWithMath(renderer=renderer).render(source)
 

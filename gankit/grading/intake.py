@@ -19,11 +19,12 @@ goes on.
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import json
 import os
 import pwd
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -214,20 +215,21 @@ def owner(path: str | Path) -> str:
         return f"uid {uid}"
 
 
+def _entries(folder: str | Path) -> Iterator[str]:
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        for name in dirs + files:
+            yield os.path.join(root, name)
+
+
 def last_changed(folder: str | Path, limit: int = 10_000) -> datetime:
     """When ``folder`` or anything in it last changed, in UTC (inode change times, which no user
     can set back); links are not followed, and at most ``limit`` entries are looked at."""
     latest = os.lstat(folder).st_ctime
-    seen = 0
-    for root, dirs, files in os.walk(folder, followlinks=False):
-        for name in dirs + files:
-            seen += 1
-            if seen > limit:
-                break
-            try:
-                latest = max(latest, os.lstat(os.path.join(root, name)).st_ctime)
-            except OSError:
-                continue
+    for path in itertools.islice(_entries(folder), limit):  # the walk stops at the limit too
+        try:
+            latest = max(latest, os.lstat(path).st_ctime)
+        except OSError:
+            continue
     return datetime.fromtimestamp(latest, timezone.utc).replace(tzinfo=None)  # naive UTC, as nbgrader's times
 
 

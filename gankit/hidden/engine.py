@@ -113,10 +113,14 @@ class CellVerdict:
         """Whether every value check passed (only then do structural checks count)."""
         return all(r.passed for r in self.results if not r.structural)
 
+    def counts(self, result: CheckResult) -> bool:
+        """Whether ``result`` earns its weight: it passed, and is a value check or the values are right."""
+        return result.passed and (self.values_right or not result.structural)
+
     @property
     def score(self) -> float:
         total = sum(r.weight for r in self.results)
-        counted = [r for r in self.results if r.passed and (self.values_right or not r.structural)]
+        counted = [r for r in self.results if self.counts(r)]
         earned = sum(r.weight for r in counted)
         return round(self.points * earned / total, 4) if total else 0.0
 
@@ -152,9 +156,9 @@ class CellVerdict:
             "",
         ]
         for result in self.results:
-            counted = result.passed and (self.values_right or not result.structural)
             worth = points(self.share(result))
-            lines.append(f"{'✓' if result.passed else '✗'} {result.name} ({worth if counted else 0} of {worth} points)")
+            earned = worth if self.counts(result) else 0
+            lines.append(f"{'✓' if result.passed else '✗'} {result.name} ({earned} of {worth} points)")
             if result.passed and result.structural and not self.values_right:
                 lines.append("    (this check counts once the values checked above are right)")
             if result.failure is not None:
