@@ -37,11 +37,13 @@ test-fast: $(STAMP)
 course: $(STAMP)
 	$(RUN) $(BIN)/python -m gankit.course_cycle $(COURSE_ARGS)
 
+# The client's writes are measured on PostgreSQL (this clone's own server, as for the tests).
 benchmark: $(STAMP)
-	$(RUN) $(BIN)/python -m gankit.benchmark $(BENCHMARK_ARGS)
+	postgres="$$(tools/postgres.sh start)" && trap 'tools/postgres.sh stop' EXIT INT TERM && \
+		GANKIT_BENCHMARK_POSTGRES="$$postgres" $(RUN) $(BIN)/python -m gankit.benchmark $(BENCHMARK_ARGS)
 
 goldens: $(STAMP)
-	$(RUN) $(BIN)/python -m gankit.regenerate
+	$(RUN) $(BIN)/python -m gankit.goldens
 
 format: $(STAMP)
 	$(BIN)/ruff format gankit tests

@@ -5,7 +5,7 @@ import os
 from nbgrader.preprocessors import ClearMarkScheme, ClearOutput, IncludeHeaderFooter, LockCells
 
 from gankit import COURSE_ID
-from gankit.grading import pipeline
+from gankit.nbgrader_adapter import pipeline
 
 c = get_config()  # noqa: F821  (provided by nbgrader when it loads this file)
 
@@ -39,7 +39,7 @@ c.Execute.interrupt_on_timeout = True
 # and waited for: every output has arrived by then, and the sandbox ends whatever it started.
 c.Execute.shutdown_kernel = "immediate"
 
-# The kit's grading pipeline (gankit/grading/pipeline.py; README: Differences from stock nbgrader):
+# The kit's grading pipeline (gankit/nbgrader_adapter/pipeline.py; README: Differences from stock nbgrader):
 # - collect copies each submission as data (no link followed, no special file opened, sizes
 #   bounded) and only a student's own; release and submit keep each submission its owner's;
 # - autograde grades every notebook it can and names every one it cannot (a broken notebook costs
@@ -47,7 +47,7 @@ c.Execute.shutdown_kernel = "immediate"
 #   are repaired and deleted ones restored; the notebook's kernel runs in the sandbox, a fault
 #   costing one cell;
 # - hidden checks decide every autograded test cell: they run the student's functions in a
-#   sandboxed process on inputs drawn for that student and judge the results here (gankit/hidden/);
+#   sandboxed process on inputs drawn for that student and judge the results here (gankit/judging/);
 # - feedback pages read offline (MathML), show each check's points and "not graded yet".
 pipeline.apply(c)
 c.HiddenChecks.call_seconds = 10.0

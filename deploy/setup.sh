@@ -306,7 +306,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" >"$stamp"
 fi
 # Submissions stay their owner's in the exchange (the one file of the kit the runtime holds).
-cp "$kit/gankit/exchange_permissions.py" "$("$runtime/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/gankit_exchange.py"
+cp "$kit/gankit/nbgrader_adapter/exchange.py" "$("$runtime/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/gankit_exchange.py"
 cat >"$runtime/etc/jupyter/nbgrader_config.py" <<EOF
 # Every student's nbgrader: the course and its exchange (written by deploy/setup.sh).
 c = get_config()  # noqa: F821

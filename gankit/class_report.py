@@ -36,9 +36,9 @@ import numpy as np  # noqa: E402
 from nbformat import NotebookNode  # noqa: E402
 
 from gankit import ASSIGNMENT, NOTEBOOKS, notebooks, points, scores  # noqa: E402
-from gankit.grading.faults import FAULTS_KEY, describe  # noqa: E402
-from gankit.grading.hidden_checks import VERDICTS_KEY  # noqa: E402
-from gankit.grading.intake import read_record  # noqa: E402
+from gankit.nbgrader_adapter.faults import FAULTS_KEY, describe  # noqa: E402
+from gankit.nbgrader_adapter.hidden_checks import VERDICTS_KEY  # noqa: E402
+from gankit.nbgrader_adapter.intake import read_record  # noqa: E402
 
 TITLE = "GAN exercises"
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gankit import ASSIGNMENT, COURSE_ID, NOTEBOOKS, ROOT, class_report, points, scores
+from gankit.goldens import copy_course
+from gankit.grade_class import grade_class
 from gankit.nbgrader_cli import run_nbgrader
-from gankit.parallel_autograde import autograde_in_parallel
-from gankit.regenerate import copy_course
 from gankit.simulated_class import CLASS, WRITTEN_ANSWERS, Student, model_answers
 
 DEFAULT_WORKDIR = ROOT / "build" / "course-cycle"
@@ -140,19 +140,21 @@ def run_cycle(
     steps.nbgrader("collect", ASSIGNMENT, "--ExchangeCollect.check_owner=False", cwd=course)
     if not grade:
         return result
-    # nbgrader's autograde, one worker process per core; one broken submission never stops the others.
+    # nbgrader's autograde on a local Dask cluster (one worker process per core), this process
+    # writing every result; one broken submission never stops the others.
     grading = time.perf_counter()
-    graded = autograde_in_parallel(
+    graded = grade_class(
         course,
         ASSIGNMENT,
         env=steps.env,
+        logs=steps.logs / "autograde",
         progress=lambda done, total, failed, _: (
             _worth_saying(done, total) and say(_progress_line("graded", done, total, grading, failed))
         ),
     )
     for failure in graded.failed:
         result.problems.append(f"autograde failed for {failure.student_id}: {failure.error} (logs: {graded.logs})")
-    say(f"Autograded {len(graded.results)} students in {graded.seconds:.1f} s with parallel workers")
+    say(f"Autograded {len(graded.results)} students in {graded.seconds:.1f} s on {graded.workers} Dask workers")
     if steps.nbgrader("generate_feedback", ASSIGNMENT, "--force", cwd=course, check=False) != 0:
         result.problems.append(f"generate_feedback reported errors; see {steps.logs}")
     steps.nbgrader("export", f"--to={result.grades_csv}", cwd=course)

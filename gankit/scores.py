@@ -34,15 +34,20 @@ class CellScore:
         return float(self.manual_score if self.manual_score is not None else self.auto_score or 0.0)
 
 
-def db_url(course: Path) -> str:
-    """The URL of the course's gradebook, as its nbgrader configuration sets it (SQLite in the
-    course directory unless ``CourseDirectory.db_url`` says otherwise)."""
+def course_directory(course: Path) -> CourseDirectory:
+    """nbgrader's view of ``course``, as its ``nbgrader_config.py`` configures it."""
     config = Config()
     if (course / "nbgrader_config.py").is_file():
         config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
     directory = CourseDirectory(config=config)
     directory.root = str(course)
-    url = directory.db_url
+    return directory
+
+
+def db_url(course: Path) -> str:
+    """The URL of the course's gradebook, as its nbgrader configuration sets it (SQLite in the
+    course directory unless ``CourseDirectory.db_url`` says otherwise)."""
+    url = course_directory(course).db_url
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
         raise FileNotFoundError(
             f"no gradebook at {url.removeprefix('sqlite:///')}: nothing has been graded in {course} yet "

@@ -21,7 +21,7 @@ from paths import SOURCE
 
 from gankit import NOTEBOOKS, ROOT, notebooks
 from gankit.course_cycle import CycleResult, run_cycle
-from gankit.hidden.engine import checks_for
+from gankit.judging.grader import checks_for
 
 # Fixtures that put a test in a lane whatever its module says.
 _LANES = {"cycle": ("slow",), "cycle_and_root": ("slow",), "browser": ("slow", "browser")}

@@ -35,20 +35,20 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell
 from nbgrader.api import Gradebook
+from processes import MARK, of_this_run, running
 from unix_accounts import give, run_as, unix_accounts
 
 from gankit import ASSIGNMENT, NOTEBOOKS, ROOT, class_report, notebooks, scores
-from gankit.benchmark import plain_nbgrader_copy
-from gankit.grading.faults import FAULTS_KEY
+from gankit.goldens import copy_course
+from gankit.nbgrader_adapter.faults import FAULTS_KEY
 from gankit.nbgrader_cli import nbgrader_env, run_nbgrader
-from gankit.regenerate import copy_course
-from gankit.sandbox.policy import UID_BASE, runtime_paths
+from gankit.plain_nbgrader import plain_nbgrader_copy
+from gankit.sandbox.command import UID_BASE, runtime_paths
 from gankit.simulated_class import Student, place_submission
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]  # grades as root and as an account of its own
 
 EX1, EX2, EX3 = NOTEBOOKS
-MARK = "gankit-adversary-7731"  # in the command line of every process an attack starts
 BUDGET = 45  # seconds per notebook in this run (the course's default is 300)
 FAST = ["--Execute.timeout=10", "--HiddenChecks.setup_seconds=8", f"--Sandbox.notebook_seconds={BUDGET}"]
 MODES = ("root", "user")
@@ -604,27 +604,22 @@ def _digests(course: Path, folder: str) -> dict[str, bytes]:
     return found
 
 
-def _host_tmp() -> set[str]:
-    """The grader's own folders under /tmp (each sandbox's, each grading run's)."""
-    return {p.name for p in Path(tempfile.gettempdir()).glob("gankit-*")}
+def _host_tmp(folder: Path | None = None) -> set[str]:
+    """The grader's own folders in its temporary folder (each sandbox's, each grading run's):
+    ``folder``, the run's own (so that another course grading on this machine cannot count), or
+    this process's."""
+    return {p.name for p in (folder or Path(tempfile.gettempdir())).glob("gankit-*")}
 
 
 def _sandbox_processes(uid: int | None = None) -> list[str]:
-    """Processes that an attack started or that run as a sandbox uid (or as ``uid``)."""
+    """This run's processes that an attack started or that run as a sandbox uid (or as ``uid``)."""
+    processes = running()
+    ours = of_this_run(processes)
     left = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            status = dict(line.split(":", 1) for line in (proc / "status").read_text().splitlines() if ":" in line)
-        except OSError:
-            continue
-        if status["State"].strip().startswith("Z"):
-            continue  # dead, waiting for the machine's init to collect it
-        owner = int(status["Uid"].split()[0])
-        if MARK in cmdline or owner >= UID_BASE or owner == uid:
-            left.append(f"{proc.name} uid={owner} {cmdline[:120]}")
+    for pid in sorted(ours):
+        process = processes[pid]
+        if MARK in process.cmdline or process.uid >= UID_BASE or process.uid == uid:
+            left.append(f"{pid} uid={process.uid} {process.cmdline[:120]}")
     return left
 
 
@@ -643,12 +638,18 @@ class Run:
     seconds: float
 
 
+def _run_tmp(course: Path) -> Path:
+    """The temporary folder of the graders this test starts on ``course``: theirs alone."""
+    return course.parent / "tmp"
+
+
 def _grade(mode: str, user: str, course: Path, *args: str) -> subprocess.CompletedProcess:
     """``nbgrader autograde`` on ``course``, as root or as the ordinary account ``user``."""
+    tmp = _run_tmp(course)
     if mode == "root":
-        return run_nbgrader(["autograde", ASSIGNMENT, *args, *FAST], cwd=course, check=False)
+        return run_nbgrader(["autograde", ASSIGNMENT, *args, *FAST], cwd=course, env={"TMPDIR": str(tmp)}, check=False)
     nbgrader = str(Path(sys.executable).parent / "nbgrader")
-    return run_as(user, [nbgrader, "autograde", ASSIGNMENT, *args, *FAST], course, check=False)
+    return run_as(user, [nbgrader, "autograde", ASSIGNMENT, *args, *FAST], course, check=False, TMPDIR=str(tmp))
 
 
 @pytest.fixture(scope="module", params=MODES)
@@ -672,7 +673,7 @@ def _run(mode: str, user: str, course: Path) -> Run:
             str(course / "gradebook.db"),
             str(course / "nbgrader_config.py"),
             str(ROOT / "gankit" / "checks" / f"test_{EX1}.py"),
-            str(ROOT / "gankit" / "hidden" / "engine.py"),
+            str(ROOT / "gankit" / "judging" / "grader.py"),
             "/etc/passwd",
         ],
         "targets": [str(course / "pwned.txt"), str(course / "source" / "pwned.txt"), "pwned.txt", "/tmp/scratch.txt"],
@@ -683,15 +684,18 @@ def _run(mode: str, user: str, course: Path) -> Run:
         folder = place_submission(course, Student(case.student_id, case.what, cheats=not case.honest))
         case.build(folder, ctx)
     uid = None
+    _run_tmp(course).mkdir(mode=0o700)
     if mode == "user":
         give(course, user)
+        give(_run_tmp(course), user)
         uid = pwd.getpwnam(user).pw_uid
 
     # The control student is graded alone first; the troublemakers' run must not change it.
     first = _grade(mode, user, course, "--student", "control")
     assert first.returncode == 0, (first.stdout + first.stderr)[-3000:]
     control_before = scores.cell_scores(course, "control")
-    files_before, submitted_before, tmp_before = _files(course), _digests(course, "submitted"), _host_tmp()
+    files_before, submitted_before = _files(course), _digests(course, "submitted")
+    tmp_before = _host_tmp(_run_tmp(course))
     start = time.monotonic()
     done = _grade(mode, user, course)
     seconds = time.monotonic() - start
@@ -707,7 +711,7 @@ def _run(mode: str, user: str, course: Path) -> Run:
         submitted_before,
         listener.accepted,
         _sandbox_processes(uid),
-        _host_tmp() - tmp_before,
+        _host_tmp(_run_tmp(course)) - tmp_before,
         seconds,
     )
 

@@ -24,9 +24,9 @@ from nbgrader.api import Gradebook
 from playwright.sync_api import Page
 
 from gankit import ASSIGNMENT, COURSE_ID, NOTEBOOKS, ROOT, notebooks, scores
+from gankit.goldens import copy_course
 from gankit.lab import lab_command
 from gankit.nbgrader_cli import nbgrader_env, run_nbgrader
-from gankit.regenerate import copy_course
 from gankit.simulated_class import (
     OPTIMAL_DISCRIMINATOR_RATIO,
     WRITTEN_ANSWERS,

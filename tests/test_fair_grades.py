@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pytest
 
 from gankit import ASSIGNMENT, NOTEBOOKS, ROOT, notebooks
-from gankit.hidden.engine import Grader
+from gankit.judging.grader import Grader
 from gankit.simulated_class import model_answers
 
 pytestmark = pytest.mark.slow  # every mutant for 50 student ids: minutes

@@ -11,9 +11,9 @@ from browsing import new_page, screenshot
 from nbgrader.api import Gradebook
 
 from gankit import ASSIGNMENT, COURSE_ID, NOTEBOOKS, scores
-from gankit.grading.feedback import MathMLRenderer, mathml
-from gankit.hidden.checking import CheckFailed
-from gankit.hidden.engine import CellVerdict, CheckResult
+from gankit.judging.checking import CheckFailed
+from gankit.judging.grader import CellVerdict, CheckResult
+from gankit.nbgrader_adapter.feedback import MathMLRenderer, mathml
 from gankit.nbgrader_cli import run_nbgrader
 
 STUDENT = "dev"  # a mistake in exercise 1, so partial credit there

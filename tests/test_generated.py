@@ -9,8 +9,8 @@ import pytest
 from paths import RELEASE
 
 from gankit import ASSIGNMENT, NOTEBOOKS, ROOT, notebooks, scores
+from gankit.goldens import GENERATED, copy_course, regenerate
 from gankit.nbgrader_cli import run_nbgrader
-from gankit.regenerate import GENERATED, copy_course, regenerate
 from gankit.simulated_class import WRITTEN_ANSWERS, Student, model_answers
 
 IGNORED = {"__pycache__", ".ipynb_checkpoints"}  # what running a notebook leaves, and git ignores

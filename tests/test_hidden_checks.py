@@ -14,12 +14,12 @@ import pytest
 from paths import RELEASE, SOURCE
 
 from gankit import ASSIGNMENT, NOTEBOOKS, ROOT, notebooks
-from gankit.hidden import runner
-from gankit.hidden.checking import Probe, derive_seed
-from gankit.hidden.engine import Grader, checks_for
-from gankit.hidden.outcomes import Outcome
-from gankit.hidden.student_process import CheckLimits, StudentProcess
-from gankit.sandbox.policy import UID_BASE
+from gankit.judging.checking import Probe, derive_seed
+from gankit.judging.codec import encode_result
+from gankit.judging.grader import Grader, checks_for
+from gankit.judging.outcome import Outcome
+from gankit.judging.student_process import CheckLimits, StudentProcess
+from gankit.sandbox.command import UID_BASE
 
 SOLUTIONS = ROOT / "solutions" / ASSIGNMENT
 
@@ -186,23 +186,25 @@ def _sleepers(*durations: str) -> list[int]:
 
 def test_no_process_outlives_its_notebook():
     """Children end with the student's process, even one that left for a session of its own."""
+    # Durations of this run's own, so that another run of this test on the machine cannot interfere.
+    first, second = (f"300.{os.getpid()}{digit}" for digit in "12")
     code = (
         "import subprocess\n"
         "def spawn():\n"
-        "    subprocess.Popen(['sleep', '300.25'])\n"
-        "    subprocess.Popen(['sleep', '300.5'], start_new_session=True)\n"
+        f"    subprocess.Popen(['sleep', '{first}'])\n"
+        f"    subprocess.Popen(['sleep', '{second}'], start_new_session=True)\n"
         "    return 2\n"
     )
     with _process(code) as process:
         assert Outcome.from_reply(process.call("spawn", [])).value == 2
         started = time.monotonic() + 5  # both are running (on a busy machine, give /proc a moment)
-        while len(_sleepers("300.25", "300.5")) < 2 and time.monotonic() < started:
+        while len(_sleepers(first, second)) < 2 and time.monotonic() < started:
             time.sleep(0.05)
-        assert len(_sleepers("300.25", "300.5")) == 2
+        assert len(_sleepers(first, second)) == 2
     deadline = time.monotonic() + 5  # SIGKILL is delivered asynchronously
-    while _sleepers("300.25", "300.5") and time.monotonic() < deadline:
+    while _sleepers(first, second) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _sleepers("300.25", "300.5") == []
+    assert _sleepers(first, second) == []
 
 
 def test_an_object_that_lies_about_equality_crosses_as_its_plain_data():
@@ -213,7 +215,7 @@ def test_an_object_that_lies_about_equality_crosses_as_its_plain_data():
         def tolist(self):
             return [0.5]
 
-    encoded = runner.encode(np.array([3.0, 4.0]).view(Liar))
+    encoded = encode_result(np.array([3.0, 4.0]).view(Liar))
     decoded = Outcome.from_reply({"value": encoded})
     assert decoded.kind == "ndarray subclass Liar" and decoded.value.tolist() == [3.0, 4.0]
     assert type(decoded.value) is np.ndarray

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gankit.grading.intake import Bounds, NotAFolder, Skipped, copy_submission, read_record, write_record
+from gankit.nbgrader_adapter.intake import Bounds, NotAFolder, Skipped, copy_submission, read_record, write_record
 
 
 @pytest.fixture

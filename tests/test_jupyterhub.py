@@ -353,7 +353,7 @@ def test_a_student_cannot_read_or_change_what_is_not_theirs(deployment: Deployme
         "list the course": f"ls {course}",
         "read a model answer": f"cat {course}/solutions/{ASSIGNMENT}/{NOTEBOOKS[0]}.ipynb",
         "read the source": f"cat {course}/source/{ASSIGNMENT}/{NOTEBOOKS[0]}.ipynb",
-        "read the hidden checks": f"cat {course}/gankit/hidden/checking.py",
+        "read the hidden checks": f"cat {course}/gankit/judging/checking.py",
         "read the kit's environment": f"ls {course}/.venv/bin",
         "list another's home": f"ls {ada_home}",
         "read another's notebook": f"cat {ada_home}/{ASSIGNMENT}/{NOTEBOOKS[0]}.ipynb",

@@ -20,7 +20,7 @@ from nbgrader.utils import parse_utc
 from unix_accounts import BIN, give, run_as, unix_accounts
 
 from gankit import ASSIGNMENT, COURSE_ID, NOTEBOOKS, ROOT, class_report, scores
-from gankit.regenerate import copy_course
+from gankit.goldens import copy_course
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]  # Unix accounts of its own
 

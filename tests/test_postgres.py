@@ -12,11 +12,12 @@ import uuid
 
 import psycopg
 import pytest
+from gradebooks import every_field
 
 from gankit import ASSIGNMENT, class_report, scores
+from gankit.goldens import copy_course
+from gankit.grade_class import grade_class
 from gankit.nbgrader_cli import run_nbgrader
-from gankit.parallel_autograde import autograde_in_parallel
-from gankit.regenerate import copy_course
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -58,19 +59,22 @@ def _course_on(url, cycle, destination):
     return course
 
 
-def test_parallel_and_serial_grading_agree_on_postgresql_and_with_sqlite(cycle, tmp_path, new_database):
+def test_dask_and_serial_grading_agree_on_postgresql_and_with_sqlite(cycle, tmp_path, new_database):
     serial_url, parallel_url = new_database(), new_database()
     serial = _course_on(serial_url, cycle, tmp_path / "serial")
     parallel = _course_on(parallel_url, cycle, tmp_path / "parallel")
     assert not (serial / "gradebook.db").exists()
 
     run_nbgrader(["autograde", ASSIGNMENT, "--force"], cwd=serial, check=False)
-    summary = autograde_in_parallel(parallel, ASSIGNMENT, workers=2)
+    summary = grade_class(parallel, ASSIGNMENT, workers=2)
     assert not summary.failed, summary.failed
+    assert not grade_class(parallel, ASSIGNMENT, workers=2).failed  # a rerun: nothing duplicated
 
     on_serial = {s: scores.cell_scores(serial, s, url=serial_url) for s in STUDENTS}
     on_parallel = {s: scores.cell_scores(parallel, s, url=parallel_url) for s in STUDENTS}
     assert on_parallel == on_serial
+    assert every_field(parallel, parallel_url) == every_field(serial, serial_url)
+    assert sorted(every_field(parallel, parallel_url)) == sorted(STUDENTS)
     assert on_serial == {s: scores.cell_scores(cycle.course, s) for s in STUDENTS}
     assert not (parallel / "gradebook.db").exists()
     # The report reads the gradebook the course configures (here PostgreSQL), and creates no other.

@@ -83,14 +83,19 @@ def test_notebook_client_handles_a_timeout_in_an_overridable_coroutine():
 
 def test_kernel_manager_keeps_its_launch_arguments_with_the_working_folder(tmp_path):
     manager = AsyncKernelManager(kernel_name="python3", connection_file=str(tmp_path / "kernel.json"))
-    try:
-        # Prepares, starts nothing. In a thread of its own: the browser tests keep an event loop
-        # running in this one for the whole session.
-        with ThreadPoolExecutor(1) as pool:
-            pool.submit(asyncio.run, manager._async_pre_start_kernel(cwd=str(tmp_path))).result()
-        assert manager._launch_args["cwd"] == str(tmp_path)
-    finally:
-        manager.cleanup_resources()
+
+    async def prepare_and_clean_up() -> dict:
+        try:
+            await manager._async_pre_start_kernel(cwd=str(tmp_path))  # prepares, starts nothing
+            return dict(manager._launch_args)
+        finally:
+            await manager._async_cleanup_resources()
+
+    # In a thread of its own: the browser tests keep an event loop running in this one for the
+    # whole session.
+    with ThreadPoolExecutor(1) as pool:
+        launch_args = pool.submit(asyncio.run, prepare_and_clean_up()).result()
+    assert launch_args["cwd"] == str(tmp_path)
 
 
 def test_async_kernel_manager_starts_and_cleans_up_in_overridable_coroutines():

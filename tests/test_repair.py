@@ -11,8 +11,8 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from nbgrader.preprocessors import OverwriteCells
 
-from gankit.grading.faults import FAULTS_KEY
-from gankit.grading.repair import RepairGradeCells, RestoreGradeCells
+from gankit.nbgrader_adapter.faults import FAULTS_KEY
+from gankit.nbgrader_adapter.repair import RepairGradeCells, RestoreGradeCells
 from gankit.nbgrader_cli import run_nbgrader
 
 

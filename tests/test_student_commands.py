@@ -21,7 +21,7 @@ import pytest
 from unix_accounts import BIN, give, unix_accounts
 
 from gankit import ASSIGNMENT, NOTEBOOKS, ROOT
-from gankit.regenerate import copy_course
+from gankit.goldens import copy_course
 from gankit.simulated_class import WRITTEN_ANSWERS, Student, model_answers
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]  # installs the students' setup system-wide

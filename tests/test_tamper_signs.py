@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from gankit import ASSIGNMENT, NOTEBOOKS, ROOT, notebooks, simulated_class
-from gankit.grading.tamper_signs import signs_in, tamper_faults
+from gankit.nbgrader_adapter.tamper_signs import signs_in, tamper_faults
 
 ATTEMPTS = {
     "TAMPER_NUMPY": ["`np.allclose`", "`np.testing.assert_allclose`"],

@@ -66,6 +66,8 @@ def run_as(user: str, args: list[str], cwd: Path, check: bool = True, **env: str
         "PATH": f"{BIN}:/usr/bin:/bin",
         "LANG": "C.UTF-8",
         "JUPYTER_RUNTIME_DIR": f"{home}/.runtime",
+        # what tells this test run's processes from another's (tests/processes.py)
+        "GANKIT_TEST_RUN": os.environ.get("GANKIT_TEST_RUN", ""),
         **env,
     }
     command = ["runuser", "-u", user, "--", "env", "-i", *(f"{k}={v}" for k, v in base.items()), *args]

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from gankit import ASSIGNMENT, ROOT, notebooks
-from gankit.hidden.checking import Probe, derive_seed
-from gankit.hidden.engine import Grader, ReferenceCalls, StudentCalls
-from gankit.hidden.student_process import StudentProcess
+from gankit.judging.checking import Probe, derive_seed
+from gankit.judging.grader import Grader, ReferenceCalls, StudentCalls
+from gankit.judging.student_process import StudentProcess
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from gankit.hidden.checking import graded, is_python_float, no_warnings, raises, require, same_values
+from gankit.judging.checking import graded, is_python_float, no_warnings, raises, require, same_values
 
 SHARE = "D* is the share of the data density in the total: p_data / (p_data + p_model)"
 

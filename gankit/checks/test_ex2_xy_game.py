@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from gankit.hidden.checking import graded, require, same_values
-from gankit.hidden.outcomes import Outcome
+from gankit.judging.checking import graded, require, same_values
+from gankit.judging.outcome import Outcome
 
 ROTATION = "x descends V (dx/dt = -y) and y ascends it (dy/dt = +x): the flow is a rotation"
 

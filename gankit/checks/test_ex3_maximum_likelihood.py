@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from gankit.hidden.checking import graded, is_python_float, same_values
+from gankit.judging.checking import graded, is_python_float, same_values
 
 SIGN = (
     "the KL gradient is minus an expectation over p_data; importance sampling keeps that minus sign "

@@ -1,4 +1,4 @@
-"""A notebook kernel inside the sandbox, for ``nbgrader autograde`` (see ``gankit.grading.execute``).
+"""A notebook kernel inside the sandbox, for ``nbgrader autograde`` (see ``gankit.nbgrader_adapter.execute``).
 
 The kernel talks to the grader over ZeroMQ Unix sockets (the sandbox has no network). They live in
 a 1 MiB tmpfs of the sandbox's own, ``/kernel/ipc``, which the grader reaches from outside through
@@ -21,7 +21,7 @@ from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
 
-from gankit.sandbox.policy import SandboxedCommand, minimal_env, private_folder
+from gankit.sandbox.command import SandboxedCommand, minimal_env, private_folder
 from gankit.sandbox.settings import Sandbox
 
 INSIDE = "/submission"  # where the notebook's folder appears in the sandbox

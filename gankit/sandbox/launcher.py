@@ -3,7 +3,7 @@
 It runs as ``python -I launcher.py '<json config>'``, as the grader, and must not import the kit.
 Building the sandbox is bubblewrap's job (Debian's ``bwrap``, the tool Flatpak uses: namespaces,
 ``pivot_root`` with the old root unmounted, capabilities dropped, ``no_new_privs``); the command
-line it runs is prepared by ``policy.py``. This program only does what bubblewrap leaves to its
+line it runs is prepared by ``command.py``. This program only does what bubblewrap leaves to its
 caller:
 
 1. joins the sandbox's cgroups (when grading as root), so that memory and processes are limited

@@ -5,7 +5,8 @@ from __future__ import annotations
 from traitlets import Bool, Int
 from traitlets.config import Configurable
 
-from gankit.sandbox.policy import Limits, allowed_unsandboxed
+from gankit.sandbox.availability import allowed_unsandboxed
+from gankit.sandbox.limits import Limits
 
 
 class Sandbox(Configurable):

@@ -11,7 +11,7 @@ from typing import Any
 
 import nbformat
 
-from gankit.grading.intake import read_record
+from gankit.nbgrader_adapter.intake import read_record
 
 FAULTS_KEY = "gankit_faults"
 UNREADABLE_KEY = "gankit_unreadable"  # on the stand-in graded for a notebook that could not be read
@@ -40,7 +40,7 @@ def faults_in(path: Path) -> list[dict[str, str]]:
 
 def collect_dir(folder: Path) -> list[tuple[str, str, dict[str, str]]]:
     """Every fault in one student's autograded folder, as (student, notebook, fault): what was left
-    out of the submission (``gankit.grading.intake``), then each notebook's own."""
+    out of the submission (``gankit.nbgrader_adapter.intake``), then each notebook's own."""
     student = folder.parent.name
     found = [(student, "submission", fault(item.path, "left out", item.reason)) for item in read_record(folder)]
     return found + [(student, path.stem, item) for path in sorted(folder.glob("*.ipynb")) for item in faults_in(path)]

@@ -14,7 +14,7 @@ import re
 
 from nbformat import NotebookNode
 
-from gankit.grading.faults import cell_name, fault
+from gankit.nbgrader_adapter.faults import cell_name, fault
 
 # IPython's machinery a notebook never needs to touch to answer an exercise.
 _IPYTHON = {

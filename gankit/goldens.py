@@ -1,7 +1,7 @@
 """Rebuild ``release/`` and ``solutions/`` from ``source/`` with nbgrader, committed clean.
 
 nbgrader runs in a scratch copy of the course, so the instructor's own gradebook is untouched.
-``python -m gankit.regenerate`` (``make goldens``) writes into the repository; the drift test
+``python -m gankit.goldens`` (``make goldens``) writes into the repository; the drift test
 writes into a temporary folder and compares.
 """
 

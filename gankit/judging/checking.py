@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from gankit.hidden.outcomes import Outcome, Seeded, public_warning
+from gankit.judging.codec import Seeded
+from gankit.judging.outcome import Outcome, public_warning
 
 
 class CheckFailed(AssertionError):

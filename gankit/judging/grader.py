@@ -20,10 +20,10 @@ from typing import Any
 from nbformat import NotebookNode
 
 from gankit import NOTEBOOKS, notebooks, points
-from gankit.hidden import runner
-from gankit.hidden.checking import CheckFailed, Probe, derive_seed
-from gankit.hidden.outcomes import Outcome, encode_arg
-from gankit.hidden.student_process import CheckLimits, StudentProcess
+from gankit.judging.checking import CheckFailed, Probe, derive_seed
+from gankit.judging.codec import decode_arg, encode_arg, encode_result
+from gankit.judging.outcome import Outcome
+from gankit.judging.student_process import CheckLimits, StudentProcess
 
 log = logging.getLogger(__name__)
 Check = Callable[..., None]
@@ -75,10 +75,10 @@ class ReferenceCalls:
                 )
             )
             value = self._namespace[function](
-                *[runner.decode_arg(a) for a in request["args"]],
-                **{k: runner.decode_arg(v) for k, v in request["kwargs"].items()},
+                *[decode_arg(a) for a in request["args"]],
+                **{k: decode_arg(v) for k, v in request["kwargs"].items()},
             )
-            return Outcome.from_reply(json.loads(json.dumps({"value": runner.encode(value)}, allow_nan=False)))
+            return Outcome.from_reply(json.loads(json.dumps({"value": encode_result(value)}, allow_nan=False)))
 
         return call
 

@@ -1,6 +1,6 @@
-"""Plain data in and out of a student process, turned into values the grading process can judge.
+"""What a call into a student's process returned, rebuilt in the grader as a value it can judge.
 
-``encode_arg`` prepares call arguments; ``Outcome.from_reply`` rebuilds what came back. Only
+``Outcome.from_reply`` reads the plain data ``codec.encode_result`` made in the student's process. Only
 numbers, strings, lists and tags cross the boundary, so an object that lies about equality or a
 patched library in the student's process cannot reach a comparison made here.
 """
@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from gankit.judging.codec import untag
 
 NUMERIC_DTYPES = {
     "float64",
@@ -60,48 +61,6 @@ def public_warning(text: str) -> str:
 
 
 @dataclass(frozen=True)
-class Seeded:
-    """An argument that stands for ``numpy.random.default_rng(seed)`` in the student's process."""
-
-    seed: int
-
-
-def _tag_float(x: float) -> Any:
-    return x if math.isfinite(x) else {"__float__": repr(x)}
-
-
-def _tag_nested(data: Any) -> Any:
-    if isinstance(data, list):
-        return [_tag_nested(item) for item in data]
-    return ("nan" if data != data else repr(data)) if isinstance(data, float) and not math.isfinite(data) else data
-
-
-def encode_arg(value: Any) -> Any:
-    """JSON-safe form of a call argument."""
-    if isinstance(value, Seeded):
-        return {"__rng__": value.seed}
-    if isinstance(value, np.ndarray):
-        return {"__ndarray__": _tag_nested(value.tolist()), "dtype": str(value.dtype)}
-    if isinstance(value, np.generic):
-        return encode_arg(value.item())
-    if isinstance(value, float):
-        return _tag_float(value)
-    if isinstance(value, tuple):
-        return {"__tuple__": [encode_arg(v) for v in value]}
-    if isinstance(value, list):
-        return [encode_arg(v) for v in value]
-    return value
-
-
-def _untag(data: Any) -> Any:
-    if isinstance(data, list):
-        return [_untag(item) for item in data]
-    if isinstance(data, str):
-        return float(data)  # "nan", "inf", "-inf"
-    return data
-
-
-@dataclass(frozen=True)
 class Outcome:
     """What one call returned (or raised), rebuilt from plain data."""
 
@@ -142,7 +101,7 @@ class Outcome:
         if kind.startswith("ndarray"):
             dtype, shape = str(data.get("dtype")), tuple(data.get("shape", ()))
             if "data" in data and dtype in NUMERIC_DTYPES:
-                array = np.array(_untag(data["data"]), dtype=dtype).reshape(shape)
+                array = np.array(untag(data["data"]), dtype=dtype).reshape(shape)
                 return cls(kind, array)
             return cls(kind, None, error_message=f"dtype {dtype}, shape {shape}")
         return cls(kind, data.get("name"))

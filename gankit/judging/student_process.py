@@ -19,17 +19,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gankit.hidden.outcomes import public_name
-from gankit.sandbox import policy
-from gankit.sandbox.policy import REFUSAL, SANDBOX_FAILED, SandboxedCommand, SandboxUnavailable
+from gankit.judging.outcome import public_name
+from gankit.sandbox.availability import REFUSAL, SandboxUnavailable
+from gankit.sandbox.command import SANDBOX_FAILED, SandboxedCommand
+from gankit.sandbox.limits import Limits
 
-RUNNER_SOURCE = (Path(__file__).with_name("runner.py")).read_text(encoding="utf-8")
+# The codec first: the student process cannot import the kit (see runner.py).
+RUNNER_SOURCE = "\n\n".join(
+    Path(__file__).with_name(name).read_text(encoding="utf-8") for name in ("codec.py", "runner.py")
+)
 
 __all__ = ["CheckLimits", "StudentProcess", "SandboxUnavailable"]
 
 
 @dataclass(frozen=True)
-class CheckLimits(policy.Limits):
+class CheckLimits(Limits):
     """The limits of the hidden checks' process: the sandbox's, plus the deadlines of the protocol."""
 
     setup_seconds: float = 20.0  # all the notebook's cells together

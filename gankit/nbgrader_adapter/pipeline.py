@@ -1,6 +1,6 @@
 """The kit's grading pipeline, applied to an nbgrader configuration in one call.
 
-    from gankit.grading import pipeline
+    from gankit.nbgrader_adapter import pipeline
     pipeline.apply(c)                        # this course: with its hidden checks
     pipeline.apply(c, hidden_checks=False)   # any nbgrader course: everything but the hidden checks
 
@@ -9,7 +9,7 @@ converters, preprocessors and exchange classes, and the ``Autograde`` converter 
 
 * ``collect`` copies each submission as data and only a student's own (``intake.SafeCollect``);
   ``release_assignment`` makes ``inbound/`` sticky and ``submit`` keeps a submission its owner's
-  (``gankit.exchange_permissions``);
+  (``gankit.nbgrader_adapter.exchange``);
 * ``autograde`` grades every notebook it can (``autograde.KitAutograde``): grade cells a student
   edited so that nbgrader would reject them become ordinary cells first (``repair``), the kernel
   runs in the sandbox with a fault costing one cell (``execute.SandboxedExecute``), deleted grade
@@ -33,13 +33,13 @@ def apply(c: Any, hidden_checks: bool = True) -> None:
     from nbgrader.converters import Autograde
     from nbgrader.preprocessors import Execute, OverwriteCells, SaveAutoGrades
 
-    from gankit.grading import autograde, feedback
-    from gankit.grading.execute import SandboxedExecute
-    from gankit.grading.repair import RepairGradeCells, RestoreGradeCells
+    from gankit.nbgrader_adapter import autograde, feedback
+    from gankit.nbgrader_adapter.execute import SandboxedExecute
+    from gankit.nbgrader_adapter.repair import RepairGradeCells, RestoreGradeCells
 
-    c.ExchangeFactory.collect = "gankit.grading.intake.SafeCollect"
-    c.ExchangeFactory.release_assignment = "gankit.exchange_permissions.StickyRelease"
-    c.ExchangeFactory.submit = "gankit.exchange_permissions.PrivateSubmit"
+    c.ExchangeFactory.collect = "gankit.nbgrader_adapter.intake.SafeCollect"
+    c.ExchangeFactory.release_assignment = "gankit.nbgrader_adapter.exchange.StickyRelease"
+    c.ExchangeFactory.submit = "gankit.nbgrader_adapter.exchange.PrivateSubmit"
     c.OverwriteCells.add_missing_cells = True
     autograde.install()
     defaults = Autograde.class_traits()
@@ -48,7 +48,7 @@ def apply(c: Any, hidden_checks: bool = True) -> None:
     grading = list(defaults["autograde_preprocessors"].default())
     grading[grading.index(Execute)] = SandboxedExecute
     if hidden_checks:
-        from gankit.grading.hidden_checks import HiddenChecks, LoadHiddenChecks
+        from gankit.nbgrader_adapter.hidden_checks import HiddenChecks, LoadHiddenChecks
 
         sanitize.append(LoadHiddenChecks)
         grading.insert(grading.index(SaveAutoGrades), HiddenChecks)

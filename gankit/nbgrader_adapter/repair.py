@@ -25,8 +25,8 @@ from nbgrader.api import Gradebook
 from nbgrader.nbgraderformat import SCHEMA_VERSION
 from nbgrader.preprocessors import NbGraderPreprocessor, OverwriteCells
 
-from gankit.grading.faults import FAULTS_KEY, cell_name, fault
-from gankit.grading.tamper_signs import tamper_faults
+from gankit.nbgrader_adapter.faults import FAULTS_KEY, cell_name, fault
+from gankit.nbgrader_adapter.tamper_signs import tamper_faults
 
 KIT_PREFIX = "gankit"  # metadata keys the kit writes, and so the only ones it may read back
 

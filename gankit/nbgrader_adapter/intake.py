@@ -4,7 +4,7 @@ A submission passes two doors, and both copy it with ``copy_submission``:
 
 * ``nbgrader collect`` (``SafeCollect``, wired in as ``ExchangeFactory.collect``), from the
   exchange's world-writable ``inbound/`` into ``submitted/``;
-* ``nbgrader autograde`` (``gankit.grading.autograde``), from ``submitted/`` into a private copy
+* ``nbgrader autograde`` (``gankit.nbgrader_adapter.autograde``), from ``submitted/`` into a private copy
   that nbgrader then reads instead, since instructors also put submissions there by hand.
 
 The copy never follows a symbolic link and never opens anything but a regular file (no FIFO,
@@ -161,6 +161,26 @@ def copy_submission(
                 total += len(data)
         finally:
             os.close(folder)
+    return skipped
+
+
+def take_in(folder: Path, copy: Path, bounds: Bounds = Bounds(), ignore: Iterable[str] = ()) -> list[Skipped] | None:
+    """Copy the submission ``folder`` (``submitted/<student>/<assignment>``) to ``copy`` as data; return
+    what was left out of it, collect's record included, or None when the student's folder itself
+    is not a folder (a link is never followed): nothing of it is graded then."""
+    try:
+        if not stat.S_ISDIR(os.lstat(folder.parent).st_mode):
+            return None
+    except OSError:
+        return None
+    skipped = read_record(folder)
+    try:
+        skipped += copy_submission(folder, copy, bounds, ignore)
+    except NotAFolder:
+        copy.mkdir(parents=True, exist_ok=True)
+        skipped.append(Skipped(folder.name, "the submission is a link, not a folder; it was not followed"))
+    except OSError as error:  # unreadable by the grader: the student is graded on what was copied
+        skipped.append(Skipped(folder.name, f"could not be read: {error.strerror or error}"))
     return skipped
 
 

@@ -1,74 +1,27 @@
-"""What a sandbox may see and use, and how the grader starts one (see ``launcher.py``).
-
-One policy serves both places where a student's code runs during grading: the notebook's own
-kernel (``kernel.py``) and the process the hidden checks call (``gankit.hidden.student_process``).
+"""The command line that starts a sandbox: what it may see and use, as bubblewrap arguments for
+``launcher.py``. It serves both places where a student's code runs during grading: the notebook's
+own kernel (``kernel.py``) and the process the hidden checks call
+(``gankit.judging.student_process``).
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 import weakref
 from collections.abc import Iterable
-from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
+
+from gankit.sandbox.cgroups import Cgroup
+from gankit.sandbox.limits import Limits
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
 SANDBOX_FAILED = 97  # the launcher's exit status when it could not build the sandbox
 UID_BASE = 1_000_000  # sandbox uid when grading as root: this + the supervisor's pid, owned by nothing
 INSIDE_UID = 1000  # the uid the sandbox sees when grading as an ordinary user (mapped to the grader)
-CGROUP_ROOT = Path("/sys/fs/cgroup")
-_names = itertools.count()
-
-REFUSAL = (
-    "Grading runs students' code only inside a sandbox, and this machine could not build one "
-    "(it needs bubblewrap, Debian's bubblewrap package, and Linux namespaces: grading as root, or "
-    "unprivileged user namespaces). To grade without it anyway (students' code then runs as you, and can read and "
-    "write what you can), set c.Sandbox.allow_unsandboxed = True in nbgrader_config.py or "
-    "GANKIT_ALLOW_UNSANDBOXED=1."
-)
-
-
-class SandboxUnavailable(RuntimeError):
-    """The sandbox cannot be built on this machine; the message says why and what to do."""
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Resource limits of one sandbox (one notebook's kernel, or one hidden-checks process)."""
-
-    memory_mb: int = 1024  # address space of each process, and memory of the whole sandbox
-    cpu_seconds: int = 300  # CPU time of each process (as c.Sandbox.cpu_seconds)
-    scratch_mb: int = 32  # the private /tmp
-    max_open_files: int = 64
-    max_file_mb: int = 16
-    max_processes: int = 64  # processes and threads of the whole sandbox
-
-    def prlimit_args(self) -> list[str]:
-        """Per-process limits, set by ``prlimit`` inside the sandbox. The process count is per user
-        and user namespace, so in the sandbox it counts the sandbox's own processes and threads."""
-        mib = 1024 * 1024
-        return [
-            f"--as={self.memory_mb * mib}",
-            f"--cpu={self.cpu_seconds}",
-            f"--nofile={self.max_open_files}",
-            f"--fsize={self.max_file_mb * mib}",
-            "--core=0",
-            f"--nproc={self.max_processes}",
-        ]
-
-
-def allowed_unsandboxed(configured: bool = False) -> bool:
-    """Whether the grader opted out of the sandbox (configuration or environment)."""
-    return configured or os.environ.get("GANKIT_ALLOW_UNSANDBOXED", "") == "1"
 
 
 def runtime_paths() -> list[str]:
@@ -100,68 +53,6 @@ def minimal_env(**extra: str) -> dict[str, str]:
             env[name] = os.environ[name]
     env.update(extra)
     return env
-
-
-def _remove_stale(parent: Path) -> None:
-    """Remove the empty cgroups of graders that were killed before they could clean up."""
-    if not parent.is_dir():
-        return
-    for path in parent.iterdir():
-        owner = path.name.split("-")[0]
-        if path.is_dir() and owner.isdigit() and not Path(f"/proc/{owner}").exists():
-            try:
-                path.rmdir()
-            except OSError:
-                pass
-
-
-class Cgroup:
-    """A cgroup (v1 memory and pids controllers) holding one sandbox, when the machine allows it.
-
-    Resource limits apply per process; the cgroup also bounds the sandbox as a whole, so that a
-    fork bomb or many processes each just under the memory limit cannot starve the machine.
-    """
-
-    def __init__(self, limits: Limits):
-        name = f"gankit/{os.getpid()}-{next(_names)}"
-        self.dirs: list[Path] = []
-        settings = {
-            "memory": {"memory.limit_in_bytes": limits.memory_mb * 1024 * 1024},
-            "pids": {"pids.max": limits.max_processes},
-        }
-        for controller, values in settings.items():
-            _remove_stale(CGROUP_ROOT / controller / "gankit")
-            path = CGROUP_ROOT / controller / name
-            try:
-                path.mkdir(parents=True)
-                for key, value in values.items():
-                    (path / key).write_text(str(value))
-            except OSError:
-                continue  # not root, or no such controller: the per-process limits still hold
-            self.dirs.append(path)
-
-    @property
-    def procs_files(self) -> list[str]:
-        return [str(path / "cgroup.procs") for path in self.dirs]
-
-    def close(self) -> None:
-        """Kill whatever is left inside and remove the cgroup."""
-        for path in self.dirs:
-            for _ in range(50):
-                try:
-                    pids = [int(p) for p in (path / "cgroup.procs").read_text().split()]
-                    for pid in pids:
-                        try:
-                            os.kill(pid, signal.SIGKILL)
-                        except ProcessLookupError:
-                            pass
-                    path.rmdir()
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.02)
-        self.dirs = []
 
 
 def private_folder(kind: str) -> str:
@@ -301,25 +192,3 @@ class SandboxedCommand:
         if self._remove is not None:
             self._remove()
         self.private = ""
-
-
-@lru_cache(maxsize=1)
-def _probe() -> str:
-    """Build one sandbox that does nothing; return the launcher's complaint, or "" if it worked."""
-    if not bwrap_path():
-        return "sandbox: bubblewrap (bwrap) is not installed: apt-get install bubblewrap"
-    box = SandboxedCommand([sys.executable, "-I", "-c", "pass"], Limits())
-    try:
-        done = subprocess.run(box.command, capture_output=True, timeout=60)
-    finally:
-        box.close()
-    if done.returncode == 0:
-        return ""
-    return done.stderr.decode("utf-8", "replace").strip()[-1000:] or f"exit status {done.returncode}"
-
-
-def ensure_available() -> None:
-    """Raise ``SandboxUnavailable`` (saying why) unless a sandbox can be built here."""
-    complaint = _probe()
-    if complaint:
-        raise SandboxUnavailable(f"{complaint}\n{REFUSAL}")

@@ -1,6 +1,6 @@
 """nbgrader preprocessors that put the hidden checks in charge of every autograded test cell.
 
-``gankit.grading.pipeline.apply`` adds ``LoadHiddenChecks`` to ``Autograde.sanitize_preprocessors``
+``gankit.nbgrader_adapter.pipeline.apply`` adds ``LoadHiddenChecks`` to ``Autograde.sanitize_preprocessors``
 (so the checks and reference solutions are loaded before any student kernel runs) and ``HiddenChecks`` to
 ``Autograde.autograde_preprocessors`` after execution and before ``SaveAutoGrades``. For each test
 cell, ``HiddenChecks`` replaces whatever the student's kernel printed with the hidden verdict: the
@@ -19,9 +19,9 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Float
 
 from gankit import notebooks
-from gankit.grading.faults import DEADLINE_KEY, FAULTS_KEY, UNREADABLE_KEY, fault
-from gankit.hidden.engine import CellVerdict, Grader
-from gankit.hidden.student_process import CheckLimits
+from gankit.judging.grader import CellVerdict, Grader
+from gankit.judging.student_process import CheckLimits
+from gankit.nbgrader_adapter.faults import DEADLINE_KEY, FAULTS_KEY, UNREADABLE_KEY, fault
 from gankit.sandbox.settings import Sandbox
 
 VERDICTS_KEY = "gankit_hidden_checks"

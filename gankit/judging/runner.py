@@ -1,8 +1,8 @@
 """The student's side of hidden grading: runs a submission's code and answers calls with plain data.
 
-This file runs in the sandboxed student process, started as ``python -I -c <this source>``: it must
-not import the kit (the kit is not visible there). It reads one JSON request per line on stdin
-and writes one JSON reply per line on stdout:
+This file runs in the sandboxed student process, started as ``python -I -c <source>``, the source
+being ``codec.py``'s and then this file's: the kit is not visible there, so nothing here imports it.
+It reads one JSON request per line on stdin and writes one JSON reply per line on stdout:
 
     {"op": "setup", "modules": {name: source}, "cells": [source, ...], "skip": [index, ...]}
         -> {"op": "cell", "index": i, "error": null | "TypeName: message"}  (one per cell)
@@ -10,98 +10,26 @@ and writes one JSON reply per line on stdout:
     {"op": "call", "function": name, "args": [...], "kwargs": {...}}
         -> {"op": "result", "value": <encoded>}  or  {"op": "result", "error": {...}}
 
-Values are encoded as tagged plain data (see ``encode``); the grading process decodes and judges
+Values are encoded as tagged plain data (see ``codec.py``); the grading process decodes and judges
 them. Whatever the student's code does to this process, only such data ever leaves it.
 """
 
 import io
 import json
-import math
 import os
 import sys
 import types
 import warnings
 
-import numpy as np
+# The codec (``codec.py``) comes first in the sandbox, where the kit cannot be imported; the import
+# below serves readers, linters and tests that load this file in the grader.
+if "encode_result" not in globals():
+    from gankit.judging.codec import MAX_TEXT, decode_arg, encode_result
 
-# Taken before any student code runs, so that patching numpy cannot change how values are encoded.
-_ndarray = np.ndarray
-_view = np.ndarray.view
-_tolist = np.ndarray.tolist
-_isfinite = math.isfinite
+# Taken before any student code runs, so that patching json cannot change the protocol.
 _dumps = json.dumps
 _loads = json.loads
-_float, _int, _bool, _str, _tuple, _list, _type = float, int, bool, str, tuple, list, type
-_MAX_ELEMENTS = 200_000
-_MAX_TEXT = 300
-
-
-def _number(x):
-    # JSON has no NaN or infinity; tag them as strings.
-    if _type(x) is _float and not _isfinite(x):
-        return "nan" if x != x else ("inf" if x > 0 else "-inf")
-    return x
-
-
-def _nested(data):
-    if _type(data) is _list:
-        return [_nested(item) for item in data]
-    return _number(data)
-
-
-def encode(value, depth=0):
-    """Tagged plain data describing ``value``; never calls methods the student could override."""
-    kind = _type(value)
-    if depth > 3:
-        return {"type": "too deep"}
-    if value is None:
-        return {"type": "None"}
-    if kind in (_bool, _int):
-        return {"type": kind.__name__, "value": value}
-    if kind is _float:
-        return {"type": "float", "value": _number(value)}
-    if kind is _str:
-        return {"type": "str", "value": value[:_MAX_TEXT]}
-    if kind in (_tuple, _list):
-        if len(value) > 64:
-            return {"type": kind.__name__, "length": len(value), "items": None}
-        return {"type": kind.__name__, "items": [encode(item, depth + 1) for item in value]}
-    if isinstance(value, np.generic):
-        name = "numpy." + kind.__name__
-        try:
-            return {"type": name, "value": _number(value.item())}
-        except Exception:
-            return {"type": name}
-    if isinstance(value, _ndarray):
-        base = _view(value, _ndarray)  # the plain array underneath, whatever the subclass claims
-        name = "ndarray" if kind is _ndarray else "ndarray subclass " + kind.__name__
-        info = {"type": name, "dtype": str(base.dtype), "shape": list(base.shape)}
-        if base.size <= _MAX_ELEMENTS and base.dtype.kind in "biuf":
-            info["data"] = _nested(_tolist(base))
-        return info
-    return {"type": "object", "name": kind.__module__ + "." + kind.__name__}
-
-
-def decode_arg(value):
-    """Arguments arrive as plain JSON, with arrays and generators tagged."""
-    if isinstance(value, dict):
-        if "__ndarray__" in value:
-            return np.array(_nested_floats(value["__ndarray__"]), dtype=value["dtype"])
-        if "__rng__" in value:
-            return np.random.default_rng(value["__rng__"])
-        if "__float__" in value:
-            return float(value["__float__"])
-        if "__tuple__" in value:
-            return tuple(decode_arg(v) for v in value["__tuple__"])
-    if isinstance(value, list):
-        return [decode_arg(v) for v in value]
-    return value
-
-
-def _nested_floats(data):
-    if isinstance(data, list):
-        return [_nested_floats(item) for item in data]
-    return float(data) if isinstance(data, str) else data
+_str, _type = str, type
 
 
 class _Anything:
@@ -146,7 +74,7 @@ def _python_only(source):
 
 
 def _describe(exc):
-    return _type(exc).__name__ + ": " + _str(exc)[:_MAX_TEXT]
+    return _type(exc).__name__ + ": " + _str(exc)[:MAX_TEXT]
 
 
 def main():
@@ -191,12 +119,12 @@ def main():
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
                     value = function(*args, **kwargs)
-                reply = {"op": "result", "value": encode(value)}
-                reply["warnings"] = [_type(w.message).__name__ + ": " + _str(w.message)[:_MAX_TEXT] for w in caught[:5]]
+                reply = {"op": "result", "value": encode_result(value)}
+                reply["warnings"] = [_type(w.message).__name__ + ": " + _str(w.message)[:MAX_TEXT] for w in caught[:5]]
             except BaseException as exc:
                 reply = {
                     "op": "result",
-                    "error": {"type": _type(exc).__name__, "message": _str(exc)[:_MAX_TEXT]},
+                    "error": {"type": _type(exc).__name__, "message": _str(exc)[:MAX_TEXT]},
                 }
             sys.stdout = sys.stderr = io.StringIO()
             try:

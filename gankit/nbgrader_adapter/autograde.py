@@ -1,6 +1,6 @@
 """``nbgrader autograde`` that grades every notebook it can and names every one it cannot.
 
-``gankit.grading.pipeline`` calls ``install()``, so that plain ``nbgrader autograde`` (and formgrader,
+``gankit.nbgrader_adapter.pipeline`` calls ``install()``, so that plain ``nbgrader autograde`` (and formgrader,
 and the kit's parallel workers) use ``KitAutograde``. It differs from nbgrader's ``Autograde`` in
 four places, each a case where nbgrader would drop a student's whole submission:
 
@@ -14,11 +14,11 @@ four places, each a case where nbgrader would drop a student's whole submission:
   run grades that student again instead of skipping the half-written result;
 * if the sandbox cannot be built, the run stops before touching any student, with the reason;
 * a student's files are data: nbgrader reads a private copy of each submission made by
-  ``gankit.grading.intake`` (no link followed, no special file opened, sizes bounded), and what
+  ``gankit.nbgrader_adapter.intake`` (no link followed, no special file opened, sizes bounded), and what
   was left out is recorded beside the autograded folder, in the gradebook's comments and in the
   run's summary.
 
-At the end it logs a summary naming every fault (see ``gankit.grading.faults``), and exits with
+At the end it logs a summary naming every fault (see ``gankit.nbgrader_adapter.faults``), and exits with
 status 1 if any notebook could not be graded, as nbgrader does (after grading all the others).
 """
 
@@ -27,7 +27,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import stat
 from pathlib import Path
 
 import nbformat
@@ -38,9 +37,10 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.converters import Autograde
 from nbgrader.converters.base import BaseConverter, NbGraderException
 
-from gankit.grading.faults import UNREADABLE_KEY, collect_dir, summary_lines
-from gankit.grading.intake import Bounds, NotAFolder, Skipped, copy_submission, read_record, write_record
-from gankit.sandbox.policy import SandboxUnavailable, ensure_available, private_folder, remove_stale_folders
+from gankit.nbgrader_adapter.faults import UNREADABLE_KEY, collect_dir, summary_lines
+from gankit.nbgrader_adapter.intake import Bounds, Skipped, take_in, write_record
+from gankit.sandbox.availability import SandboxUnavailable, ensure_available
+from gankit.sandbox.command import private_folder, remove_stale_folders
 from gankit.sandbox.settings import Sandbox
 
 IN_PROGRESS = ".gankit-grading"  # present while a student is being graded; absent once done
@@ -115,21 +115,10 @@ class KitAutograde(Autograde):
         for found in sorted(glob.glob(pattern)):
             folder = Path(found)
             student_id, assignment_id = folder.parent.name, folder.name
-            try:
-                if not stat.S_ISDIR(os.lstat(folder.parent).st_mode):
-                    self.log.error("Not graded: %s is not a folder (links are never followed)", folder.parent)
-                    continue
-            except OSError:
+            skipped = take_in(folder, Path(private) / student_id / assignment_id, bounds, self.coursedir.ignore)
+            if skipped is None:
+                self.log.error("Not graded: %s is not a folder (links are never followed)", folder.parent)
                 continue
-            copy = Path(private) / student_id / assignment_id
-            skipped = read_record(folder)
-            try:
-                skipped += copy_submission(folder, copy, bounds, self.coursedir.ignore)
-            except NotAFolder:
-                copy.mkdir(parents=True, exist_ok=True)
-                skipped.append(Skipped(assignment_id, "the submission is a link, not a folder; it was not followed"))
-            except OSError as error:  # unreadable by the grader: this student is graded on what was copied
-                skipped.append(Skipped(assignment_id, f"could not be read: {error.strerror or error}"))
             for item in skipped:
                 self.log.warning("Left out of %s's submission: %s", student_id, item.text())
             left_out.setdefault(student_id, []).extend(skipped)

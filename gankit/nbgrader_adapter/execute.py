@@ -1,6 +1,6 @@
 """How ``nbgrader autograde`` runs a submitted notebook: in the sandbox, one fault costing one cell.
 
-``SandboxedExecute`` replaces nbgrader's ``Execute`` (``gankit.grading.pipeline``). It starts each
+``SandboxedExecute`` replaces nbgrader's ``Execute`` (``gankit.nbgrader_adapter.pipeline``). It starts each
 kernel through ``gankit.sandbox.kernel.SandboxedKernelManager`` and differs from nbgrader's only
 where a submission misbehaves:
 
@@ -14,7 +14,7 @@ where a submission misbehaves:
 * the notebook has a wall-time budget (``Sandbox.notebook_seconds``) shared with its hidden
   checks: a cell may run only as long as the budget has left, and once it is spent the remaining
   cells are not run and the remaining checks score 0, with a note saying so;
-* each of these is recorded as a fault in the notebook's metadata (``gankit.grading.faults``).
+* each of these is recorded as a fault in the notebook's metadata (``gankit.nbgrader_adapter.faults``).
 
 Scores never depend on this kernel: the hidden checks run the student's functions in their own
 sandboxed process. The kernel's run is what students see in their feedback (figures, messages).
@@ -35,9 +35,9 @@ from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Int
 
-from gankit.grading.faults import DEADLINE_KEY, FAULTS_KEY, UNREADABLE_KEY, cell_name, fault
+from gankit.nbgrader_adapter.faults import DEADLINE_KEY, FAULTS_KEY, UNREADABLE_KEY, cell_name, fault
+from gankit.sandbox.availability import ensure_available
 from gankit.sandbox.kernel import SandboxedKernelManager
-from gankit.sandbox.policy import ensure_available
 from gankit.sandbox.settings import Sandbox
 
 

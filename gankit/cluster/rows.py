@@ -1,0 +1,133 @@
+"""One student's rows of the gradebook as plain data, both ways.
+
+What ``nbgrader autograde`` writes for a student depends on what the gradebook already holds: the
+assignment's due date, the submission's time and extension (late penalty), the grader's manual
+scores (a cell with one is flagged for review again). ``prior_state`` reads that on the client;
+``apply_prior`` puts it into the worker's scratch gradebook before grading; ``graded_rows`` reads
+what autograde wrote there; ``write_rows`` writes exactly those fields into the course's gradebook.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from nbgrader.api import Gradebook, MissingEntry
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _when(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def structure(gb: Gradebook, assignment: str) -> list[list[Any]]:
+    """The assignment's notebooks and graded cells with their points: the client's gradebook and a
+    worker's (built from the shipped source) must agree, or the rows would not fit."""
+    return sorted(
+        [notebook.name, cell.name, cell.max_score, cell.cell_type]
+        for notebook in gb.find_assignment(assignment).notebooks
+        for cell in notebook.grade_cells
+    )
+
+
+def prior_state(gb: Gradebook, assignment: str, student_id: str) -> dict[str, Any]:
+    """What autograde's result depends on, besides the submission itself."""
+    state: dict[str, Any] = {"duedate": _iso(gb.find_assignment(assignment).duedate)}
+    try:
+        submission = gb.find_submission(assignment, student_id)
+    except MissingEntry:
+        return state
+    state["timestamp"] = _iso(submission.timestamp)
+    state["extension"] = submission.extension.total_seconds() if submission.extension else None
+    state["manual"] = [
+        [notebook.name, grade.name, grade.manual_score]
+        for notebook in submission.notebooks
+        for grade in notebook.grades
+        if grade.manual_score is not None
+    ]
+    return state
+
+
+def apply_prior(gb: Gradebook, assignment: str, student_id: str, state: dict[str, Any]) -> None:
+    """Make a fresh scratch gradebook hold what the course's holds for this student."""
+    gb.update_or_create_assignment(assignment, duedate=_when(state.get("duedate")))
+    gb.update_or_create_student(student_id)
+    if "timestamp" not in state:
+        return
+    extension = state.get("extension")
+    gb.update_or_create_submission(
+        assignment,
+        student_id,
+        timestamp=_when(state.get("timestamp")),
+        extension=timedelta(seconds=extension) if extension is not None else None,
+    )
+    for notebook, cell, score in state.get("manual", []):
+        gb.find_grade(cell, notebook, assignment, student_id).manual_score = score
+    gb.db.commit()
+
+
+def graded_rows(gb: Gradebook, assignment: str, student_id: str) -> dict[str, Any]:
+    """The fields autograde writes, for one student, as plain data."""
+    submission = gb.find_submission(assignment, student_id)
+    return {
+        "timestamp": _iso(submission.timestamp),
+        "notebooks": {
+            notebook.name: {
+                "late_penalty": notebook.late_submission_penalty,
+                "grades": {g.name: [g.auto_score, bool(g.needs_manual_grade)] for g in notebook.grades},
+                "comments": {c.name: c.auto_comment for c in notebook.comments},
+            }
+            for notebook in submission.notebooks
+        },
+    }
+
+
+def cell_names(gb: Gradebook, assignment: str) -> dict[str, str]:
+    """The assignment's cells by database id -> grade id (read once per run, not per student)."""
+    return {
+        cell.id: cell.name
+        for notebook in gb.find_assignment(assignment).notebooks
+        for cell in [*notebook.grade_cells, *notebook.solution_cells]
+    }
+
+
+def write_rows(
+    gb: Gradebook, assignment: str, student_id: str, rows: dict[str, Any], names: dict[str, str] | None = None
+) -> None:
+    """Write ``graded_rows``'s fields into the course's gradebook (``names``: ``cell_names``).
+
+    The student's and the submission's rows are nbgrader's own upserts (a rerun finds them, so
+    nothing is ever duplicated); every score, flag, comment and penalty then changes in one
+    transaction, or none does."""
+    names = names if names is not None else cell_names(gb, assignment)
+    gb.update_or_create_student(student_id)
+    timestamp = _when(rows.get("timestamp"))
+    # No autoflush while nbgrader builds a new submission's rows (in a session that has already
+    # loaded the assignment, SQLAlchemy would flush them half made) or while the values change
+    # (one flush at the commit, not one per attribute read).
+    with gb.db.no_autoflush:
+        if timestamp is not None:
+            submission = gb.update_or_create_submission(assignment, student_id, timestamp=timestamp)
+        else:
+            submission = gb.update_or_create_submission(assignment, student_id)
+        try:
+            for notebook in submission.notebooks:
+                graded = rows["notebooks"].get(notebook.name)
+                if graded is None:
+                    continue
+                notebook.late_submission_penalty = graded["late_penalty"]
+                for grade in notebook.grades:
+                    name = names[grade.cell_id]
+                    if name in graded["grades"]:
+                        grade.auto_score, grade.needs_manual_grade = graded["grades"][name]
+                for comment in notebook.comments:
+                    name = names[comment.cell_id]
+                    if name in graded["comments"]:
+                        comment.auto_comment = graded["comments"][name]
+            gb.db.commit()
+        except BaseException:
+            gb.db.rollback()
+            raise

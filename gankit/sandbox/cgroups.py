@@ -1,0 +1,76 @@
+"""A cgroup around one sandbox, so that its processes together stay within its limits."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import time
+from pathlib import Path
+
+from gankit.sandbox.limits import Limits
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+_names = itertools.count()
+
+
+def _remove_stale(parent: Path) -> None:
+    """Remove the empty cgroups of graders that were killed before they could clean up."""
+    if not parent.is_dir():
+        return
+    for path in parent.iterdir():
+        owner = path.name.split("-")[0]
+        if path.is_dir() and owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            try:
+                path.rmdir()
+            except OSError:
+                pass
+
+
+class Cgroup:
+    """A cgroup (v1 memory and pids controllers) holding one sandbox, when the machine allows it.
+
+    Resource limits apply per process; the cgroup also bounds the sandbox as a whole, so that a
+    fork bomb or many processes each just under the memory limit cannot starve the machine.
+    """
+
+    def __init__(self, limits: Limits):
+        name = f"gankit/{os.getpid()}-{next(_names)}"
+        self.dirs: list[Path] = []
+        settings = {
+            "memory": {"memory.limit_in_bytes": limits.memory_mb * 1024 * 1024},
+            "pids": {"pids.max": limits.max_processes},
+        }
+        for controller, values in settings.items():
+            _remove_stale(CGROUP_ROOT / controller / "gankit")
+            path = CGROUP_ROOT / controller / name
+            try:
+                path.mkdir(parents=True)
+                for key, value in values.items():
+                    (path / key).write_text(str(value))
+            except OSError:
+                continue  # not root, or no such controller: the per-process limits still hold
+            self.dirs.append(path)
+
+    @property
+    def procs_files(self) -> list[str]:
+        return [str(path / "cgroup.procs") for path in self.dirs]
+
+    def close(self) -> None:
+        """Kill whatever is left inside and remove the cgroup."""
+        for path in self.dirs:
+            for _ in range(50):
+                try:
+                    pids = [int(p) for p in (path / "cgroup.procs").read_text().split()]
+                    for pid in pids:
+                        try:
+                            os.kill(pid, signal.SIGKILL)
+                        except ProcessLookupError:
+                            pass
+                    path.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.02)
+        self.dirs = []

@@ -1,0 +1,86 @@
+"""The wire format between the grader and a student's process, both ways (gankit/judging/codec.py)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from gankit.judging.codec import Seeded, decode_arg, encode_arg, encode_result
+from gankit.judging.outcome import Outcome
+from gankit.judging.student_process import RUNNER_SOURCE
+
+
+def _across(data):
+    """Through JSON as the pipe carries it: no NaN or infinity allowed on the wire."""
+    return json.loads(json.dumps(data, allow_nan=False))
+
+
+def test_arguments_arrive_as_they_left_nan_and_infinities_included():
+    sent = (np.array([[1.5, np.nan], [np.inf, -np.inf]]), math.inf, -math.inf, (1, [2.0, math.nan]), "text", 3)
+    received = [decode_arg(a) for a in _across([encode_arg(a) for a in sent])]
+    array, pos, neg, pair, text, number = received
+    assert array.dtype == np.float64 and array.shape == (2, 2)
+    assert array[0, 0] == 1.5 and math.isnan(array[0, 1]) and array[1, 0] == math.inf and array[1, 1] == -math.inf
+    assert pos == math.inf and neg == -math.inf
+    assert pair[0] == 1 and pair[1][0] == 2.0 and math.isnan(pair[1][1]) and isinstance(pair, tuple)
+    assert (text, number) == ("text", 3)
+
+
+def test_a_seeded_argument_becomes_the_same_generator_in_the_student_process():
+    (received,) = [decode_arg(a) for a in _across([encode_arg(Seeded(12345))])]
+    assert received.normal(size=3).tolist() == np.random.default_rng(12345).normal(size=3).tolist()
+
+
+def test_results_come_back_with_one_tagging_of_non_finite_numbers():
+    value = (np.array([0.25, np.nan, np.inf]), float("-inf"), np.float32(0.5), None)
+    outcome = Outcome.from_reply(_across({"value": encode_result(value)}))
+    array, neg, single, nothing = outcome.value
+    assert array.kind == "ndarray" and array.value[0] == 0.25 and math.isnan(array.value[1])
+    assert array.value[2] == math.inf
+    assert neg.value == -math.inf and single.kind == "numpy.float32" and single.value == 0.5
+    assert nothing.kind == "None"
+
+
+def test_an_array_subclass_crosses_as_its_plain_data_and_is_named():
+    class Liar(np.ndarray):
+        def __eq__(self, other):
+            return True
+
+    outcome = Outcome.from_reply(_across({"value": encode_result(np.array([3.0, 4.0]).view(Liar))}))
+    assert outcome.kind == "ndarray subclass Liar"
+    assert outcome.value.tolist() == [3.0, 4.0]
+
+
+def test_the_student_process_source_runs_without_the_kit(tmp_path):
+    """What the sandbox runs (the codec, then the runner) needs nothing but numpy: run it where
+    only numpy's folder is on the path (no site processing, so not the kit's .pth file)."""
+    source = tmp_path / "student_process.py"
+    source.write_text(RUNNER_SOURCE)
+    site = str(Path(np.__file__).parent.parent)
+    bootstrap = (
+        f"import sys, importlib.util; sys.path.append({site!r}); "
+        "assert importlib.util.find_spec('gankit') is None, 'the kit is importable'; "
+        f"exec(compile(open({str(source)!r}).read(), 'student_process', 'exec'))"
+    )
+    requests = [
+        {"op": "setup", "cells": ["import numpy as np\ndef double(x):\n    return 2 * x\n"]},
+        {"op": "call", "function": "double", "args": [encode_arg(np.array([1.0, np.nan]))]},
+    ]
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", bootstrap],
+        input="".join(json.dumps(r) + "\n" for r in requests),
+        capture_output=True,
+        text=True,
+        cwd="/",
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    replies = [json.loads(line) for line in done.stdout.splitlines()]
+    assert replies[-2:][0] == {"op": "ready"}
+    outcome = Outcome.from_reply(replies[-1])
+    assert outcome.value[0] == 2.0 and math.isnan(outcome.value[1])
