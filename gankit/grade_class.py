@@ -119,9 +119,8 @@ def _connect(
     return Client(cluster), cluster
 
 
-def check_versions(client: Client) -> None:
-    """Refuse workers whose Python, packages or kit differ from this process's."""
-    here = versions()
+def check_versions(client: Client, here: dict[str, str]) -> None:
+    """Refuse workers whose Python, packages or kit differ from ``here`` (this process's)."""
     found = [line for address, theirs in client.run(versions).items() for line in differences(here, theirs, address)]
     if found:
         raise VersionMismatch("workers differ from this machine: " + "; ".join(found))
@@ -153,7 +152,8 @@ def grade_class(
     directory = scores.course_directory(course)
     bounds = Bounds(max_file_bytes=directory.max_file_size * 1000, max_total_bytes=directory.max_dir_size * 1000)
     course_files = read_course(course, assignment)
-    salt = course_files.digest + versions()["gankit"] + json.dumps(list(autograde_args))
+    here = versions()  # read once: the kit's digest reads every file of the package
+    salt = course_files.digest + here["gankit"] + json.dumps(list(autograde_args))
     summary.logs = logs
     started = time.monotonic()
 
@@ -165,8 +165,8 @@ def grade_class(
         client, cluster = _connect(scheduler, workers if workers is None else min(workers, total), env, dashboard)
         try:
             client.wait_for_workers(1, timeout=300)
-            check_versions(client)
-            client.register_plugin(GradingPlugin(course_files, versions(), structure, list(autograde_args)))
+            check_versions(client, here)
+            client.register_plugin(GradingPlugin(course_files, here, structure, list(autograde_args)))
             summary.workers = len(client.scheduler_info(n_workers=-1)["workers"])
             window = max(2, 2 * summary.workers)
             running = as_completed()

@@ -56,15 +56,16 @@ def _digest(files: dict[str, bytes], *extra: str) -> str:
     return digest.hexdigest()
 
 
-def _regular_files(top: Path) -> dict[str, bytes]:
-    """Every regular file below ``top`` (links and special files are not the instructor's intent)."""
+def _regular_files(top: Path, base: Path, prune: tuple[str, ...] = ()) -> dict[str, bytes]:
+    """Every regular file below ``top``, by path relative to ``base`` (links and special files are
+    left out; so are folders named in ``prune``)."""
     files: dict[str, bytes] = {}
     for folder, dirs, names in os.walk(top):
-        dirs[:] = [d for d in dirs if d not in (".ipynb_checkpoints", "__pycache__")]
-        for name in names:
+        dirs[:] = sorted(d for d in dirs if d not in prune)
+        for name in sorted(names):
             path = Path(folder) / name
             if stat.S_ISREG(os.lstat(path).st_mode):
-                files[str(path.relative_to(top.parent.parent))] = path.read_bytes()
+                files[str(path.relative_to(base))] = path.read_bytes()
     return files
 
 
@@ -75,7 +76,7 @@ def read_course(course: Path, assignment: str) -> CourseFiles:
         folder = course / part / assignment
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder} is missing: grading needs the assignment's {part}")
-        files.update(_regular_files(folder))
+        files.update(_regular_files(folder, course, prune=(".ipynb_checkpoints", "__pycache__")))
     return CourseFiles(assignment, files)
 
 
@@ -96,16 +97,7 @@ def read_submission(
         skipped = take_in(folder, copy, bounds, ignore)
         if skipped is None:
             return None
-        files = _regular_files_flat(copy)
+        files = _regular_files(copy, copy)
     left_out = [(item.path, item.reason) for item in skipped]
     digest = _digest(files, json.dumps(left_out), salt)
     return Submission(student_id, assignment, files, left_out, digest=digest)
-
-
-def _regular_files_flat(top: Path) -> dict[str, bytes]:
-    """Files below ``top`` by path relative to it (the copy holds regular files and folders only)."""
-    return {
-        str(path.relative_to(top)): path.read_bytes()
-        for path in sorted(top.rglob("*"))
-        if stat.S_ISREG(os.lstat(path).st_mode)
-    }
