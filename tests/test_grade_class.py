@@ -18,6 +18,7 @@ import pytest
 from distributed import Client
 from gradebooks import every_field as _gradebook
 from nbgrader.api import Gradebook, MissingEntry
+from processes import of_this_run, running
 
 from gankit import ASSIGNMENT, COURSE_ID, NOTEBOOKS, notebooks, scores
 from gankit.grade_class import grade_class
@@ -189,6 +190,22 @@ class _Cluster:
                 process.wait()
 
 
+def _sandboxes_left(wait: float = 5.0) -> list[str]:
+    """This run's sandboxes (supervisors, bubblewrap, what runs inside) still alive after ``wait``
+    seconds: none should outlive the worker that started it, killed or not."""
+    deadline = time.monotonic() + wait
+    while True:
+        processes = running()
+        left = [
+            processes[pid].cmdline[:120]
+            for pid in of_this_run(processes)
+            if "launcher.py" in processes[pid].cmdline or "bwrap" in processes[pid].cmdline
+        ]
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)
+
+
 @pytest.fixture
 def cluster(cycle, tmp_path):
     made = _Cluster(hidden=cycle.course.parent, scratch=tmp_path / "cluster")
@@ -238,6 +255,7 @@ def test_a_scheduler_and_two_workers_without_the_course_grade_the_class_through_
         with Gradebook(scores.db_url(course), COURSE_ID) as gb:
             submitted = [s.student.id for s in gb.find_assignment(ASSIGNMENT).submissions]
         assert sorted(submitted) == sorted(cycle.students)  # one row per student, none twice
+        assert _sandboxes_left() == []  # the killed worker's sandbox went with it
     finally:
         shutil.rmtree(course, ignore_errors=True)
 
@@ -280,6 +298,7 @@ def test_a_submission_that_kills_its_workers_is_named_and_not_retried_forever(cy
         graded = _gradebook(course)
         assert {s: graded[s] for s in ("ada", "gus")} == {s: _gradebook(cycle.course)[s] for s in ("ada", "gus")}
         assert "dev" not in graded  # nothing half written
+        assert _sandboxes_left() == []
     finally:
         shutil.rmtree(course, ignore_errors=True)
 

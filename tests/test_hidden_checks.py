@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -12,6 +15,7 @@ import nbformat
 import numpy as np
 import pytest
 from paths import RELEASE, SOURCE
+from processes import running
 
 from gankit import ASSIGNMENT, NOTEBOOKS, ROOT, notebooks
 from gankit.judging.checking import Probe, derive_seed
@@ -205,6 +209,29 @@ def test_no_process_outlives_its_notebook():
     while _sleepers(first, second) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _sleepers(first, second) == []
+
+
+def test_a_sandbox_whose_grader_died_while_it_was_starting_is_never_built(tmp_path):
+    """A grader killed a moment after starting a sandbox (a Dask worker killed mid-notebook) leaves
+    no sandbox behind: its supervisor sees that its parent is gone and builds nothing."""
+    duration = f"300.{secrets.randbelow(10**12):012d}"  # this test's own
+    grader = (
+        "import os, subprocess\n"
+        "from gankit.sandbox.command import SandboxedCommand\n"
+        "from gankit.sandbox.limits import Limits\n"
+        f"box = SandboxedCommand(['/bin/sleep', '{duration}'], Limits())\n"
+        "subprocess.Popen(box.command, start_new_session=True)\n"
+        "os._exit(0)  # gone before the supervisor it started is running\n"
+    )
+    env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-c", grader], env=env, check=True, timeout=60)
+    built: set[str] = set()  # bubblewrap or the command: a sandbox, not only its supervisor starting
+    deadline = time.monotonic() + 3  # a sandbox starts in well under a second
+    while time.monotonic() < deadline:
+        built |= {p.cmdline[:160] for p in running().values() if duration in p.cmdline and "launcher.py" not in p.cmdline}
+        time.sleep(0.05)
+    assert built == set()
+    assert [p.cmdline[:160] for p in running().values() if duration in p.cmdline] == []
 
 
 def test_an_object_that_lies_about_equality_crosses_as_its_plain_data():

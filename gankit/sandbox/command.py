@@ -130,6 +130,7 @@ class SandboxedCommand:
             "bwrap": self._bwrap(argv, limits, read_only, files, scratch, cwd, env) if enabled else [],
             "info_path": self.info_path,
             "uid": UID_BASE,  # plus the launcher's pid: unique while the sandbox lives
+            "grader_pid": os.getpid(),  # the launcher's parent: it ends when this process is gone
             "memory_bytes": limits.memory_mb * 1024 * 1024,
             "quiet": quiet,
             "cgroup_procs": self.cgroup.procs_files if self.cgroup else [],

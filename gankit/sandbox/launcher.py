@@ -166,9 +166,18 @@ def supervise(bwrap, cfg):
     return status if status >= 0 else 128 - status
 
 
+def die_with(parent):
+    """Be killed when ``parent`` dies; exit now if it already has. The parent-death signal is set
+    only from here on, so a parent that died first (while this process was starting) would leave
+    it running, and a sandbox built by an orphan is never ended."""
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(128 + signal.SIGKILL)
+
+
 def main():
     cfg = json.loads(sys.argv[1])
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # a killed grader takes its sandboxes along
+    die_with(cfg["grader_pid"])  # a killed grader takes its sandboxes along
     if not cfg["sandbox"]:
         os.execve(cfg["argv"][0], cfg["argv"], cfg["env"])
     join_cgroups(cfg["cgroup_procs"])
@@ -196,7 +205,7 @@ def main():
             argv,
             pass_fds=(seccomp, info),
             process_group=0,  # an interrupt for the kernel reaches this supervisor, which passes it on
-            preexec_fn=lambda: libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0),
+            preexec_fn=lambda launcher=os.getpid(): die_with(launcher),  # bubblewrap dies with this supervisor
         )
     except OSError as error:
         fail("starting " + argv[0], error)
