@@ -137,6 +137,7 @@ def client_writes(course: Path, count: int, url: str | None) -> tuple[int, int, 
             }
             per_student = 1 + sum(1 + len(nb["grades"]) + len(nb["comments"]) for nb in template.values())
             names = rows.cell_names(gb, ASSIGNMENT)
+            rows.ensure_indexes(gb)  # as grade_class does
             graded = {"timestamp": "2026-11-26T12:00:00", "notebooks": template}
             started = time.perf_counter()
             for index in range(count):

@@ -4,7 +4,8 @@
                                  [--student ID ...] [--force] [--dashboard] [--course DIR]
 
 Without ``--scheduler`` it starts a ``LocalCluster``: one single-threaded worker process per core,
-listening on 127.0.0.1 only, no dashboard unless ``--dashboard``. With it, it uses a running
+listening on 127.0.0.1 only, over TLS with a certificate made for the run (other users of the
+machine cannot connect), no dashboard unless ``--dashboard``. With it, it uses a running
 cluster (``dask scheduler`` and ``dask worker``, Slurm through dask-jobqueue, Dask-Gateway; see
 the README). Either way:
 
@@ -38,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import dask
-from distributed import Client, LocalCluster, as_completed
+from distributed import Client, LocalCluster, Security, as_completed
 from distributed.scheduler import KilledWorker
 from nbgrader.api import Gradebook
 
@@ -103,8 +104,12 @@ def _progress(done: int, total: int, failed: int, started: float, stream) -> Non
 def _connect(
     scheduler: str | Any | None, workers: int | None, env: Mapping[str, str] | None, dashboard: bool
 ) -> tuple[Client, LocalCluster | None]:
-    """A client of ``scheduler`` (an address, or a cluster object such as Dask-Gateway's), or of a
-    new ``LocalCluster`` bound to loopback."""
+    """A client of ``scheduler`` (an address, or a cluster object such as Dask-Gateway's; TLS as
+    Dask's configuration says), or of a new ``LocalCluster`` bound to loopback.
+
+    Loopback is not private on a shared machine (a hub's students are users of it too), and whoever
+    reaches a scheduler can run code on its workers. So the local cluster speaks TLS with a key
+    and certificate made for this run, in memory, that every connection must present."""
     if scheduler:
         return Client(scheduler, timeout="60s"), None
     cluster = LocalCluster(
@@ -112,6 +117,8 @@ def _connect(
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
+        protocol="tls://",
+        security=Security.temporary(),
         dashboard_address="127.0.0.1:8787" if dashboard else None,
         silence_logs=logging.ERROR,
         env=dict(nbgrader_env(env)),
@@ -162,6 +169,7 @@ def grade_class(
         Gradebook(scores.db_url(course), COURSE_ID) as gb,
     ):
         structure, names = rows.structure(gb, assignment), rows.cell_names(gb, assignment)
+        rows.ensure_indexes(gb)
         client, cluster = _connect(scheduler, workers if workers is None else min(workers, total), env, dashboard)
         try:
             client.wait_for_workers(1, timeout=300)
@@ -276,6 +284,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except VersionMismatch as error:
         print(f"Not graded: {error}", file=sys.stderr)
+        return 1
+    except (OSError, TimeoutError) as error:  # no scheduler there, or no worker joined it
+        print(f"Not graded: could not reach the cluster ({type(error).__name__}: {error})", file=sys.stderr)
         return 1
     graded = len(summary.results) - len(summary.skipped)
     print(

@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -99,6 +100,10 @@ def test_a_second_run_grades_nothing_new_and_a_changed_submission_again(cycle, t
     assert not first.failed and not first.skipped
     rows = _gradebook(course)
     assert rows == {s: _gradebook(cycle.course)[s] for s in students}
+
+    with sqlite3.connect(course / "gradebook.db") as db:  # the lookups writing a class needs are indexed
+        indexes = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"gankit_ix_grade_notebook", "gankit_ix_submitted_notebook_assignment"} <= indexes
 
     again = grade_class(course, ASSIGNMENT, workers=2)
     assert sorted(r.student_id for r in again.skipped) == students
@@ -328,3 +333,36 @@ def test_a_worker_with_other_package_versions_is_refused_by_name(cycle, cluster,
         assert "ada" not in _gradebook(course)
     finally:
         shutil.rmtree(course, ignore_errors=True)
+
+
+def test_the_local_cluster_listens_on_loopback_and_refuses_a_connection_without_its_certificate():
+    """Another user of the machine can reach 127.0.0.1; without this run's certificate they cannot
+    talk to the scheduler or a worker (who could, could run code on the workers)."""
+    import ssl
+
+    from gankit.grade_class import _connect
+
+    client, cluster = _connect(None, 1, None, False)
+    try:
+        address = cluster.scheduler_address
+        workers = list(client.scheduler_info(n_workers=-1)["workers"])
+        assert address.startswith("tls://127.0.0.1:") and workers
+        assert all(worker.startswith("tls://127.0.0.1:") for worker in workers)
+        for target in (address, workers[0]):
+            host, port = target.removeprefix("tls://").rsplit(":", 1)
+            # plain TCP Dask: refused (the server expects a TLS handshake)
+            with pytest.raises(OSError):
+                Client(f"tcp://{host}:{port}", timeout="5s").close()
+            # TLS without a certificate the server's authority signed: the handshake fails
+            context = ssl.create_default_context()
+            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+            with socket.create_connection((host, int(port)), timeout=5) as raw:
+                with pytest.raises((ssl.SSLError, OSError)):
+                    with context.wrap_socket(raw) as tls:
+                        tls.sendall(b"x" * 64)
+                        if not tls.recv(1):
+                            raise ConnectionResetError("closed without a certificate")
+        assert sum(client.run(lambda: 1).values()) == 1  # the run's own client still works
+    finally:
+        client.close()
+        cluster.close()
