@@ -10,8 +10,9 @@ cluster (``dask scheduler`` and ``dask worker``, Slurm through dask-jobqueue, Da
 the README). Either way:
 
 - a task is one student: their submitted files cross as bytes, read here as data; the course's
-  configuration, source and solutions cross once per worker (``gankit.cluster.worker``), and the
-  worker grades in a scratch course of its own with ``nbgrader autograde`` and the kit's pipeline;
+  configuration, source, release and solutions and a template gradebook made here cross once per
+  worker (``gankit.cluster.worker``), and the worker grades in a scratch course of its own with
+  ``nbgrader autograde`` and the kit's pipeline;
 - this process is the only writer: autograded files and grade rows (SQLite or PostgreSQL, as the
   course configures its gradebook), one transaction per student, idempotently; a submission that
   has not changed since it was last graded is skipped unless ``--force``;
@@ -165,16 +166,25 @@ def grade_class(
     started = time.monotonic()
 
     with (
-        dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}),
+        dask.config.set(
+            {
+                "distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
+                # The local workers' statistical profiler samples every thread 100 times a second
+                # for the dashboard's profile page: CPU taken from grading when nobody looks.
+                "distributed.worker.profile.enabled": dashboard,
+            }
+        ),
         Gradebook(scores.db_url(course), COURSE_ID) as gb,
     ):
-        structure, names = rows.structure(gb, assignment), rows.cell_names(gb, assignment)
+        names = rows.cell_names(gb, assignment)
         rows.ensure_indexes(gb)
+        with tempfile.TemporaryDirectory(prefix="gankit-template-") as scratch:
+            template = rows.template(gb, assignment, Path(scratch) / "template.db")
         client, cluster = _connect(scheduler, workers if workers is None else min(workers, total), env, dashboard)
         try:
             client.wait_for_workers(1, timeout=300)
             check_versions(client, here)
-            client.register_plugin(GradingPlugin(course_files, here, structure, list(autograde_args)))
+            client.register_plugin(GradingPlugin(course_files, here, template, list(autograde_args)))
             summary.workers = len(client.scheduler_info(n_workers=-1)["workers"])
             window = max(2, 2 * summary.workers)
             running = as_completed()

@@ -228,7 +228,8 @@ def test_a_sandbox_whose_grader_died_while_it_was_starting_is_never_built(tmp_pa
     built: set[str] = set()  # bubblewrap or the command: a sandbox, not only its supervisor starting
     deadline = time.monotonic() + 3  # a sandbox starts in well under a second
     while time.monotonic() < deadline:
-        built |= {p.cmdline[:160] for p in running().values() if duration in p.cmdline and "launcher.py" not in p.cmdline}
+        found = running().values()
+        built |= {p.cmdline[:160] for p in found if duration in p.cmdline and "launcher.py" not in p.cmdline}
         time.sleep(0.05)
     assert built == set()
     assert [p.cmdline[:160] for p in running().values() if duration in p.cmdline] == []

@@ -1,15 +1,17 @@
-"""One student's rows of the gradebook as plain data, both ways.
+"""One student's rows of the gradebook as plain data, both ways (and the assignment's, once).
 
 What ``nbgrader autograde`` writes for a student depends on what the gradebook already holds: the
 assignment's due date, the submission's time and extension (late penalty), the grader's manual
 scores (a cell with one is flagged for review again). ``prior_state`` reads that on the client;
 ``apply_prior`` puts it into the worker's scratch gradebook before grading; ``graded_rows`` reads
 what autograde wrote there; ``write_rows`` writes exactly those fields into the course's gradebook.
+``template`` is the scratch gradebook every worker starts from: the assignment's notebooks and cells.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from nbgrader.api import Gradebook, MissingEntry
@@ -23,14 +25,47 @@ def _when(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def structure(gb: Gradebook, assignment: str) -> list[list[Any]]:
-    """The assignment's notebooks and graded cells with their points: the client's gradebook and a
-    worker's (built from the shipped source) must agree, or the rows would not fit."""
-    return sorted(
-        [notebook.name, cell.name, cell.max_score, cell.cell_type]
-        for notebook in gb.find_assignment(assignment).notebooks
-        for cell in notebook.grade_cells
-    )
+def template(gb: Gradebook, assignment: str, path: Path) -> bytes:
+    """A new SQLite gradebook at ``path`` holding only the assignment's notebooks and cells as
+    ``gb`` records them (what autograde reads: points, cell types, the source it restores), and
+    its bytes. Every worker grades in a copy of it: the same records serial autograde reads, made
+    once by the client instead of by ``generate_assignment`` on every worker, and no student's."""
+    from nbgrader.api import Assignment, Base, GradeCell, Notebook, SolutionCell, SourceCell, TaskCell
+    from sqlalchemy import create_engine, text
+
+    # The schema and nbgrader's migration stamp, so that opening it runs no ``alembic`` subprocess.
+    version = gb.db.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    gb.db.commit()
+    engine = create_engine(f"sqlite:///{path}")
+    Base.metadata.create_all(engine)
+    with engine.begin() as db:
+        db.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+        db.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": version})
+    engine.dispose()
+    source = gb.find_assignment(assignment)
+    with Gradebook(f"sqlite:///{path}", gb.course_id) as new:
+        made = Assignment(name=source.name, duedate=source.duedate, course_id=new.course_id)
+        for notebook in source.notebooks:
+            copy = Notebook(name=notebook.name, kernelspec=notebook.kernelspec, assignment=made)
+            for cell in notebook.grade_cells:
+                GradeCell(name=cell.name, max_score=cell.max_score, cell_type=cell.cell_type, notebook=copy)
+            for cell in notebook.solution_cells:
+                SolutionCell(name=cell.name, notebook=copy)
+            for cell in notebook.task_cells:
+                TaskCell(name=cell.name, max_score=cell.max_score, cell_type=cell.cell_type, notebook=copy)
+            for cell in notebook.source_cells:
+                SourceCell(
+                    name=cell.name,
+                    cell_type=cell.cell_type,
+                    locked=cell.locked,
+                    source=cell.source,
+                    checksum=cell.checksum,
+                    notebook=copy,
+                )
+        new.db.add(made)
+        new.db.commit()
+    gb.db.commit()  # end the read
+    return path.read_bytes()
 
 
 def prior_state(gb: Gradebook, assignment: str, student_id: str) -> dict[str, Any]:
@@ -58,12 +93,13 @@ def apply_prior(gb: Gradebook, assignment: str, student_id: str, state: dict[str
     if "timestamp" not in state:
         return
     extension = state.get("extension")
-    gb.update_or_create_submission(
-        assignment,
-        student_id,
-        timestamp=_when(state.get("timestamp")),
-        extension=timedelta(seconds=extension) if extension is not None else None,
-    )
+    with gb.db.no_autoflush:  # as in write_rows: no flush of the submission's rows half made
+        gb.update_or_create_submission(
+            assignment,
+            student_id,
+            timestamp=_when(state.get("timestamp")),
+            extension=timedelta(seconds=extension) if extension is not None else None,
+        )
     for notebook, cell, score in state.get("manual", []):
         gb.find_grade(cell, notebook, assignment, student_id).manual_score = score
     gb.db.commit()

@@ -20,7 +20,8 @@ from typing import Any
 
 from gankit.nbgrader_adapter.intake import Bounds, take_in
 
-COURSE_PARTS = ("source", "solutions")  # per assignment, besides nbgrader_config.py
+# Per assignment, besides nbgrader_config.py; release/ is what an unreadable notebook is graded as.
+COURSE_PARTS = ("source", "release", "solutions")
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def _regular_files(top: Path, base: Path, prune: tuple[str, ...] = ()) -> dict[s
 
 
 def read_course(course: Path, assignment: str) -> CourseFiles:
-    """The course's configuration and the assignment's source and solutions, as bytes."""
+    """The course's configuration and the assignment's source, release and solutions, as bytes."""
     files = {"nbgrader_config.py": (course / "nbgrader_config.py").read_bytes()}
     for part in COURSE_PARTS:
         folder = course / part / assignment

@@ -1,12 +1,12 @@
 """What a Dask worker does: grade one submission at a time in a private scratch course.
 
 ``GradingPlugin`` is installed on every worker (also on workers that join or are restarted later):
-it writes the course it was given into a scratch folder of the worker's own, builds the scratch
-gradebook once with ``nbgrader generate_assignment``, and keeps one nbgrader ``autograde``
-application for the worker's life. ``grade_submission`` is the task: it writes the student's files
-into the scratch course, runs that application for the student (the kit's pipeline, the sandbox
-and the hidden checks exactly as ``nbgrader autograde`` on one machine), and returns the
-autograded files and the student's grade rows as plain data. The worker holds no database
+it writes the course it was given into a scratch folder of the worker's own, with the client's
+template gradebook (the assignment's notebooks and cells, ``rows.template``), and keeps one
+nbgrader ``autograde`` application for the worker's life. ``grade_submission`` is the task: it
+writes the student's files into the scratch course, runs that application for the student (the
+kit's pipeline, the sandbox and the hidden checks exactly as ``nbgrader autograde`` on one
+machine), and returns the autograded files and the student's grade rows as plain data. The worker holds no database
 credentials and writes nothing outside its scratch folder; the sandbox stays the boundary around
 the student's code.
 """
@@ -17,8 +17,6 @@ import logging
 import os
 import resource
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,7 +30,7 @@ from gankit.cluster.versions import differences, versions
 from gankit.nbgrader_adapter.intake import Skipped, record_path, write_record
 
 PLUGIN = "gankit-grading"
-TEMPLATE = "template.db"  # the scratch gradebook after generate_assignment, copied for each task
+TEMPLATE = "template.db"  # the client's template gradebook, copied for each task
 
 
 class VersionMismatch(RuntimeError):
@@ -88,11 +86,11 @@ class GradingPlugin(WorkerPlugin):
         self,
         course: CourseFiles,
         client_versions: dict[str, str],
-        structure: list[list[Any]],
+        template: bytes,
         autograde_args: list[str],
     ):
         self.course = course
-        self.structure = structure
+        self.template = template
         self.client_versions = client_versions
         self.autograde_args = autograde_args
         self.scratch: Path | None = None
@@ -109,32 +107,8 @@ class GradingPlugin(WorkerPlugin):
             return  # every task refuses, naming the difference
         os.environ.pop("GANKIT_DB_URL", None)  # the worker writes to its scratch gradebook only
         self.scratch = Path(tempfile.mkdtemp(prefix="gankit-worker-", dir=worker.local_directory))
-        course = self.scratch / "course"
-        _write_files(course, self.course.files)
-        # The scratch gradebook: the assignment's notebooks and cells, as generate_assignment
-        # records them from the same source (the client checks they match the course's).
-        subprocess.run(
-            [
-                str(Path(sys.executable).parent / "nbgrader"),
-                "generate_assignment",
-                self.course.assignment,
-                "--force",
-                f"--CourseDirectory.db_url=sqlite:///{self.scratch / TEMPLATE}",
-                "--log-level=ERROR",
-            ],
-            cwd=course,
-            check=True,
-            capture_output=True,
-            env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"},
-        )
-        from nbgrader.api import Gradebook
-
-        with Gradebook(f"sqlite:///{self.scratch / TEMPLATE}") as gb:
-            if rows.structure(gb, self.course.assignment) != self.structure:
-                self.mismatch = [
-                    "the assignment's notebooks and grade cells in the course's gradebook differ from its "
-                    "source (run nbgrader generate_assignment again after editing source/)"
-                ]
+        _write_files(self.scratch / "course", self.course.files)
+        (self.scratch / TEMPLATE).write_bytes(self.template)
 
     def teardown(self, worker: Any) -> None:
         if self.scratch is not None:

@@ -200,12 +200,13 @@ def main():
         null = os.open("/dev/null", os.O_WRONLY)
         os.dup2(null, 1)
         os.close(null)
+    supervisor = os.getpid()
     try:
         bwrap = subprocess.Popen(
             argv,
             pass_fds=(seccomp, info),
             process_group=0,  # an interrupt for the kernel reaches this supervisor, which passes it on
-            preexec_fn=lambda launcher=os.getpid(): die_with(launcher),  # bubblewrap dies with this supervisor
+            preexec_fn=lambda: die_with(supervisor),  # bubblewrap dies with this supervisor
         )
     except OSError as error:
         fail("starting " + argv[0], error)
