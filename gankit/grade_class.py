@@ -178,8 +178,7 @@ def grade_class(
     ):
         names = rows.cell_names(gb, assignment)
         rows.ensure_indexes(gb)
-        with tempfile.TemporaryDirectory(prefix="gankit-template-") as scratch:
-            template = rows.template(gb, assignment, Path(scratch) / "template.db")
+        template = rows.template(gb, assignment)
         client, cluster = _connect(scheduler, workers if workers is None else min(workers, total), env, dashboard)
         try:
             client.wait_for_workers(1, timeout=300)

@@ -10,6 +10,7 @@ what autograde wrote there; ``write_rows`` writes exactly those fields into the 
 
 from __future__ import annotations
 
+import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,47 +26,48 @@ def _when(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def template(gb: Gradebook, assignment: str, path: Path) -> bytes:
-    """A new SQLite gradebook at ``path`` holding only the assignment's notebooks and cells as
-    ``gb`` records them (what autograde reads: points, cell types, the source it restores), and
-    its bytes. Every worker grades in a copy of it: the same records serial autograde reads, made
-    once by the client instead of by ``generate_assignment`` on every worker, and no student's."""
+def template(gb: Gradebook, assignment: str) -> bytes:
+    """A new SQLite gradebook holding only the assignment's notebooks and cells as ``gb`` records
+    them (what autograde reads: points, cell types, the source it restores), as bytes. Every worker
+    grades in a copy of it: the same records serial autograde reads, made once by the client
+    instead of by ``generate_assignment`` on every worker, and no student's."""
     from nbgrader.api import Assignment, Base, GradeCell, Notebook, SolutionCell, SourceCell, TaskCell
     from sqlalchemy import create_engine, text
 
-    # The schema and nbgrader's migration stamp, so that opening it runs no ``alembic`` subprocess.
-    version = gb.db.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    gb.db.commit()
-    engine = create_engine(f"sqlite:///{path}")
-    Base.metadata.create_all(engine)
-    with engine.begin() as db:
-        db.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
-        db.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": version})
-    engine.dispose()
-    source = gb.find_assignment(assignment)
-    with Gradebook(f"sqlite:///{path}", gb.course_id) as new:
-        made = Assignment(name=source.name, duedate=source.duedate, course_id=new.course_id)
-        for notebook in source.notebooks:
-            copy = Notebook(name=notebook.name, kernelspec=notebook.kernelspec, assignment=made)
-            for cell in notebook.grade_cells:
-                GradeCell(name=cell.name, max_score=cell.max_score, cell_type=cell.cell_type, notebook=copy)
-            for cell in notebook.solution_cells:
-                SolutionCell(name=cell.name, notebook=copy)
-            for cell in notebook.task_cells:
-                TaskCell(name=cell.name, max_score=cell.max_score, cell_type=cell.cell_type, notebook=copy)
-            for cell in notebook.source_cells:
-                SourceCell(
-                    name=cell.name,
-                    cell_type=cell.cell_type,
-                    locked=cell.locked,
-                    source=cell.source,
-                    checksum=cell.checksum,
-                    notebook=copy,
-                )
-        new.db.add(made)
-        new.db.commit()
-    gb.db.commit()  # end the read
-    return path.read_bytes()
+    with tempfile.TemporaryDirectory(prefix="gankit-template-") as scratch:
+        url = f"sqlite:///{scratch}/template.db"
+        # The schema and nbgrader's migration stamp, so that opening it runs no ``alembic`` subprocess.
+        version = gb.db.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        engine = create_engine(url)
+        Base.metadata.create_all(engine)
+        with engine.begin() as db:
+            db.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+            db.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": version})
+        engine.dispose()
+        source = gb.find_assignment(assignment)
+        with Gradebook(url, gb.course_id) as new:
+            made = Assignment(name=source.name, duedate=source.duedate, course_id=new.course_id)
+            for notebook in source.notebooks:
+                copy = Notebook(name=notebook.name, kernelspec=notebook.kernelspec, assignment=made)
+                for cell in notebook.grade_cells:
+                    GradeCell(name=cell.name, max_score=cell.max_score, cell_type=cell.cell_type, notebook=copy)
+                for cell in notebook.solution_cells:
+                    SolutionCell(name=cell.name, notebook=copy)
+                for cell in notebook.task_cells:
+                    TaskCell(name=cell.name, max_score=cell.max_score, cell_type=cell.cell_type, notebook=copy)
+                for cell in notebook.source_cells:
+                    SourceCell(
+                        name=cell.name,
+                        cell_type=cell.cell_type,
+                        locked=cell.locked,
+                        source=cell.source,
+                        checksum=cell.checksum,
+                        notebook=copy,
+                    )
+            new.db.add(made)
+            new.db.commit()
+        gb.db.commit()  # end the read
+        return (Path(scratch) / "template.db").read_bytes()
 
 
 def prior_state(gb: Gradebook, assignment: str, student_id: str) -> dict[str, Any]:

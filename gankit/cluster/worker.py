@@ -6,9 +6,9 @@ template gradebook (the assignment's notebooks and cells, ``rows.template``), an
 nbgrader ``autograde`` application for the worker's life. ``grade_submission`` is the task: it
 writes the student's files into the scratch course, runs that application for the student (the
 kit's pipeline, the sandbox and the hidden checks exactly as ``nbgrader autograde`` on one
-machine), and returns the autograded files and the student's grade rows as plain data. The worker holds no database
-credentials and writes nothing outside its scratch folder; the sandbox stays the boundary around
-the student's code.
+machine), and returns the autograded files and the student's grade rows as plain data. The
+worker holds no database credentials and writes nothing outside its scratch folder; the sandbox
+stays the boundary around the student's code.
 """
 
 from __future__ import annotations
