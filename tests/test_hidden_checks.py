@@ -18,6 +18,7 @@ from paths import RELEASE, SOURCE
 from processes import running
 
 from gankit import ASSIGNMENT, NOTEBOOKS, ROOT, notebooks
+from gankit.judging import student_process
 from gankit.judging.checking import Probe, derive_seed
 from gankit.judging.codec import encode_result
 from gankit.judging.grader import Grader, checks_for
@@ -232,7 +233,33 @@ def test_a_sandbox_whose_grader_died_while_it_was_starting_is_never_built(tmp_pa
         built |= {p.cmdline[:160] for p in found if duration in p.cmdline and "launcher.py" not in p.cmdline}
         time.sleep(0.05)
     assert built == set()
-    assert [p.cmdline[:160] for p in running().values() if duration in p.cmdline] == []
+    # The supervisor's own command line carries its configuration in hex (see SandboxedCommand.command).
+    marks = (duration, duration.encode().hex())
+    assert [p.cmdline[:160] for p in running().values() if any(m in p.cmdline for m in marks)] == []
+
+
+def test_the_runner_started_ahead_serves_one_notebook_and_only_with_its_limits():
+    """``prestart`` starts the next notebook's runner early: the next process with the same limits
+    takes it (its code runs there), nobody takes it twice, and other limits get a runner of their own."""
+    limits = CheckLimits(call_seconds=5.0)
+    student_process.prestart(limits)
+    (_, ahead) = next(iter(student_process._prestarted.values()))
+    cells = ["def double(x):\n    return 2 * x"]
+    with StudentProcess(cells, {}, CheckLimits(call_seconds=7.0)) as first:
+        assert first.call("double", [21])["value"] == encode_result(42)
+        assert first._proc is ahead  # the same deadlines aside, the same sandbox: taken
+        assert student_process._prestarted == {}
+    assert ahead.poll() is not None  # ended with its notebook, never handed on
+    with StudentProcess(cells, {}, limits) as second:
+        assert second.call("double", [1])["value"] == encode_result(2)
+        assert second._proc is not ahead and second._proc is not None
+    student_process.prestart(CheckLimits(memory_mb=limits.memory_mb + 1))
+    (_, other) = next(iter(student_process._prestarted.values()))
+    with StudentProcess(cells, {}, limits) as third:
+        assert third.call("double", [2])["value"] == encode_result(4)
+        assert third._proc is not other  # a runner built with other limits is not taken
+    student_process.discard_prestarted()
+    assert other.poll() is not None and student_process._prestarted == {}
 
 
 def test_an_object_that_lies_about_equality_crosses_as_its_plain_data():

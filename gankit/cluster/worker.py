@@ -27,6 +27,7 @@ from distributed import WorkerPlugin, get_worker
 from gankit.cluster import rows
 from gankit.cluster.shipping import CourseFiles, Submission
 from gankit.cluster.versions import differences, versions
+from gankit.judging.student_process import discard_prestarted
 from gankit.nbgrader_adapter.intake import Skipped, record_path, write_record
 
 PLUGIN = "gankit-grading"
@@ -189,6 +190,7 @@ class GradingPlugin(WorkerPlugin):
                 "worker": get_worker().address,
             }
         finally:
+            discard_prestarted()  # a runner started for a notebook that never reached its checks
             gradebook.unlink(missing_ok=True)
 
 

@@ -23,7 +23,7 @@ from gankit import NOTEBOOKS, notebooks, points
 from gankit.judging.checking import CheckFailed, Probe, derive_seed
 from gankit.judging.codec import decode_arg, encode_arg, encode_result
 from gankit.judging.outcome import Outcome
-from gankit.judging.student_process import CheckLimits, StudentProcess
+from gankit.judging.student_process import CheckLimits, StudentProcess, prestart
 
 log = logging.getLogger(__name__)
 Check = Callable[..., None]
@@ -198,6 +198,11 @@ class Grader:
         self.modules = {"gan_checks": (source / "gan_checks.py").read_text(encoding="utf-8")}
         self.checks = {name: checks_for(name) for name in NOTEBOOKS}
         self.references = {name: notebooks.load_functions(solutions / f"{name}.ipynb") for name in NOTEBOOKS}
+
+    def prestart(self) -> None:
+        """Start the process the next ``grade`` will run the student's code in (see
+        ``student_process.prestart``): called before the notebook's kernel runs."""
+        prestart(self.limits, self.sandbox)
 
     def grade(
         self, nb: NotebookNode, notebook: str, student_id: str, deadline: tuple[float, int] | None = None

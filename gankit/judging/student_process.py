@@ -8,6 +8,7 @@ explicitly (``Sandbox.allow_unsandboxed = True`` or ``GANKIT_ALLOW_UNSANDBOXED=1
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import selectors
@@ -15,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ RUNNER_SOURCE = "\n\n".join(
     Path(__file__).with_name(name).read_text(encoding="utf-8") for name in ("codec.py", "runner.py")
 )
 
-__all__ = ["CheckLimits", "StudentProcess", "SandboxUnavailable"]
+__all__ = ["CheckLimits", "StudentProcess", "SandboxUnavailable", "discard_prestarted", "prestart"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,62 @@ def _public_cell_error(text: str) -> str:
     if text.startswith("skipped:"):
         return "skipped: it did not finish in time before"
     return public_name(text.split(":", 1)[0].strip())
+
+
+def _start(limits: Limits, sandbox: bool) -> tuple[SandboxedCommand, subprocess.Popen[bytes]]:
+    """A new runner process in a new sandbox, waiting for its setup."""
+    box = SandboxedCommand([sys.executable, "-I", "-c", RUNNER_SOURCE], limits, enabled=sandbox)
+    proc = subprocess.Popen(
+        box.command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group, so that everything it starts can be ended
+    )
+    return box, proc
+
+
+def _spawn_key(limits: Limits) -> Limits:
+    """What a runner's sandbox depends on: the limits, without the protocol's deadlines."""
+    return Limits(**{f.name: getattr(limits, f.name) for f in fields(Limits)})
+
+
+# At most one runner started ahead of its notebook (see ``prestart``), by what it was started with.
+_prestarted: dict[tuple[Limits, bool], tuple[SandboxedCommand, subprocess.Popen[bytes]]] = {}
+
+
+def discard_prestarted() -> None:
+    """End the runner started ahead, if nobody took it."""
+    while _prestarted:
+        box, proc = _prestarted.popitem()[1]
+        _end(proc)
+        box.close()
+
+
+def prestart(limits: Limits, sandbox: bool = True) -> None:
+    """Start the runner for the next notebook's hidden checks now, while its kernel runs: Python,
+    the sandbox and numpy then load in parallel with the notebook instead of after it. The next
+    ``StudentProcess`` with these limits takes it; it serves that one notebook only, like any
+    runner, and one not taken is ended at the next ``prestart`` or when this process exits."""
+    discard_prestarted()
+    _prestarted[(_spawn_key(limits), sandbox)] = _start(limits, sandbox)
+
+
+atexit.register(discard_prestarted)
+
+
+def _end(proc: subprocess.Popen[bytes]) -> tuple[int | None, str]:
+    """Kill the runner and everything it started; return its exit status and the end of its stderr."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    status = proc.wait()
+    failure = proc.stderr.read().decode("utf-8", "replace")[-2000:] if proc.stderr else ""
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream:
+            stream.close()
+    return status, failure
 
 
 class StudentProcess:
@@ -79,14 +136,12 @@ class StudentProcess:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def _spawn(self) -> None:
-        self._box = SandboxedCommand([sys.executable, "-I", "-c", RUNNER_SOURCE], self.limits, enabled=self.sandbox)
-        self._proc = subprocess.Popen(
-            self._box.command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # its own process group, so that everything it starts can be ended
+        self._box, self._proc = _prestarted.pop((_spawn_key(self.limits), self.sandbox), None) or _start(
+            self.limits, self.sandbox
         )
+        if self._proc.poll() is not None:  # a prestarted process that died meanwhile: start afresh
+            self._stop()
+            self._box, self._proc = _start(self.limits, self.sandbox)
         self._buffer = b""
         self._send({"op": "setup", "modules": self.modules, "cells": self.cells, "skip": sorted(self.skip)})
         deadline = self._until(self.limits.setup_seconds)
@@ -124,15 +179,7 @@ class StudentProcess:
         proc, self._proc = self._proc, None
         failure, status = "", None
         if proc is not None:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            status = proc.wait()
-            failure = proc.stderr.read().decode("utf-8", "replace")[-2000:] if proc.stderr else ""
-            for stream in (proc.stdin, proc.stdout, proc.stderr):
-                if stream:
-                    stream.close()
+            status, failure = _end(proc)
         if self._box:
             self._box.close()
             self._box = None

@@ -100,8 +100,9 @@ class HiddenChecks(NbGraderPreprocessor):
 
 
 class LoadHiddenChecks(HiddenChecks):
-    """Load checks and reference solutions while sanitizing, before any student kernel runs."""
+    """Load checks and reference solutions while sanitizing, before any student kernel runs, and
+    start the process the hidden checks will run the notebook's code in, while the kernel runs."""
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
-        self.grader(resources["nbgrader"]["assignment"])
+        self.grader(resources["nbgrader"]["assignment"]).prestart()
         return nb, resources

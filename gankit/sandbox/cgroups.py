@@ -59,7 +59,7 @@ class Cgroup:
     def close(self) -> None:
         """Kill whatever is left inside and remove the cgroup."""
         for path in self.dirs:
-            for _ in range(50):
+            for _ in range(500):  # up to a second; killed processes usually leave within a few ms
                 try:
                     pids = [int(p) for p in (path / "cgroup.procs").read_text().split()]
                     for pid in pids:
@@ -72,5 +72,5 @@ class Cgroup:
                 except FileNotFoundError:
                     break
                 except OSError:
-                    time.sleep(0.02)
+                    time.sleep(0.002)
         self.dirs = []

@@ -6,7 +6,7 @@ own kernel (``kernel.py``) and the process the hidden checks call
 
 from __future__ import annotations
 
-import json
+import marshal
 import os
 import shutil
 import sys
@@ -15,6 +15,7 @@ import weakref
 from collections.abc import Iterable
 from pathlib import Path
 
+from gankit.sandbox import seccomp
 from gankit.sandbox.cgroups import Cgroup
 from gankit.sandbox.limits import Limits
 
@@ -123,6 +124,7 @@ class SandboxedCommand:
         self.info_path = os.path.join(self.private, "info.json") if enabled else ""
         self.cgroup = Cgroup(limits) if enabled and os.geteuid() == 0 else None
         env = env if env is not None else minimal_env()
+        program, unavailable = seccomp.compiled() if enabled else ("", "")
         self.config = {
             "sandbox": enabled,
             "argv": argv,
@@ -134,6 +136,8 @@ class SandboxedCommand:
             "memory_bytes": limits.memory_mb * 1024 * 1024,
             "quiet": quiet,
             "cgroup_procs": self.cgroup.procs_files if self.cgroup else [],
+            "seccomp": program,
+            "seccomp_error": unavailable,
         }
 
     @staticmethod
@@ -185,7 +189,8 @@ class SandboxedCommand:
 
     @property
     def command(self) -> list[str]:
-        return [sys.executable, "-I", str(LAUNCHER), json.dumps(self.config)]
+        # marshal, not json: the launcher starts twice per notebook, and json's import is costly.
+        return [sys.executable, "-I", "-S", str(LAUNCHER), marshal.dumps(self.config).hex()]
 
     def close(self) -> None:
         if self.cgroup:

@@ -107,7 +107,7 @@ class SandboxedKernelManager(AsyncKernelManager):
                 with open(self._command.info_path) as f:
                     return int(json.loads(f.read())["child-pid"])
             except (OSError, ValueError, KeyError, TypeError):
-                time.sleep(0.01)
+                time.sleep(0.002)  # the kernel cannot start before; its wait is on every notebook's path
         raise RuntimeError("the kernel's sandbox did not start")
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
