@@ -138,7 +138,7 @@ def supervise(bwrap, cfg):
 
     This process sleeps in ``waitpid`` (it wakes the moment bubblewrap exits: a kernel's shutdown
     waits for it); a timer looks at the sandbox five times a second meanwhile."""
-    state = {"pid": None}
+    state = {"pid": None, "over": False}
 
     def kill():
         try:
@@ -160,7 +160,7 @@ def supervise(bwrap, cfg):
     def look(signum, frame):
         if state["pid"] is None:
             state["pid"] = read_info(cfg["info_path"])
-        elif limit and memory_bytes([state["pid"], *children(state["pid"])]) > limit and not state.get("over"):
+        elif not state["over"] and limit and memory_bytes([state["pid"], *children(state["pid"])]) > limit:
             state["over"] = True
             kill()
 
@@ -173,7 +173,7 @@ def supervise(bwrap, cfg):
     _, status = os.waitpid(bwrap, 0)  # retried after each handler (PEP 475)
     signal.setitimer(signal.ITIMER_REAL, 0)
     status = os.waitstatus_to_exitcode(status)
-    if state.get("over"):
+    if state["over"]:
         sys.stderr.write(f"sandbox: the whole sandbox passed its memory limit of {limit >> 20} MiB\n")
         return 128 + signal.SIGKILL
     if state["pid"] is None and read_info(cfg["info_path"]) is None and status != 0:

@@ -29,8 +29,8 @@ TIOCSTI = 0x5412
 
 @functools.cache
 def compiled() -> tuple[str, str]:
-    """The filter as a BPF program in hex, and "" (or "" and why libseccomp could not compile it:
-    the launcher then refuses to build the sandbox, as it would without the filter)."""
+    """``(program, "")``: the filter as a BPF program in hex; or ``("", why)`` when libseccomp could
+    not compile it, and the launcher then refuses to build the sandbox."""
     try:
         import pyseccomp as sc
 
