@@ -166,19 +166,27 @@ def _run_every_cell(page: Page) -> None:
 
 
 def _run_cell(page: Page, index: int) -> None:
-    """Run one cell and wait for its new execution number."""
+    """Run one cell and wait for its new execution number. A press that JupyterLab never took (the
+    prompt neither queued ``[*]`` nor numbered after 10 s) is made again, as a student would."""
     cell = _cells(page).nth(index)
     cell.scroll_into_view_if_needed()
-    before = cell.locator(".jp-InputPrompt").inner_text()
-    cell.locator(".jp-InputPrompt").click()
-    page.keyboard.press("Control+Enter")
+    before = cell.locator(".jp-InputPrompt").inner_text().strip()
     deadline = time.monotonic() + 60
     while True:
-        now = cell.locator(".jp-InputPrompt").inner_text().strip()
-        if now != before.strip() and re.fullmatch(r"\[\d+\]:", now):
-            return
-        assert time.monotonic() < deadline, f"cell {index} did not run: {now}"
-        time.sleep(0.2)
+        cell.locator(".jp-InputPrompt").click()
+        page.keyboard.press("Control+Enter")
+        retry = time.monotonic() + 10
+        while True:
+            now = cell.locator(".jp-InputPrompt").inner_text().strip()
+            if now != before and re.fullmatch(r"\[\d+\]:", now):
+                return
+            if time.monotonic() > deadline:
+                dialogs = page.locator(".jp-Dialog").all_inner_texts()
+                screenshot(page, f"cell-{index}-did-not-run")
+                raise AssertionError(f"cell {index} did not run: {now}; dialogs: {dialogs}")
+            if now == before and time.monotonic() > retry:
+                break  # not taken: press again
+            time.sleep(0.2)
 
 
 def _output(page: Page, index: int) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -24,7 +25,9 @@ from gankit.judging.codec import encode_result
 from gankit.judging.grader import Grader, checks_for
 from gankit.judging.outcome import Outcome
 from gankit.judging.student_process import CheckLimits, StudentProcess
-from gankit.sandbox.command import UID_BASE
+from gankit.sandbox.cgroups import CGROUP_ROOT
+from gankit.sandbox.command import UID_BASE, SandboxedCommand
+from gankit.sandbox.limits import Limits
 
 SOLUTIONS = ROOT / "solutions" / ASSIGNMENT
 
@@ -189,6 +192,13 @@ def _sleepers(*durations: str) -> list[int]:
     return alive
 
 
+def _gone(*durations: str, wait: float = 5.0) -> bool:
+    deadline = time.monotonic() + wait  # SIGKILL is delivered asynchronously
+    while _sleepers(*durations) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return _sleepers(*durations) == []
+
+
 def test_no_process_outlives_its_notebook():
     """Children end with the student's process, even one that left for a session of its own."""
     # Durations of this run's own, so that another run of this test on the machine cannot interfere.
@@ -206,10 +216,7 @@ def test_no_process_outlives_its_notebook():
         while len(_sleepers(first, second)) < 2 and time.monotonic() < started:
             time.sleep(0.05)
         assert len(_sleepers(first, second)) == 2
-    deadline = time.monotonic() + 5  # SIGKILL is delivered asynchronously
-    while _sleepers(first, second) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _sleepers(first, second) == []
+    assert _gone(first, second)
 
 
 def test_a_sandbox_whose_grader_died_while_it_was_starting_is_never_built(tmp_path):
@@ -236,6 +243,75 @@ def test_a_sandbox_whose_grader_died_while_it_was_starting_is_never_built(tmp_pa
     # The supervisor's own command line carries its configuration in hex (see SandboxedCommand.command).
     marks = (duration, duration.encode().hex())
     assert [p.cmdline[:160] for p in running().values() if any(m in p.cmdline for m in marks)] == []
+
+
+def _leaving_an_orphan(orphan: str, then: str) -> list[str]:
+    """A stand-in for bubblewrap: it reports its sandbox as started, starts ``sleep orphan`` in a
+    subshell that exits at once (as bubblewrap's first sandboxed process is orphaned when
+    bubblewrap dies before it arms its parent-death signal), then runs ``then``."""
+    report = """printf '{"child-pid": %d}' $$ >&@INFO@"""
+    return ["/bin/sh", "-c", f"{report}; (sleep {orphan} &); {then}"]
+
+
+def test_a_process_bubblewrap_leaves_behind_ends_with_the_sandbox(tmp_path):
+    """The supervisor is the sandbox's subreaper: what bubblewrap orphaned is killed before it exits."""
+    orphan = f"300.{secrets.randbelow(10**12):012d}"
+    box = SandboxedCommand(["/bin/true"], Limits())
+    try:
+        box.config["bwrap"] = _leaving_an_orphan(orphan, "exit 3")
+        # Not captured: the orphan holds what it inherited open, a pipe would never end.
+        done = subprocess.run(box.command, timeout=60, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert done.returncode == 3  # the command's own status, passed on
+        assert _gone(orphan)
+    finally:
+        box.close()
+
+
+def test_a_sandbox_whose_grader_dies_is_ended_with_what_bubblewrap_left(tmp_path):
+    """A grader killed while its sandbox runs (a Dask worker killed mid-notebook): the supervisor
+    ends bubblewrap, and also the processes bubblewrap had orphaned, then exits."""
+    orphan, command = (f"300.{secrets.randbelow(10**12):012d}" for _ in range(2))
+    grader = (
+        "import os, subprocess, time\n"
+        "from gankit.sandbox.command import SandboxedCommand\n"
+        "from gankit.sandbox.limits import Limits\n"
+        "box = SandboxedCommand(['/bin/true'], Limits())\n"
+        f"box.config['bwrap'] = {_leaving_an_orphan(orphan, f'exec sleep {command}')!r}\n"
+        "subprocess.Popen(box.command, start_new_session=True)\n"
+        "time.sleep(1)\n"
+        "os._exit(0)  # killed: nothing cleaned up\n"
+    )
+    env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    grading = subprocess.Popen([sys.executable, "-c", grader], env=env)
+    deadline = time.monotonic() + 30
+    while len(_sleepers(orphan, command)) < 2 and grading.poll() is None:
+        assert time.monotonic() < deadline, "the sandbox never started"
+        time.sleep(0.05)
+    assert len(_sleepers(orphan, command)) == 2  # both were running while their grader lived
+    assert grading.wait(timeout=60) == 0
+    assert _gone(orphan, command)
+    marks = (orphan, orphan.encode().hex())
+    assert [p.cmdline[:160] for p in running().values() if any(m in p.cmdline for m in marks)] == []
+
+
+@pytest.mark.root
+def test_what_a_killed_grader_left_in_its_cgroup_is_ended_by_the_next_sandbox():
+    """Should a grader and its supervisor both be killed, the next sandbox made on the machine
+    kills what still runs in their cgroup (named after the dead grader) and removes it."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a grader pid that no longer runs
+    stale = CGROUP_ROOT / "pids" / "gankit" / f"{gone.pid}-0"
+    stale.mkdir(parents=True)
+    left = subprocess.Popen(["sleep", f"300.{secrets.randbelow(10**12):012d}"])
+    try:
+        (stale / "cgroup.procs").write_text(str(left.pid))
+        SandboxedCommand(["/bin/true"], Limits()).close()
+        assert left.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        left.kill()
+        left.wait()
+        if stale.exists():
+            stale.rmdir()
 
 
 def test_the_runner_started_ahead_serves_one_notebook_and_only_with_its_limits():

@@ -14,17 +14,31 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 _names = itertools.count()
 
 
+def _kill_members(path: Path) -> None:
+    try:
+        pids = [int(p) for p in (path / "cgroup.procs").read_text().split()]
+    except OSError:
+        return
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def _remove_stale(parent: Path) -> None:
-    """Remove the empty cgroups of graders that were killed before they could clean up."""
+    """Remove the cgroups of graders that were killed before they could clean up, with whatever
+    still runs inside (a sandbox whose supervisor was killed too, not only its grader)."""
     if not parent.is_dir():
         return
     for path in parent.iterdir():
         owner = path.name.split("-")[0]
         if path.is_dir() and owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            _kill_members(path)
             try:
                 path.rmdir()
             except OSError:
-                pass
+                pass  # its processes are still leaving: removed next time
 
 
 class Cgroup:
@@ -60,13 +74,10 @@ class Cgroup:
         """Kill whatever is left inside and remove the cgroup."""
         for path in self.dirs:
             for _ in range(500):  # up to a second; killed processes usually leave within a few ms
+                if not path.is_dir():
+                    break
+                _kill_members(path)
                 try:
-                    pids = [int(p) for p in (path / "cgroup.procs").read_text().split()]
-                    for pid in pids:
-                        try:
-                            os.kill(pid, signal.SIGKILL)
-                        except ProcessLookupError:
-                            pass
                     path.rmdir()
                     break
                 except FileNotFoundError:

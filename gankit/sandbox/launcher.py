@@ -15,7 +15,11 @@ caller:
 4. stays outside as a supervisor: passes an interrupt on to the sandboxed command, ends the
    sandbox on SIGTERM or when the grader dies, and kills it when the memory of all its processes
    together passes the limit (the only whole-sandbox memory limit when there are no cgroups);
-5. exits as the command did: its status, or 128 + the signal that ended it.
+5. ends whatever bubblewrap left behind: bubblewrap arms its own parent-death signal only some
+   way into its start, so a bubblewrap killed early (its grader killed a moment after starting
+   it) would orphan the sandbox's first process. This supervisor is their subreaper: orphans come
+   to it, and it kills them before it exits;
+6. exits as the command did: its status, or 128 + the signal that ended it.
 
 Any failure before the command starts is reported on stderr as ``sandbox: <what> failed: <why>``
 with exit status 97, which the grader turns into a clear refusal.
@@ -29,6 +33,7 @@ import sys
 
 SANDBOX_FAILED = 97
 PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
 libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -133,18 +138,41 @@ def start(argv, keep, supervisor):
     return pid
 
 
-def supervise(bwrap, cfg):
+def end_orphans():
+    """Kill and reap the processes left to this subreaper (a sandbox whose bubblewrap died before
+    it could take them along); return once it has no child left."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid:
+            continue
+        for orphan in children(os.getpid()):  # a pid namespace's first process takes the rest along
+            try:
+                os.kill(orphan, signal.SIGKILL)
+            except OSError:
+                pass
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+
+
+def kill_bwrap(state):
+    """Kill bubblewrap, if it is running (the sandbox inside goes with it)."""
+    if state["bwrap"]:
+        try:
+            os.kill(state["bwrap"], signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def supervise(state, cfg):
     """Watch the sandbox until it ends; return the exit status to pass on.
 
     This process sleeps in ``waitpid`` (it wakes the moment bubblewrap exits: a kernel's shutdown
     waits for it); a timer looks at the sandbox five times a second meanwhile."""
-    state = {"pid": None, "over": False}
-
-    def kill():
-        try:
-            os.kill(bwrap, signal.SIGKILL)
-        except OSError:
-            pass
 
     def interrupt(signum, frame):  # the kernel's interrupt: pass it to the command inside
         if state["pid"]:
@@ -154,24 +182,23 @@ def supervise(bwrap, cfg):
                 except OSError:
                     pass
 
-    def end(signum, frame):
-        kill()
-
     def look(signum, frame):
         if state["pid"] is None:
             state["pid"] = read_info(cfg["info_path"])
         elif not state["over"] and limit and memory_bytes([state["pid"], *children(state["pid"])]) > limit:
             state["over"] = True
-            kill()
+            kill_bwrap(state)
 
     signal.signal(signal.SIGINT, interrupt)
-    signal.signal(signal.SIGTERM, end)
-    signal.signal(signal.SIGHUP, end)
     signal.signal(signal.SIGALRM, look)
     limit = cfg["memory_bytes"]
     signal.setitimer(signal.ITIMER_REAL, 0.2, 0.2)
-    _, status = os.waitpid(bwrap, 0)  # retried after each handler (PEP 475)
+    if state["ending"]:  # asked to end while bubblewrap was being started
+        kill_bwrap(state)
+    _, status = os.waitpid(state["bwrap"], 0)  # retried after each handler (PEP 475)
     signal.setitimer(signal.ITIMER_REAL, 0)
+    state["bwrap"] = None  # reaped: its pid may be reused, never signal it again
+    end_orphans()
     status = os.waitstatus_to_exitcode(status)
     if state["over"]:
         sys.stderr.write(f"sandbox: the whole sandbox passed its memory limit of {limit >> 20} MiB\n")
@@ -181,20 +208,31 @@ def supervise(bwrap, cfg):
     return status if status >= 0 else 128 - status
 
 
-def die_with(parent):
-    """Be killed when ``parent`` dies; exit now if it already has. The parent-death signal is set
-    only from here on, so a parent that died first (while this process was starting) would leave
-    it running, and a sandbox built by an orphan is never ended."""
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+def die_with(parent, signum=signal.SIGKILL):
+    """Get ``signum`` when ``parent`` dies; exit now if it already has. The parent-death signal is
+    set only from here on, so a parent that died first (while this process was starting) would
+    leave it running, and a sandbox built by an orphan is never ended."""
+    libc.prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0)
     if os.getppid() != parent:
         os._exit(128 + signal.SIGKILL)
 
 
 def main():
     cfg = marshal.loads(bytes.fromhex(sys.argv[1]))
-    die_with(cfg["grader_pid"])  # a killed grader takes its sandboxes along
     if not cfg["sandbox"]:
+        die_with(cfg["grader_pid"])  # a killed grader takes the command along
         os.execve(cfg["argv"][0], cfg["argv"], cfg["env"])
+    # SIGTERM, SIGHUP, or the grader's death (SIGHUP, below): the sandbox ends, then this process.
+    state = {"bwrap": None, "ending": False, "pid": None, "over": False}
+
+    def end(signum, frame):
+        state["ending"] = True
+        kill_bwrap(state)
+
+    signal.signal(signal.SIGTERM, end)
+    signal.signal(signal.SIGHUP, end)
+    die_with(cfg["grader_pid"], signal.SIGHUP)  # caught: what bubblewrap left is ended too
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     join_cgroups(cfg["cgroup_procs"])
     if not cfg["seccomp"]:  # the grader's libseccomp could not compile it: no sandbox
         fail("compiling the seccomp filter", cfg["seccomp_error"])
@@ -214,10 +252,12 @@ def main():
         null = os.open("/dev/null", os.O_WRONLY)
         os.dup2(null, 1)
         os.close(null)
-    bwrap = start(argv, (seccomp, info), os.getpid())  # bubblewrap dies with this supervisor
+    if state["ending"]:
+        os._exit(128 + signal.SIGKILL)
+    state["bwrap"] = start(argv, (seccomp, info), os.getpid())  # bubblewrap dies with this supervisor
     os.close(seccomp)
     os.close(info)
-    os._exit(supervise(bwrap, cfg) % 256)
+    os._exit(supervise(state, cfg) % 256)
 
 
 if __name__ == "__main__":
