@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import secrets
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -27,6 +29,7 @@ from gankit.judging.outcome import Outcome
 from gankit.judging.student_process import CheckLimits, StudentProcess
 from gankit.sandbox.cgroups import CGROUP_ROOT
 from gankit.sandbox.command import UID_BASE, SandboxedCommand
+from gankit.sandbox.kernel import SandboxedKernelManager
 from gankit.sandbox.limits import Limits
 
 SOLUTIONS = ROOT / "solutions" / ASSIGNMENT
@@ -312,6 +315,33 @@ def test_what_a_killed_grader_left_in_its_cgroup_is_ended_by_the_next_sandbox():
         left.wait()
         if stale.exists():
             stale.rmdir()
+
+
+def test_a_grading_kernel_runs_without_a_debugger_and_the_students_imports_still_work(tmp_path):
+    """ipykernel's debugger (debugpy, a fifth of the kernel's start-up) is hidden from grading
+    kernels; ipykernel does without it, and what a notebook imports is there."""
+    outputs: list[dict] = []
+
+    async def run() -> dict:
+        manager = SandboxedKernelManager(kernel_name="python3")
+        await manager.start_kernel(cwd=str(tmp_path))
+        client = manager.client()
+        client.start_channels()
+        try:
+            await client.wait_for_ready(timeout=60)
+            code = (
+                "import ipykernel.debugger, numpy, matplotlib\n"
+                "print(ipykernel.debugger._is_debugpy_available, numpy.arange(3).sum())"
+            )
+            return await client.execute_interactive(code, timeout=60, output_hook=outputs.append)
+        finally:
+            client.stop_channels()
+            await manager.shutdown_kernel(now=True)
+
+    with ThreadPoolExecutor(1) as pool:  # an event loop of its own, whatever runs in this thread
+        reply = pool.submit(asyncio.run, run()).result()
+    assert reply["content"]["status"] == "ok", reply["content"]
+    assert [m["content"]["text"] for m in outputs if m["msg_type"] == "stream"] == ["False 3\n"]
 
 
 def test_the_runner_started_ahead_serves_one_notebook_and_only_with_its_limits():

@@ -6,17 +6,19 @@ the kit grade wrongly. Where the kit uses each (keep this table in step with the
 =================================================  =============================================
 private API                                          used by
 =================================================  =============================================
-``BaseConverter._format_dest``                       grading/autograde.py (the autograded folder)
-``BaseConverter._format_source``                     grading/autograde.py (empty submissions)
-``Autograde._sanitizing`` + ``_init_preprocessors``  grading/autograde.py (grading a stand-in)
-``ExchangeCollect._sort_by_timestamp``               grading/intake.py (a student's own first)
-``ExchangeCollect.inbound_path``                     grading/intake.py (where submissions are)
-``NotebookClient.__init__(nb, km)``                  grading/execute.py (reset per notebook)
-``ExecutePreprocessor._check_assign_resources``      grading/execute.py (nbconvert's)
-``NotebookClient._async_handle_timeout``             grading/execute.py (a timeout is a fault)
+``BaseConverter._format_dest``                       nbgrader_adapter/autograde.py (the autograded folder)
+``BaseConverter._format_source``                     nbgrader_adapter/autograde.py (empty submissions)
+``Autograde._sanitizing`` + ``_init_preprocessors``  nbgrader_adapter/autograde.py (grading a stand-in)
+``ExchangeCollect._sort_by_timestamp``               nbgrader_adapter/intake.py (a student's own first)
+``ExchangeCollect.inbound_path``                     nbgrader_adapter/intake.py (where submissions are)
+``NotebookClient.__init__(nb, km)``                  nbgrader_adapter/execute.py (reset per notebook)
+``ExecutePreprocessor._check_assign_resources``      nbgrader_adapter/execute.py (nbconvert's)
+``NotebookClient._async_handle_timeout``             nbgrader_adapter/execute.py (a timeout is a fault)
 ``KernelManager._launch_args``                       sandbox/kernel.py (the notebook's folder)
 ``AsyncKernelManager._async_pre_start_kernel``,      sandbox/kernel.py (the kernel in the sandbox)
 ``_async_post_start_kernel``, ``_async_cleanup_resources``
+``AsyncKernelManager._async_wait``                   sandbox/kernel.py (a shutdown's quicker wait)
+``KernelClient._handle_kernel_info_reply``           sandbox/kernel.py (a readiness without 0.2 s wait)
 =================================================  =============================================
 """
 
@@ -27,6 +29,8 @@ import inspect
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
+from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.client import KernelClient
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbconvert.preprocessors import ExecutePreprocessor
@@ -103,3 +107,18 @@ def test_async_kernel_manager_starts_and_cleans_up_in_overridable_coroutines():
         assert inspect.iscoroutinefunction(getattr(AsyncKernelManager, name)), name
     assert "restart" in _params(AsyncKernelManager._async_cleanup_resources)
     assert asyncio.iscoroutinefunction(AsyncKernelManager._async_post_start_kernel)
+
+
+def test_kernel_manager_waits_for_a_kernel_to_end_in_an_overridable_coroutine():
+    assert inspect.iscoroutinefunction(AsyncKernelManager._async_wait)
+    assert _params(AsyncKernelManager._async_wait) == ["self", "pollinterval"]
+    for caller in (AsyncKernelManager._async_kill_kernel, AsyncKernelManager._async_finish_shutdown):
+        assert "self._async_wait(" in inspect.getsource(caller), caller
+
+
+def test_kernel_client_adapts_to_the_kernels_protocol_from_its_info_reply():
+    client = AsyncKernelClient()
+    assert _params(KernelClient._handle_kernel_info_reply) == ["self", "msg"]
+    client._handle_kernel_info_reply({"content": {"protocol_version": "4.0"}})
+    assert client.session.adapt_version == 4  # an older kernel: messages are adapted to it
+    assert "_handle_kernel_info_reply" in inspect.getsource(KernelClient._async_wait_for_ready)
