@@ -169,7 +169,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         """Wait for the kernel's process to end, looking every 5 ms instead of jupyter_client's
         0.1 s: a kernel's shutdown is on every notebook's path, and its sandbox ends within
         milliseconds of a kill."""
-        while await self._async_is_alive():
+        while await self.is_alive():
             await asyncio.sleep(min(pollinterval, 0.005))
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
