@@ -222,6 +222,13 @@ def test_no_process_outlives_its_notebook():
     assert _gone(first, second)
 
 
+def _mentioning(mark: str) -> list[str]:
+    """Running processes whose command line carries ``mark``, as text or in hex (a supervisor's
+    command line carries its configuration in hex, see ``SandboxedCommand.command``)."""
+    marks = (mark, mark.encode().hex())
+    return [p.cmdline[:160] for p in running().values() if any(m in p.cmdline for m in marks)]
+
+
 def test_a_sandbox_whose_grader_died_while_it_was_starting_is_never_built(tmp_path):
     """A grader killed a moment after starting a sandbox (a Dask worker killed mid-notebook) leaves
     no sandbox behind: its supervisor sees that its parent is gone and builds nothing."""
@@ -243,9 +250,7 @@ def test_a_sandbox_whose_grader_died_while_it_was_starting_is_never_built(tmp_pa
         built |= {p.cmdline[:160] for p in found if duration in p.cmdline and "launcher.py" not in p.cmdline}
         time.sleep(0.05)
     assert built == set()
-    # The supervisor's own command line carries its configuration in hex (see SandboxedCommand.command).
-    marks = (duration, duration.encode().hex())
-    assert [p.cmdline[:160] for p in running().values() if any(m in p.cmdline for m in marks)] == []
+    assert _mentioning(duration) == []
 
 
 def _leaving_an_orphan(orphan: str, then: str) -> list[str]:
@@ -293,8 +298,7 @@ def test_a_sandbox_whose_grader_dies_is_ended_with_what_bubblewrap_left(tmp_path
     assert len(_sleepers(orphan, command)) == 2  # both were running while their grader lived
     assert grading.wait(timeout=60) == 0
     assert _gone(orphan, command)
-    marks = (orphan, orphan.encode().hex())
-    assert [p.cmdline[:160] for p in running().values() if any(m in p.cmdline for m in marks)] == []
+    assert _mentioning(orphan) == []
 
 
 @pytest.mark.root

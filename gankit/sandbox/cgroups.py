@@ -74,8 +74,6 @@ class Cgroup:
         """Kill whatever is left inside and remove the cgroup."""
         for path in self.dirs:
             for _ in range(500):  # up to a second; killed processes usually leave within a few ms
-                if not path.is_dir():
-                    break
                 _kill_members(path)
                 try:
                     path.rmdir()

@@ -14,6 +14,7 @@ code writes reaches the grader's folders. The sandbox's private /tmp is its scra
 from __future__ import annotations
 
 import asyncio
+import functools
 import glob
 import importlib.util
 import json
@@ -25,7 +26,7 @@ from typing import Any
 import zmq
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import DottedObjectName, Type
+from traitlets import Type
 
 from gankit.sandbox.command import SandboxedCommand, minimal_env, private_folder
 from gankit.sandbox.settings import Sandbox
@@ -43,18 +44,19 @@ def _font_caches() -> list[tuple[str, str]]:
     return [(path, "/tmp/matplotlib/" + os.path.basename(path)) for path in glob.glob(cache + "/fontlist-*.json")]
 
 
+@functools.cache
+def _unused_package_folders() -> tuple[str, ...]:
+    """The folders of packages a grading kernel has no use for: ipykernel's debugger imports
+    debugpy at start-up (about a fifth of the kernel's imports) and does without it when it cannot."""
+    spec = importlib.util.find_spec("debugpy")
+    return tuple(spec.submodule_search_locations or ()) if spec else ()
+
+
 def _hidden_packages(private: str) -> list[tuple[str, str]]:
-    """Packages a grading kernel has no use for, each hidden behind an empty folder: ipykernel's
-    debugger imports debugpy at start-up (about a fifth of the kernel's imports) and does without
-    it when it cannot."""
+    """Each unused package's folder, hidden behind an empty folder of the sandbox's own."""
     empty = os.path.join(private, "empty")
     os.makedirs(empty, mode=0o755, exist_ok=True)
-    hidden = []
-    for name in ("debugpy",):
-        spec = importlib.util.find_spec(name)
-        for folder in (spec.submodule_search_locations or []) if spec else []:
-            hidden.append((empty, folder))
-    return hidden
+    return [(empty, folder) for folder in _unused_package_folders()]
 
 
 def _working_folder(cwd: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
@@ -101,7 +103,6 @@ class SandboxedKernelClient(AsyncKernelClient):
 class SandboxedKernelManager(AsyncKernelManager):
     """Starts each kernel in a fresh sandbox and removes everything it left when the kernel ends."""
 
-    client_class = DottedObjectName("gankit.sandbox.kernel.SandboxedKernelClient")
     client_factory = Type(SandboxedKernelClient, klass=AsyncKernelClient)  # what client() makes
     _command: SandboxedCommand | None = None
 
