@@ -17,6 +17,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+import zmq
 from paths import RELEASE, SOURCE
 from processes import running
 
@@ -346,6 +347,31 @@ def test_a_grading_kernel_runs_without_a_debugger_and_the_students_imports_still
         reply = pool.submit(asyncio.run, run()).result()
     assert reply["content"]["status"] == "ok", reply["content"]
     assert [m["content"]["text"] for m in outputs if m["msg_type"] == "stream"] == ["False 3\n"]
+
+
+def test_the_graders_sockets_to_a_starting_kernel_try_again_within_milliseconds(tmp_path):
+    """The grader connects before the sandboxed kernel has bound its sockets; every channel of the
+    client tries again every few milliseconds (ZeroMQ's default, 0.1 s, is a wait on every
+    notebook), and the kernel answers on each."""
+
+    async def run() -> tuple[list[int], dict]:
+        manager = SandboxedKernelManager(kernel_name="python3")
+        await manager.start_kernel(cwd=str(tmp_path))
+        client = manager.client()
+        client.start_channels()
+        try:
+            await client.wait_for_ready(timeout=60)
+            channels = (client.shell_channel, client.iopub_channel, client.stdin_channel, client.control_channel)
+            intervals = [channel.socket.getsockopt(zmq.RECONNECT_IVL) for channel in channels]
+            return intervals, await client.execute_interactive("1 + 1", timeout=60)
+        finally:
+            client.stop_channels()
+            await manager.shutdown_kernel(now=True)
+
+    with ThreadPoolExecutor(1) as pool:
+        intervals, reply = pool.submit(asyncio.run, run()).result()
+    assert max(intervals) <= 10, intervals
+    assert reply["content"]["status"] == "ok"
 
 
 def test_the_runner_started_ahead_serves_one_notebook_and_only_with_its_limits():

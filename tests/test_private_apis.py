@@ -19,6 +19,7 @@ private API                                          used by
 ``_async_post_start_kernel``, ``_async_cleanup_resources``
 ``AsyncKernelManager._async_wait``                   sandbox/kernel.py (a shutdown's quicker wait)
 ``KernelClient._handle_kernel_info_reply``           sandbox/kernel.py (a readiness without 0.2 s wait)
+``AsyncKernelClient._context_default``               sandbox/kernel.py (the client's sockets' reconnects)
 =================================================  =============================================
 """
 
@@ -29,6 +30,7 @@ import inspect
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
+import zmq
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.client import KernelClient
 from jupyter_client.manager import AsyncKernelManager
@@ -122,3 +124,17 @@ def test_kernel_client_adapts_to_the_kernels_protocol_from_its_info_reply():
     client._handle_kernel_info_reply({"content": {"protocol_version": "4.0"}})
     assert client.session.adapt_version == 4  # an older kernel: messages are adapted to it
     assert "_handle_kernel_info_reply" in inspect.getsource(KernelClient._async_wait_for_ready)
+
+
+def test_an_async_kernel_client_makes_its_own_context_in_an_overridable_default():
+    class Marked(AsyncKernelClient):
+        def _context_default(self):
+            context = super()._context_default()
+            context.setsockopt(zmq.LINGER, 7)
+            return context
+
+    manager = AsyncKernelManager(client_factory=Marked)
+    client = manager.client()
+    assert client.context is not manager.context  # the manager's own is not passed on
+    assert client.context.getsockopt(zmq.LINGER) == 7
+    client.context.term()

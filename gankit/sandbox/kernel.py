@@ -24,6 +24,7 @@ from queue import Empty
 from typing import Any
 
 import zmq
+import zmq.asyncio
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Type
@@ -70,8 +71,18 @@ def _working_folder(cwd: str) -> tuple[list[tuple[str, str]], list[tuple[str, st
     return folders, files
 
 
+# The grader's sockets connect before the kernel, still starting in its sandbox, has bound its own,
+# and ZeroMQ tries again only every 0.1 s by default: a wait of up to that on every notebook's path.
+RECONNECT_MS = 5
+
+
 class SandboxedKernelClient(AsyncKernelClient):
     """jupyter_client's client, ready as soon as the kernel is."""
+
+    def _context_default(self) -> zmq.asyncio.Context:
+        context = super()._context_default()  # the client's own: the manager's is not passed on
+        context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
+        return context
 
     async def wait_for_ready(self, timeout: float | None = None) -> None:
         """Wait for a ``kernel_info`` reply and for IOPub to carry messages, as jupyter_client does,
@@ -116,9 +127,7 @@ class SandboxedKernelManager(AsyncKernelManager):
                 self._command.close()
                 self._command = None
             self.transport = "ipc"
-            # The client's sockets connect before the kernel has bound its own, and ZeroMQ tries
-            # again only every 0.1 s by default: a wait on every notebook's path.
-            self.context.setsockopt(zmq.RECONNECT_IVL, 5)
+            self.context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)  # the control socket's
             self.ip = SOCKETS + "/kernel"  # as the kernel sees it; the grader's path is set once it runs
             self.connection_file = ""  # a fresh file in the sandbox's private folder (format_kernel_cmd)
         return await super()._async_pre_start_kernel(**kw)
