@@ -105,3 +105,55 @@ def test_a_changed_locked_cell_and_changed_points_are_named(course):
 
 def _ids_of(cell):
     return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def _metadata_cases() -> dict[str, nbformat.NotebookNode]:
+    """Notebooks whose nbgrader metadata is right, or wrong in each way nbgrader checks."""
+
+    def notebook(edit=None):
+        nb = new_notebook(cells=copy.deepcopy(SOURCE) + [new_code_cell("x = 1")])
+        if edit:
+            edit(nb.cells)
+        return nb
+
+    def set_meta(index, **values):
+        return lambda cells: cells[index].metadata.nbgrader.update(values)
+
+    return {
+        "right": notebook(),
+        "points as text": notebook(set_meta(2, points="one")),
+        "an unknown key": notebook(set_meta(1, colour="red")),
+        "an older schema": notebook(set_meta(0, schema_version=2)),
+        "a newer schema": notebook(set_meta(0, schema_version=4)),
+        "a grade cell without points": notebook(lambda cells: cells[2].metadata.nbgrader.pop("points")),
+        "an empty grade id": notebook(set_meta(1, grade_id="")),
+        "a duplicate grade id": notebook(set_meta(2, grade_id="answer")),
+        "a markdown grade cell that is no solution": notebook(set_meta(3, solution=False)),
+    }
+
+
+def _verdict(check, nb) -> str:
+    try:
+        check(copy.deepcopy(nb))
+    except Exception as error:  # noqa: BLE001 - the verdict is the exception's type and message
+        return f"{type(error).__name__}: {error}"
+    return "valid"
+
+
+def test_the_metadata_check_with_its_schema_compiled_once_gives_nbgraders_verdicts():
+    """Every kind of metadata nbgrader accepts or rejects gets stock ``CheckCellMetadata``'s verdict,
+    exception and message alike, from the kit's (run twice, so that the compiled schema is reused)."""
+    from nbgrader.nbgraderformat import MetadataValidator
+    from nbgrader.preprocessors import CheckCellMetadata
+
+    from gankit.nbgrader_adapter.metadata_check import CheckCellMetadataOnce, _Validator
+
+    pairs = [  # (stock, kit): the preprocessors, and the validators under them (their own messages)
+        (lambda nb: CheckCellMetadata().preprocess(nb, {}), lambda nb: CheckCellMetadataOnce().preprocess(nb, {})),
+        (lambda nb: MetadataValidator().validate_nb(nb), lambda nb: _Validator().validate_nb(nb)),
+    ]
+    for name, nb in _metadata_cases().items():
+        for stock, kit in pairs:
+            expected = _verdict(stock, nb)
+            assert expected == "valid" if name == "right" else expected != "valid", (name, expected)
+            assert _verdict(kit, nb) == _verdict(kit, nb) == expected, name

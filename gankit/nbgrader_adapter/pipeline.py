@@ -17,7 +17,9 @@ converters, preprocessors and exchange classes, and the ``Autograde`` converter 
   ``hidden_checks`` the hidden checks decide every autograded test cell
   (loaded while sanitizing, before any student kernel runs; verdicts written just before
   nbgrader saves the grades);
-* ``generate_feedback`` writes the kit's pages (``feedback``).
+* ``generate_feedback`` writes the kit's pages (``feedback``);
+* nbgrader's metadata check compiles its schema once per process (``metadata_check``: the same
+  verdicts at a tenth of the cost).
 
 Every way the result differs from stock nbgrader is listed, with the reason, in
 ``tests/nbgrader_suite/deviations.py`` and the README's "Differences from stock nbgrader".
@@ -31,10 +33,11 @@ from typing import Any
 def apply(c: Any, hidden_checks: bool = True) -> None:
     """Configure nbgrader (``c``: the config object of an ``nbgrader_config.py``) to grade with the kit."""
     from nbgrader.converters import Autograde
-    from nbgrader.preprocessors import Execute, OverwriteCells, SaveAutoGrades
+    from nbgrader.preprocessors import CheckCellMetadata, Execute, OverwriteCells, SaveAutoGrades
 
     from gankit.nbgrader_adapter import autograde, feedback
     from gankit.nbgrader_adapter.execute import SandboxedExecute
+    from gankit.nbgrader_adapter.metadata_check import CheckCellMetadataOnce
     from gankit.nbgrader_adapter.repair import RepairGradeCells, RestoreGradeCells
 
     c.ExchangeFactory.collect = "gankit.nbgrader_adapter.intake.SafeCollect"
@@ -47,6 +50,8 @@ def apply(c: Any, hidden_checks: bool = True) -> None:
     sanitize[sanitize.index(OverwriteCells)] = RestoreGradeCells
     grading = list(defaults["autograde_preprocessors"].default())
     grading[grading.index(Execute)] = SandboxedExecute
+    for preprocessors in (sanitize, grading):
+        preprocessors[preprocessors.index(CheckCellMetadata)] = CheckCellMetadataOnce
     if hidden_checks:
         from gankit.nbgrader_adapter.hidden_checks import HiddenChecks, LoadHiddenChecks
 
