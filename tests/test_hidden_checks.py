@@ -322,29 +322,39 @@ def test_what_a_killed_grader_left_in_its_cgroup_is_ended_by_the_next_sandbox():
             stale.rmdir()
 
 
-def test_a_grading_kernel_runs_without_a_debugger_and_the_students_imports_still_work(tmp_path):
-    """ipykernel's debugger (debugpy, a fifth of the kernel's start-up) is hidden from grading
-    kernels; ipykernel does without it, and what a notebook imports is there."""
-    outputs: list[dict] = []
+def _in_a_grading_kernel(folder: Path, body):
+    """``await body(client)`` with the client of a ready sandboxed kernel working in ``folder``, in an
+    event loop of its own (whatever runs in this thread); the kernel is ended afterwards."""
 
-    async def run() -> dict:
+    async def run():
         manager = SandboxedKernelManager(kernel_name="python3")
-        await manager.start_kernel(cwd=str(tmp_path))
+        await manager.start_kernel(cwd=str(folder))
         client = manager.client()
         client.start_channels()
         try:
             await client.wait_for_ready(timeout=60)
-            code = (
-                "import ipykernel.debugger, numpy, matplotlib\n"
-                "print(ipykernel.debugger._is_debugpy_available, numpy.arange(3).sum())"
-            )
-            return await client.execute_interactive(code, timeout=60, output_hook=outputs.append)
+            return await body(client)
         finally:
             client.stop_channels()
             await manager.shutdown_kernel(now=True)
 
-    with ThreadPoolExecutor(1) as pool:  # an event loop of its own, whatever runs in this thread
-        reply = pool.submit(asyncio.run, run()).result()
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, run()).result()
+
+
+def test_a_grading_kernel_runs_without_a_debugger_and_the_students_imports_still_work(tmp_path):
+    """ipykernel's debugger (debugpy, a fifth of the kernel's start-up) is hidden from grading
+    kernels; ipykernel does without it, and what a notebook imports is there."""
+    outputs: list[dict] = []
+    code = (
+        "import ipykernel.debugger, numpy, matplotlib\n"
+        "print(ipykernel.debugger._is_debugpy_available, numpy.arange(3).sum())"
+    )
+
+    async def body(client) -> dict:
+        return await client.execute_interactive(code, timeout=60, output_hook=outputs.append)
+
+    reply = _in_a_grading_kernel(tmp_path, body)
     assert reply["content"]["status"] == "ok", reply["content"]
     assert [m["content"]["text"] for m in outputs if m["msg_type"] == "stream"] == ["False 3\n"]
 
@@ -354,22 +364,12 @@ def test_the_graders_sockets_to_a_starting_kernel_try_again_within_milliseconds(
     client tries again every few milliseconds (ZeroMQ's default, 0.1 s, is a wait on every
     notebook), and the kernel answers on each."""
 
-    async def run() -> tuple[list[int], dict]:
-        manager = SandboxedKernelManager(kernel_name="python3")
-        await manager.start_kernel(cwd=str(tmp_path))
-        client = manager.client()
-        client.start_channels()
-        try:
-            await client.wait_for_ready(timeout=60)
-            channels = (client.shell_channel, client.iopub_channel, client.stdin_channel, client.control_channel)
-            intervals = [channel.socket.getsockopt(zmq.RECONNECT_IVL) for channel in channels]
-            return intervals, await client.execute_interactive("1 + 1", timeout=60)
-        finally:
-            client.stop_channels()
-            await manager.shutdown_kernel(now=True)
+    async def body(client) -> tuple[list[int], dict]:
+        channels = (client.shell_channel, client.iopub_channel, client.stdin_channel, client.control_channel)
+        intervals = [channel.socket.getsockopt(zmq.RECONNECT_IVL) for channel in channels]
+        return intervals, await client.execute_interactive("1 + 1", timeout=60)
 
-    with ThreadPoolExecutor(1) as pool:
-        intervals, reply = pool.submit(asyncio.run, run()).result()
+    intervals, reply = _in_a_grading_kernel(tmp_path, body)
     assert max(intervals) <= 10, intervals
     assert reply["content"]["status"] == "ok"
 
