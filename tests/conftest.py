@@ -22,6 +22,7 @@ from paths import SOURCE
 from gankit import NOTEBOOKS, ROOT, notebooks
 from gankit.course_cycle import CycleResult, run_cycle
 from gankit.judging.grader import checks_for
+from gankit.judging.student_process import discard_prestarted
 
 # Fixtures that put a test in a lane whatever its module says.
 _LANES = {"cycle": ("slow",), "cycle_and_root": ("slow",), "browser": ("slow", "browser")}
@@ -32,6 +33,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for fixture in getattr(item, "fixturenames", ()):
             for lane in _LANES.get(fixture, ()):
                 item.add_marker(lane)
+
+
+@pytest.fixture(autouse=True)
+def no_server_waits_after_a_test():
+    """A student's hidden-checks server waits for their next notebook (``student_process.prestart``);
+    a test that graded in this process ends it, so that the next test sees only its own processes."""
+    yield
+    discard_prestarted()
 
 
 @pytest.fixture(scope="session")

@@ -374,28 +374,90 @@ def test_the_graders_sockets_to_a_starting_kernel_try_again_within_milliseconds(
     assert reply["content"]["status"] == "ok"
 
 
-def test_the_runner_started_ahead_serves_one_notebook_and_only_with_its_limits():
-    """``prestart`` starts the next notebook's runner early: the next process with the same limits
-    takes it (its code runs there), nobody takes it twice, and other limits get a runner of their own."""
+def _waiting_server() -> student_process._Server:
+    (server,) = student_process._waiting.values()
+    return server
+
+
+def test_the_server_started_ahead_serves_the_next_notebook_with_its_limits_and_student():
+    """``prestart`` starts the next notebook's server early: the next process with the same limits
+    and student takes it (its code runs there), and other limits or another student get their own.
+    Without a student, a server serves one notebook and ends with it."""
     limits = CheckLimits(call_seconds=5.0)
     student_process.prestart(limits)
-    (_, ahead) = next(iter(student_process._prestarted.values()))
+    ahead = _waiting_server()
     cells = ["def double(x):\n    return 2 * x"]
     with StudentProcess(cells, {}, CheckLimits(call_seconds=7.0)) as first:
         assert first.call("double", [21])["value"] == encode_result(42)
-        assert first._proc is ahead  # the same deadlines aside, the same sandbox: taken
-        assert student_process._prestarted == {}
-    assert ahead.poll() is not None  # ended with its notebook, never handed on
-    with StudentProcess(cells, {}, limits) as second:
-        assert second.call("double", [1])["value"] == encode_result(2)
-        assert second._proc is not ahead and second._proc is not None
-    student_process.prestart(CheckLimits(memory_mb=limits.memory_mb + 1))
-    (_, other) = next(iter(student_process._prestarted.values()))
-    with StudentProcess(cells, {}, limits) as third:
-        assert third.call("double", [2])["value"] == encode_result(4)
-        assert third._proc is not other  # a runner built with other limits is not taken
+        assert first._server is ahead  # the same deadlines aside, the same sandbox: taken
+        assert student_process._waiting == {}
+    assert not ahead.alive()  # no student: ended with its notebook, never handed on
+    student_process.prestart(CheckLimits(memory_mb=limits.memory_mb + 1), student="ada")
+    other = _waiting_server()
+    with StudentProcess(cells, {}, limits, student="ada") as second:
+        assert second.call("double", [2])["value"] == encode_result(4)
+        assert second._server is not other  # a server built with other limits is not taken
+    assert not other.alive()  # one server waits at most: the one ada's notebook just used
+    student_process.prestart(limits, student="ben")
+    assert _waiting_server().alive() and [student for *_, student in student_process._waiting] == ["ben"]
     student_process.discard_prestarted()
-    assert other.poll() is not None and student_process._prestarted == {}
+    assert student_process._waiting == {}
+
+
+LEAVER = """
+import ctypes, os, subprocess
+def leave(sleeper, shared_memory):
+    os.makedirs("/tmp/locked/deep")
+    open("/tmp/locked/deep/answers.py", "w").write("ANSWER = 42")
+    os.symlink("/proc/self/environ", "/tmp/link")
+    os.chmod("/tmp/locked", 0)
+    subprocess.Popen(["sleep", sleeper], start_new_session=True)
+    if shared_memory:  # a System V segment outlives every process (IPC_PRIVATE, IPC_CREAT | 0600)
+        return ctypes.CDLL(None).shmget(0, 4096, 0o1600)
+    return " ".join(sorted(os.listdir("/tmp")))
+def poke():  # the server's memory, which every later notebook's process is forked from
+    with open(f"/proc/{os.getppid()}/mem", "r+b"):
+        return "opened"
+"""
+
+LOOKER = """
+import os
+def look():
+    others = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, os.getppid(), os.getpid())]
+    return f"in /tmp: {sorted(os.listdir('/tmp'))}, other processes: {others}"
+"""
+
+
+def test_a_students_next_notebook_runs_in_a_fresh_process_in_an_emptied_sandbox():
+    """One server serves a student's notebooks in turn: each notebook's process is new, and what
+    the one before left (processes, files, folders it locked, links) is gone before the next
+    starts. Another student's notebook never runs there. A sandbox that cannot be emptied (a
+    System V segment) is ended, never handed on."""
+    sleeper = f"300.{os.getpid()}3"
+    with StudentProcess([LEAVER], {}, student="ada") as first:
+        left = Outcome.from_reply(first.call("leave", [sleeper, False])).value
+        server = first._server
+        assert Outcome.from_reply(first.call("poke", [])).error_type == "PermissionError"
+        assert _sleepers(sleeper)
+    assert left == "link locked"
+    assert _waiting_server() is server and server.alive()
+    assert _gone(sleeper)
+    with StudentProcess([LEAVER, LOOKER], {}, student="ada") as second:
+        assert Outcome.from_reply(second.call("look", [])).value == "in /tmp: [], other processes: []"
+        assert second._server is server  # the same sandbox, emptied
+        assert Outcome.from_reply(second.call("leave", [sleeper, True])).value >= 0
+    assert student_process._waiting == {} and not server.alive()
+    assert _gone(sleeper)
+    with StudentProcess([LOOKER], {}, student="ada") as third:
+        assert Outcome.from_reply(third.call("look", [])).value == "in /tmp: [], other processes: []"
+        assert third._server is not server
+        server = third._server
+    assert _waiting_server() is server
+    with StudentProcess([LOOKER], {}, student="ben") as other:  # never another student's server
+        assert Outcome.from_reply(other.call("look", [])).value == "in /tmp: [], other processes: []"
+        assert other._server is not server
+    assert _waiting_server() is not server and not server.alive()  # ada's ends once ben's waits
+    student_process.discard_prestarted()
 
 
 def test_an_object_that_lies_about_equality_crosses_as_its_plain_data():

@@ -199,10 +199,10 @@ class Grader:
         self.checks = {name: checks_for(name) for name in NOTEBOOKS}
         self.references = {name: notebooks.load_functions(solutions / f"{name}.ipynb") for name in NOTEBOOKS}
 
-    def prestart(self) -> None:
-        """Start the process the next ``grade`` will run the student's code in (see
-        ``student_process.prestart``): called before the notebook's kernel runs."""
-        prestart(self.limits, self.sandbox)
+    def prestart(self, student_id: str | None = None) -> None:
+        """Have the process ready that the next ``grade`` for ``student_id`` will run the student's
+        code in (see ``student_process.prestart``): called before the notebook's kernel runs."""
+        prestart(self.limits, self.sandbox, student_id)
 
     def grade(
         self, nb: NotebookNode, notebook: str, student_id: str, deadline: tuple[float, int] | None = None
@@ -228,7 +228,8 @@ class Grader:
         cells = notebooks.runnable_sources(nb)
         ends = deadline[0] if deadline else None
         every: dict[str, dict[str, CellVerdict]] = {}
-        with StudentProcess(cells, self.modules, self.limits, self.sandbox, deadline=ends) as process:
+        owner = student_ids[0] if len(student_ids) == 1 else None  # whose later notebooks may reuse the server
+        with StudentProcess(cells, self.modules, self.limits, self.sandbox, deadline=ends, student=owner) as process:
             student = StudentCalls(process)
             for student_id in student_ids:
                 every[student_id] = self._run_checks(student, notebook, student_id, points, deadline)

@@ -12,12 +12,22 @@ It reads one JSON request per line on stdin and writes one JSON reply per line o
 
 Values are encoded as tagged plain data (see ``codec.py``); the grading process decodes and judges
 them. Whatever the student's code does to this process, only such data ever leaves it.
+
+The process started in the sandbox does not run a notebook itself (``serve``): it loads Python and
+numpy once, then forks a fresh process for each notebook the grader sends it, with two pipes the
+grader hands over on the control socket (its stdin and stdout). The notebook's process never holds
+that socket. When it ends, the server ends everything else in the sandbox and empties /tmp before
+it tells the grader it is idle, so that the next notebook starts in a sandbox as a new one would be;
+the grader uses one server for one student's notebooks only.
 """
 
 import io
 import json
 import os
+import signal
+import socket
 import sys
+import time
 import types
 import warnings
 
@@ -89,10 +99,6 @@ def main():
     sys.stdin = io.StringIO()
     sys.stdout = sys.stderr = io.StringIO()
     namespace = {"__name__": "__main__", "get_ipython": _Anything()}
-    try:  # what every notebook of the course imports, loaded before the code arrives (see prestart)
-        import numpy  # noqa: F401
-    except ImportError:
-        pass
     for line in requests:
         request = _loads(line)
         if request["op"] == "setup":
@@ -143,5 +149,108 @@ def main():
             replies.write(text + "\n")
 
 
+PR_SET_DUMPABLE = 4
+
+
+def _others_gone(wait=2.0):
+    """Whether, within ``wait`` seconds, no process is left in the sandbox's pid namespace but its
+    first (bubblewrap's) and this one: a process killed in the middle of a system call can still
+    finish it, so the check waits for each to be gone, not only signalled."""
+    me = os.getpid()
+    ends = time.monotonic() + wait
+    while True:
+        left = []
+        for name in os.listdir("/proc"):
+            if name.isdigit() and int(name) not in (1, me):
+                try:
+                    with open(f"/proc/{name}/stat") as f:
+                        if f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X"):
+                            left.append(name)
+                except (OSError, IndexError):
+                    pass  # gone meanwhile
+        if not left:
+            return True
+        if time.monotonic() > ends:
+            return False
+        time.sleep(0.002)
+
+
+def _empty(folder):
+    """Remove everything inside ``folder`` (links are removed, never followed)."""
+    for entry in os.scandir(folder):
+        if entry.is_dir(follow_symlinks=False):
+            os.chmod(entry.path, 0o700)  # a folder the student made unreadable is theirs to open again
+            _empty(entry.path)
+            os.rmdir(entry.path)
+        else:
+            os.unlink(entry.path)
+
+
+def _fresh_again():
+    """End everything the notebook's process left and empty /tmp; whether the sandbox is now as a
+    new one would be (if not, the grader ends it and starts another)."""
+    try:
+        os.kill(-1, signal.SIGKILL)  # every process this one may signal: the namespace's, but init and self
+    except ProcessLookupError:
+        pass  # none was left
+    try:
+        if not _others_gone():
+            return False
+        _empty("/tmp")
+        for kind in ("shm", "msg", "sem"):  # System V objects outlive their processes
+            with open(f"/proc/sysvipc/{kind}") as f:
+                if len(f.read().splitlines()) > 1:
+                    return False
+    except (OSError, RecursionError):
+        return False
+    return not os.listdir("/tmp")
+
+
+def serve(pooled):
+    """Fork one process per notebook (see the module's docstring). ``pooled`` is set only in a
+    sandbox, where the pid namespace holds nothing of the grader's: the server cleans up after each
+    notebook and serves the next; otherwise it serves one and exits. numpy is loaded already: the
+    codec, ahead of this file, imports it."""
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    # Not dumpable: a notebook's process, of the same uid, cannot open this one's memory through
+    # /proc (ptrace and process_vm_writev are refused by the seccomp filter already).
+    if prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        os._exit(1)
+    control = socket.socket(fileno=os.dup(0))
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.close(null)
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(control, 16, 2)
+        except OSError:
+            os._exit(0)
+        if message != b"fork\n" or len(fds) != 2:
+            os._exit(0)  # the grader is gone, or this is not the grader speaking
+        pid = os.fork()
+        if pid == 0:
+            control.close()  # before any student code: only the grader and this server hold it
+            os.dup2(fds[0], 0)
+            os.dup2(fds[1], 1)
+            for fd in fds:
+                os.close(fd)
+            prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)  # an ordinary process again, as in a sandbox of its own
+            if "numpy.random" in sys.modules:  # not the server's state, shared by every fork
+                sys.modules["numpy.random"].seed()
+            try:
+                main()
+            finally:
+                os._exit(0)
+        for fd in fds:
+            os.close(fd)
+        os.waitpid(pid, 0)
+        if not pooled or not _fresh_again():
+            os._exit(0)
+        control.sendall(b"idle\n")
+
+
 if __name__ == "__main__":
-    main()
+    serve(pooled="--pooled" in sys.argv[1:])

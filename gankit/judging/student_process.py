@@ -2,6 +2,9 @@
 
 The process is built by ``gankit.sandbox`` (no course files, no network, its own uid, limits on
 memory, CPU, files and processes; everything it starts ends with it). Only JSON lines come back.
+Each notebook gets a fresh process, forked by a server in the sandbox that has loaded Python and
+numpy once; one server serves one student's notebooks, in turn, and empties the sandbox between
+them (``runner.serve``).
 If the machine cannot build the sandbox, grading refuses to run unless the grader opts out
 explicitly (``Sandbox.allow_unsandboxed = True`` or ``GANKIT_ALLOW_UNSANDBOXED=1``).
 """
@@ -13,12 +16,13 @@ import json
 import os
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from gankit.judging.outcome import public_name
 from gankit.sandbox.availability import REFUSAL, SandboxUnavailable
@@ -50,17 +54,72 @@ def _public_cell_error(text: str) -> str:
     return public_name(text.split(":", 1)[0].strip())
 
 
-def _start(limits: Limits, sandbox: bool) -> tuple[SandboxedCommand, subprocess.Popen[bytes]]:
-    """A new runner process in a new sandbox, waiting for its setup."""
-    box = SandboxedCommand([sys.executable, "-I", "-c", RUNNER_SOURCE], limits, enabled=sandbox)
-    proc = subprocess.Popen(
-        box.command,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,  # its own process group, so that everything it starts can be ended
-    )
-    return box, proc
+class _Server:
+    """``runner.py`` serving in a sandbox of its own: one fresh process per notebook, forked from a
+    server that has loaded Python and numpy once (see ``runner.serve``)."""
+
+    def __init__(self, limits: Limits, sandbox: bool):
+        self.pooled = sandbox  # only a sandbox's pid namespace can be emptied between notebooks
+        argv = [sys.executable, "-I", "-c", RUNNER_SOURCE, *(["--pooled"] if self.pooled else [])]
+        self.box = SandboxedCommand(argv, limits, enabled=sandbox)
+        self.control, theirs = socket.socketpair()
+        try:
+            self.proc = subprocess.Popen(
+                self.box.command,
+                stdin=theirs,
+                stdout=theirs,
+                stderr=subprocess.PIPE,
+                start_new_session=True,  # its own process group, so that everything it starts can be ended
+            )
+        finally:
+            theirs.close()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def fork(self) -> tuple[BinaryIO, int] | None:
+        """A fresh process for one notebook: its requests' pipe and its replies' file descriptor
+        (None if the server is gone, which the first read then reports)."""
+        requests_read, requests_write = os.pipe()
+        replies_read, replies_write = os.pipe()
+        try:
+            socket.send_fds(self.control, [b"fork\n"], [requests_read, replies_write])
+        except OSError:
+            for fd in (requests_read, requests_write, replies_read, replies_write):
+                os.close(fd)
+            return None
+        os.close(requests_read)
+        os.close(replies_write)
+        return os.fdopen(requests_write, "wb"), replies_read
+
+    def idle(self, wait: float = 3.0) -> bool:
+        """Whether the server, its notebook's process ended (the grader has closed its pipes),
+        has made the sandbox fresh again and waits for the next fork."""
+        said, ends = b"", time.monotonic() + wait
+        try:
+            while not said.endswith(b"\n") and len(said) < 16:
+                self.control.settimeout(max(ends - time.monotonic(), 0.001))
+                chunk = self.control.recv(16 - len(said))
+                if not chunk:
+                    return False
+                said += chunk
+        except OSError:  # a timeout included
+            return False
+        return said == b"idle\n"
+
+    def end(self) -> tuple[int | None, str]:
+        """Kill the server and everything in its sandbox; its exit status and the end of its stderr."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        status = self.proc.wait()
+        failure = self.proc.stderr.read().decode("utf-8", "replace")[-2000:] if self.proc.stderr else ""
+        if self.proc.stderr:
+            self.proc.stderr.close()
+        self.control.close()
+        self.box.close()
+        return status, failure
 
 
 def _spawn_key(limits: Limits) -> Limits:
@@ -68,49 +127,41 @@ def _spawn_key(limits: Limits) -> Limits:
     return Limits(**{f.name: getattr(limits, f.name) for f in fields(Limits)})
 
 
-# At most one runner started ahead of its notebook (see ``prestart``), by what it was started with.
-_prestarted: dict[tuple[Limits, bool], tuple[SandboxedCommand, subprocess.Popen[bytes]]] = {}
+# At most one server waiting for a notebook (see ``prestart``), by what it was started with and the
+# student it serves; None serves a single notebook.
+_Key = tuple[Limits, bool, str | None]
+_waiting: dict[_Key, _Server] = {}
 
 
 def discard_prestarted() -> None:
-    """End the runner started ahead, if nobody took it."""
-    while _prestarted:
-        box, proc = _prestarted.popitem()[1]
-        _end(proc)
-        box.close()
+    """End the server waiting for a notebook, if any."""
+    while _waiting:
+        _waiting.popitem()[1].end()
 
 
-def prestart(limits: Limits, sandbox: bool = True) -> None:
-    """Start the runner for the next notebook's hidden checks now, while its kernel runs: Python,
-    the sandbox and numpy then load in parallel with the notebook instead of after it. The next
-    ``StudentProcess`` with these limits takes it; it serves that one notebook only, like any
-    runner, and one not taken is ended at the next ``prestart`` or when this process exits."""
+def prestart(limits: Limits, sandbox: bool = True, student: str | None = None) -> None:
+    """Have a server ready for the next notebook's hidden checks, started now, while its kernel runs:
+    Python, the sandbox and numpy then load in parallel with the notebook instead of after it. The
+    ``student``'s own server, if it waits already, is kept: the next ``StudentProcess`` with these
+    limits for this student takes it, and a server never serves two students. Any other is ended."""
+    key = (_spawn_key(limits), sandbox, student)
+    if student is not None and key in _waiting and _waiting[key].alive():
+        return
     discard_prestarted()
-    _prestarted[(_spawn_key(limits), sandbox)] = _start(limits, sandbox)
+    _waiting[key] = _Server(limits, sandbox)
 
 
 atexit.register(discard_prestarted)
-
-
-def _end(proc: subprocess.Popen[bytes]) -> tuple[int | None, str]:
-    """Kill the runner and everything it started; return its exit status and the end of its stderr."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    status = proc.wait()
-    failure = proc.stderr.read().decode("utf-8", "replace")[-2000:] if proc.stderr else ""
-    for stream in (proc.stdin, proc.stdout, proc.stderr):
-        if stream:
-            stream.close()
-    return status, failure
 
 
 class StudentProcess:
     """A running student submission: set up once, then asked to call functions one at a time.
 
     A call that times out or kills the process fails alone: the process is started again (skipping
-    any cell that never finished) before the next call.
+    any cell that never finished) before the next call, in a new sandbox.
+
+    ``student``: whose notebook this is. Its server, if the notebook ends cleanly, then waits for the
+    same student's next notebook; without a student, it serves this notebook alone.
     """
 
     def __init__(
@@ -120,28 +171,32 @@ class StudentProcess:
         limits: CheckLimits = CheckLimits(),
         sandbox: bool = True,
         deadline: float | None = None,
+        student: str | None = None,
     ):
         self.cells = cells
+        self.student = student
         self.deadline = deadline  # time.monotonic() past which no call may run (the notebook's budget)
         self.modules = modules
         self.limits = limits
         self.sandbox = sandbox
         self.skip: set[int] = set()
         self.cell_errors: dict[int, str] = {}
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._box: SandboxedCommand | None = None
+        self._server: _Server | None = None
+        self._requests: BinaryIO | None = None  # this notebook's process: its stdin
+        self._replies: int | None = None  # and its stdout
         self._buffer = b""
         self._ended = ""  # why the last read gave up: "timeout", "eof" or "garbled"
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def _spawn(self) -> None:
-        self._box, self._proc = _prestarted.pop((_spawn_key(self.limits), self.sandbox), None) or _start(
-            self.limits, self.sandbox
-        )
-        if self._proc.poll() is not None:  # a prestarted process that died meanwhile: start afresh
-            self._stop()
-            self._box, self._proc = _start(self.limits, self.sandbox)
+        server = _waiting.pop(self._key, None)
+        if server is not None and not server.alive():  # one started ahead that died meanwhile
+            server.end()
+            server = None
+        self._server = server or _Server(self.limits, self.sandbox)
+        channel = self._server.fork()
+        self._requests, self._replies = channel if channel else (None, None)
         self._buffer = b""
         self._send({"op": "setup", "modules": self.modules, "cells": self.cells, "skip": sorted(self.skip)})
         deadline = self._until(self.limits.setup_seconds)
@@ -174,19 +229,42 @@ class StudentProcess:
             elif reply.get("op") == "ready":
                 return
 
+    @property
+    def _key(self) -> _Key:
+        return (_spawn_key(self.limits), self.sandbox, self.student)
+
+    def _close_pipes(self) -> None:
+        if self._requests is not None:
+            try:
+                self._requests.close()
+            except OSError:
+                pass  # the process is gone: nothing was waiting to be written
+            self._requests = None
+        if self._replies is not None:
+            os.close(self._replies)
+            self._replies = None
+
     def _stop(self) -> tuple[int | None, str]:
-        """End the process and everything it started; return its exit status and its stderr."""
-        proc, self._proc = self._proc, None
-        failure, status = "", None
-        if proc is not None:
-            status, failure = _end(proc)
-        if self._box:
-            self._box.close()
-            self._box = None
-        return status, failure
+        """End the process, its sandbox and everything in it; return the sandbox's exit status and
+        its stderr."""
+        self._close_pipes()
+        server, self._server = self._server, None
+        return server.end() if server is not None else (None, "")
 
     def close(self) -> None:
-        self._stop()
+        """End this notebook's process; its server waits for the student's next notebook if the
+        sandbox is fresh again, and is ended otherwise."""
+        server = self._server
+        if server is None or self.student is None or not server.pooled:
+            self._stop()
+            return
+        self._close_pipes()  # the process reads the end of its requests and exits
+        self._server = None
+        if server.idle() and server.alive():
+            discard_prestarted()  # at most one waits: this one, for the student's next notebook
+            _waiting[self._key] = server
+        else:
+            server.end()
 
     def __enter__(self) -> StudentProcess:
         return self
@@ -205,26 +283,29 @@ class StudentProcess:
     # -- protocol ----------------------------------------------------------------------------
 
     def _send(self, message: dict[str, Any]) -> None:
-        assert self._proc is not None and self._proc.stdin is not None
+        if self._requests is None:
+            return  # the server was gone before it could fork: the read that follows reports it
         try:
-            self._proc.stdin.write(json.dumps(message, allow_nan=False).encode() + b"\n")
-            self._proc.stdin.flush()
+            self._requests.write(json.dumps(message, allow_nan=False).encode() + b"\n")
+            self._requests.flush()
         except BrokenPipeError:
             pass  # the process is gone; the read that follows reports it
 
     def _receive(self, deadline: float) -> dict[str, Any] | None:
         """The next reply, or None if the process died, timed out or said something unreadable."""
-        assert self._proc is not None and self._proc.stdout is not None
-        stdout = self._proc.stdout
+        if self._replies is None:
+            self._ended = "eof"
+            return None
+        replies = self._replies
         limit = self.limits.max_reply_mb * 1024 * 1024
         with selectors.DefaultSelector() as selector:
-            selector.register(stdout, selectors.EVENT_READ)
+            selector.register(replies, selectors.EVENT_READ)
             while b"\n" not in self._buffer:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not selector.select(remaining):
                     self._ended = "timeout"
                     return None
-                chunk = os.read(stdout.fileno(), 1 << 20)
+                chunk = os.read(replies, 1 << 20)
                 if not chunk or len(self._buffer) > limit:
                     self._ended = "eof" if not chunk else "garbled"
                     return None
@@ -239,9 +320,9 @@ class StudentProcess:
 
     def call(self, function: str, args: list[Any], kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
         """Call ``function`` in the student's process; return the runner's reply (plain data)."""
-        if self._proc is None and not self._expired():
+        if self._server is None and not self._expired():
             self._spawn()
-        if self._proc is None or self._expired():
+        if self._server is None or self._expired():
             return {"op": "result", "error": {"type": "Timeout", "message": "the notebook's time budget ran out"}}
         self._send({"op": "call", "function": function, "args": args, "kwargs": kwargs or {}})
         reply = self._receive(self._until(self.limits.call_seconds))

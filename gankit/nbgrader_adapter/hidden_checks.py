@@ -104,5 +104,6 @@ class LoadHiddenChecks(HiddenChecks):
     start the process the hidden checks will run the notebook's code in, while the kernel runs."""
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
-        self.grader(resources["nbgrader"]["assignment"]).prestart()
+        info = resources["nbgrader"]
+        self.grader(info["assignment"]).prestart(info["student"])
         return nb, resources
