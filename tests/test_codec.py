@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -71,16 +73,25 @@ def test_the_student_process_source_runs_without_the_kit(tmp_path):
         {"op": "setup", "cells": ["import numpy as np\ndef double(x):\n    return 2 * x\n"]},
         {"op": "call", "function": "double", "args": [encode_arg(np.array([1.0, np.nan]))]},
     ]
-    done = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", bootstrap],
-        input="".join(json.dumps(r) + "\n" for r in requests),
-        capture_output=True,
-        text=True,
-        cwd="/",
-        timeout=60,
+    # As the grader does: the server's control socket as its stdin and stdout, and a notebook's
+    # two pipes handed over on it (see ``student_process._Server``).
+    control, theirs = socket.socketpair()
+    server = subprocess.Popen(
+        [sys.executable, "-I", "-S", "-c", bootstrap], stdin=theirs, stdout=theirs, stderr=subprocess.PIPE, cwd="/"
     )
-    assert done.returncode == 0, done.stderr[-2000:]
-    replies = [json.loads(line) for line in done.stdout.splitlines()]
+    theirs.close()
+    requests_read, requests_write = os.pipe()
+    replies_read, replies_write = os.pipe()
+    socket.send_fds(control, [b"fork\n"], [requests_read, replies_write])
+    for fd in (requests_read, replies_write):
+        os.close(fd)
+    with os.fdopen(requests_write, "w") as to_notebook:
+        to_notebook.write("".join(json.dumps(r) + "\n" for r in requests))
+    with os.fdopen(replies_read) as from_notebook:
+        replies = [json.loads(line) for line in from_notebook]
+    assert server.wait(timeout=60) == 0, server.stderr.read()[-2000:]  # unpooled: one notebook, then it exits
+    control.close()
+    server.stderr.close()
     assert replies[-2:][0] == {"op": "ready"}
     outcome = Outcome.from_reply(replies[-1])
     assert outcome.value[0] == 2.0 and math.isnan(outcome.value[1])

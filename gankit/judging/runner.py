@@ -26,6 +26,7 @@ import json
 import os
 import signal
 import socket
+import stat
 import sys
 import time
 import types
@@ -175,20 +176,45 @@ def _others_gone(wait=2.0):
         time.sleep(0.002)
 
 
-def _empty(folder):
-    """Remove everything inside ``folder`` (links are removed, never followed)."""
+def _scratch(folder, device):
+    """Everything under ``folder`` on the scratch filesystem ``device``, as sorted (path, mode)
+    pairs; a folder bound in from outside (the Python runtime, when it lies under /tmp) is listed
+    as a mount and never entered."""
+    found = []
     for entry in os.scandir(folder):
-        if entry.is_dir(follow_symlinks=False):
-            os.chmod(entry.path, 0o700)  # a folder the student made unreadable is theirs to open again
-            _empty(entry.path)
-            os.rmdir(entry.path)
-        else:
+        info = entry.stat(follow_symlinks=False)
+        if info.st_dev != device:
+            found.append((entry.path, -1))
+            continue
+        found.append((entry.path, info.st_mode))
+        if stat.S_ISDIR(info.st_mode):
+            found += _scratch(entry.path, device)
+    return sorted(found)
+
+
+def _empty(folder, device, keep):
+    """Remove everything under ``folder`` but the paths in ``keep`` (what the sandbox was built
+    with); links are removed, never followed, and nothing on another filesystem is touched."""
+    for entry in os.scandir(folder):
+        info = entry.stat(follow_symlinks=False)
+        if info.st_dev != device:
+            if entry.path not in keep:  # the student cannot mount: a sandbox unlike the one built
+                raise OSError(f"unexpected mount {entry.path}")
+            continue
+        if stat.S_ISDIR(info.st_mode):
+            if entry.path not in keep:
+                os.chmod(entry.path, 0o700)  # a folder the student made unreadable is theirs to open again
+            _empty(entry.path, device, keep)
+            if entry.path not in keep:
+                os.rmdir(entry.path)
+        elif entry.path not in keep:
             os.unlink(entry.path)
 
 
-def _fresh_again():
-    """End everything the notebook's process left and empty /tmp; whether the sandbox is now as a
-    new one would be (if not, the grader ends it and starts another)."""
+def _fresh_again(built):
+    """End everything the notebook's process left and empty /tmp back to ``built`` (``_scratch``
+    when the server started); whether the sandbox is now as a new one would be (if not, the grader
+    ends it and starts another)."""
     try:
         os.kill(-1, signal.SIGKILL)  # every process this one may signal: the namespace's, but init and self
     except ProcessLookupError:
@@ -196,14 +222,15 @@ def _fresh_again():
     try:
         if not _others_gone():
             return False
-        _empty("/tmp")
+        device = os.stat("/tmp").st_dev
+        _empty("/tmp", device, {path for path, _ in built})
         for kind in ("shm", "msg", "sem"):  # System V objects outlive their processes
             with open(f"/proc/sysvipc/{kind}") as f:
                 if len(f.read().splitlines()) > 1:
                     return False
+        return _scratch("/tmp", device) == built
     except (OSError, RecursionError):
         return False
-    return not os.listdir("/tmp")
 
 
 def serve(pooled):
@@ -219,6 +246,7 @@ def serve(pooled):
     if prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
         os._exit(1)
     control = socket.socket(fileno=os.dup(0))
+    built = _scratch("/tmp", os.stat("/tmp").st_dev) if pooled else []  # before any student code
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
     os.dup2(null, 1)
@@ -247,7 +275,7 @@ def serve(pooled):
         for fd in fds:
             os.close(fd)
         os.waitpid(pid, 0)
-        if not pooled or not _fresh_again():
+        if not pooled or not _fresh_again(built):
             os._exit(0)
         control.sendall(b"idle\n")
 
