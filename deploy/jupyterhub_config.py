@@ -90,6 +90,8 @@ c.JupyterHub.services = [
         "command": [
             os.path.join(setting["course_env"], "bin", "jupyterhub-singleuser"),
             f"--ServerApp.root_dir={setting['course_dir']}",
+            # what the graders' pages may load (nothing from another origin): gankit/graders_server_config.py
+            f"--config={os.path.join(setting['course_dir'], 'gankit', 'graders_server_config.py')}",
         ],
         "user": setting["service_account"],
         "cwd": setting["course_dir"],

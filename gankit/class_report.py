@@ -39,6 +39,7 @@ from gankit import ASSIGNMENT, NOTEBOOKS, notebooks, points, scores  # noqa: E40
 from gankit.nbgrader_adapter.faults import FAULTS_KEY, describe  # noqa: E402
 from gankit.nbgrader_adapter.hidden_checks import VERDICTS_KEY  # noqa: E402
 from gankit.nbgrader_adapter.intake import read_record  # noqa: E402
+from gankit.nbgrader_adapter.untrusted_html import POLICY_META  # noqa: E402
 
 TITLE = "GAN exercises"
 
@@ -354,7 +355,7 @@ def write_report(data: ClassData, out: Path, **canvas: object) -> Path:
     )
     failed_rows = "".join(f"<li><b>{esc(r.student_id)}</b>: {esc('; '.join(r.problems))}</li>" for r in data.failed)
     page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Class report: {esc(data.assignment)}</title>
+<html lang="en"><head><meta charset="utf-8">{POLICY_META}<title>Class report: {esc(data.assignment)}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
 table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px}}
 th{{background:#f3f3f3}}img{{max-width:100%}}pre{{background:#f7f7f7;padding:1em}}</style></head><body>

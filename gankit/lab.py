@@ -43,6 +43,7 @@ def lab_command(root: Path, port: int = 8888, token: str | None = None) -> list[
         "--ip=127.0.0.1",
         f"--port={port}",
         f"--ServerApp.root_dir={root}",
+        f"--config={Path(__file__).with_name('graders_server_config.py')}",  # what its pages may load
     ]
     if token is not None:
         command.append(f"--IdentityProvider.token={token}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,24 @@ def browser():
         launched = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
         yield launched
         launched.close()
+
+
+@pytest.fixture(scope="module")
+def start_lab(tmp_path_factory):
+    """Start JupyterLab servers on loopback (``start(root, exchange)``); stop them all at the end."""
+    from browsing import start_lab_server
+
+    started = []
+
+    def start(root: Path, exchange: Path):
+        lab = start_lab_server(root, exchange, tmp_path_factory.mktemp("home"))
+        started.append(lab)
+        return lab
+
+    yield start
+    for lab in started:
+        lab.process.terminate()
+        try:
+            lab.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            lab.process.kill()

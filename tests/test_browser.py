@@ -7,26 +7,19 @@ Screenshots are kept in ``build/test-artifacts/browser/`` (the test prints each 
 
 from __future__ import annotations
 
-import json
 import re
-import secrets
 import shutil
-import subprocess
 import time
-import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from browsing import free_port, new_page, screenshot
+from browsing import Lab, new_page, screenshot
 from nbgrader.api import Gradebook
 from playwright.sync_api import Page
 
 from gankit import ASSIGNMENT, COURSE_ID, NOTEBOOKS, ROOT, notebooks, scores
 from gankit.goldens import copy_course
-from gankit.lab import lab_command
-from gankit.nbgrader_cli import nbgrader_env, run_nbgrader
+from gankit.nbgrader_cli import run_nbgrader
 from gankit.simulated_class import (
     OPTIMAL_DISCRIMINATOR_RATIO,
     WRITTEN_ANSWERS,
@@ -39,69 +32,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 EX1 = NOTEBOOKS[0]
 PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook in the front tab
-
-
-@dataclass
-class Lab:
-    url: str
-    token: str
-    process: subprocess.Popen
-
-    def at(self, path: str) -> str:
-        return f"{self.url}{path}{'&' if '?' in path else '?'}token={self.token}"
-
-
-def _user_settings(home: Path) -> Path:
-    """A fresh user: every cell in the page (no virtual scrolling), no news pop-up, no old workspace."""
-    settings = home / "lab-settings"
-    for plugin, values in {
-        "notebook-extension/tracker": {"windowingMode": "none"},
-        "apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
-    }.items():
-        path = settings / "@jupyterlab" / f"{plugin}.jupyterlab-settings"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(values))
-    return settings
-
-
-@pytest.fixture(scope="module")
-def start_lab(tmp_path_factory) -> Iterator:
-    """Start JupyterLab (the command ``make lab`` runs) on loopback in a folder; stop them all at the end."""
-    started: list[Lab] = []
-
-    def start(root: Path, exchange: Path) -> Lab:
-        home = tmp_path_factory.mktemp("home")
-        port, token = free_port(), secrets.token_hex(16)
-        env = nbgrader_env(
-            {
-                "HOME": str(home),
-                "JUPYTERLAB_SETTINGS_DIR": str(_user_settings(home)),
-                "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
-                "NBGRADER_EXCHANGE": str(exchange),
-            }
-        )
-        log = (home / "lab.log").open("w")
-        process = subprocess.Popen(
-            lab_command(root, port, token), cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-        lab = Lab(f"http://127.0.0.1:{port}", token, process)
-        started.append(lab)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(lab.at("/api/status"), timeout=2):
-                    return lab
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline, (home / "lab.log").read_text()[-3000:]
-                time.sleep(0.3)
-
-    yield start
-    for lab in started:
-        lab.process.terminate()
-        try:
-            lab.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            lab.process.kill()
 
 
 # -- a notebook in JupyterLab -------------------------------------------------------------------

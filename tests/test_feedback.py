@@ -13,7 +13,7 @@ from nbgrader.api import Gradebook
 from gankit import ASSIGNMENT, COURSE_ID, NOTEBOOKS, scores
 from gankit.judging.checking import CheckFailed
 from gankit.judging.grader import CellVerdict, CheckResult
-from gankit.nbgrader_adapter.feedback import MathMLRenderer, mathml
+from gankit.nbgrader_adapter.mathml import MathMLRenderer, mathml
 from gankit.nbgrader_cli import run_nbgrader
 
 STUDENT = "dev"  # a mistake in exercise 1, so partial credit there

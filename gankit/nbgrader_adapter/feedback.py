@@ -11,70 +11,23 @@ no network and no script: it reads the same in a browser offline and in JupyterL
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 import nbgrader
 from jinja2 import pass_context
-from latex2mathml.converter import convert
 from nbconvert.exporters import HTMLExporter
-from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
+from nbconvert.filters.markdown_mistune import MarkdownWithMath
 from nbformat import NotebookNode
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import GetGrades, NbGraderPreprocessor
 from traitlets import List
 
 from gankit import points
+from gankit.nbgrader_adapter.mathml import MathMLRenderer
+from gankit.nbgrader_adapter.untrusted_html import PAGE_POLICY, ShowSafely, clean
 
 TEMPLATES = Path(__file__).with_name("feedback_template")
-MATHML = "http://www.w3.org/1998/Math/MathML"
-# Presentation MathML only: anything else (a student's \text{<script>} among them) is shown as text.
-_TAGS = {
-    "math", "mrow", "mi", "mn", "mo", "ms", "mtext", "mspace", "msub", "msup", "msubsup", "mfrac",
-    "msqrt", "mroot", "mstyle", "mpadded", "mphantom", "munder", "mover", "munderover", "mtable",
-    "mtr", "mtd", "menclose", "merror", "semantics", "annotation",
-}  # fmt: skip
-_ATTRIBUTES = {
-    "display", "xmlns", "stretchy", "fence", "form", "separator", "lspace", "rspace", "mathvariant",
-    "columnalign", "columnspacing", "rowspacing", "rowlines", "columnlines", "frame", "linethickness",
-    "width", "height", "depth", "accent", "accentunder", "movablelimits", "largeop", "symmetric",
-    "minsize", "maxsize", "displaystyle", "scriptlevel", "notation", "encoding",
-}  # fmt: skip
-ET.register_namespace("", MATHML)  # serialise MathML with its namespace as the default one
-
-
-def mathml(latex: str, display: bool = False) -> str | None:
-    """``latex`` as a MathML element (None if it cannot be converted into plain presentation MathML)."""
-    try:
-        root = ET.fromstring(convert(latex, display="block" if display else "inline"))
-    except Exception:  # noqa: BLE001 - any formula the converter cannot handle stays as its source text
-        return None
-    for element in root.iter():
-        tag = element.tag.removeprefix(f"{{{MATHML}}}")
-        if tag not in _TAGS or any(name not in _ATTRIBUTES for name in element.attrib):
-            return None
-    # Re-serialised from the parsed tree: every text is escaped, whatever the formula held.
-    return ET.tostring(root, encoding="unicode", method="html")
-
-
-class MathMLRenderer(IPythonRenderer):
-    """nbconvert's Markdown renderer with formulas as MathML instead of MathJax's delimiters."""
-
-    def _math(self, latex: str, display: bool, fallback: str) -> str:
-        rendered = mathml(latex.strip(), display)
-        if rendered is None:
-            return self.escape_html(fallback)
-        return f'<div class="math-display">{rendered}</div>' if display else rendered
-
-    def inline_math(self, body: str) -> str:
-        return self._math(body, False, f"${body}$")
-
-    def block_math(self, body: str) -> str:
-        return self._math(body, True, f"$${body}$$")
-
-    def latex_environment(self, name: str, body: str) -> str:
-        return self._math(f"\\begin{{{name}}}{body}\\end{{{name}}}", True, f"\\begin{{{name}}}{body}\\end{{{name}}}")
 
 
 class MarkUngraded(NbGraderPreprocessor):
@@ -112,7 +65,12 @@ class FeedbackExporter(HTMLExporter):
             exclude_anchor_links=self.exclude_anchor_links,
             **self.lexer_options,
         )
-        return MarkdownWithMath(renderer=renderer).render(source)
+        return clean(MarkdownWithMath(renderer=renderer).render(source))
+
+    def from_notebook_node(self, nb: NotebookNode, resources: dict | None = None, **kw: Any) -> tuple[str, dict]:
+        """The page, with the policy that lets it run no script and fetch nothing (its template's <meta>)."""
+        resources = {**(resources or {}), "gankit_page_policy": PAGE_POLICY}
+        return super().from_notebook_node(nb, resources, **kw)
 
     def default_filters(self):  # type: ignore[no-untyped-def]
         yield from super().default_filters()
@@ -124,7 +82,8 @@ def configure(c: Any) -> None:
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 
     c.GenerateFeedback.exporter_class = FeedbackExporter
-    c.GenerateFeedback.preprocessors = [GetGrades, MarkUngraded, CSSHTMLHeaderPreprocessor]
+    # ShowSafely first: a notebook graded before autograde cleaned its output is cleaned here too.
+    c.GenerateFeedback.preprocessors = [ShowSafely, GetGrades, MarkUngraded, CSSHTMLHeaderPreprocessor]
     # Set for the subclass, which wins over the HTMLExporter settings nbgrader makes for its own.
     c.FeedbackExporter.template_name = "gankit_feedback"
     formgrader = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates"

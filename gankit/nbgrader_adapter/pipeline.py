@@ -17,6 +17,8 @@ converters, preprocessors and exchange classes, and the ``Autograde`` converter 
   ``hidden_checks`` the hidden checks decide every autograded test cell
   (loaded while sanitizing, before any student kernel runs; verdicts written just before
   nbgrader saves the grades);
+* the notebook autograde saves shows nothing a student wrote as live markup (``untrusted_html``:
+  markdown and outputs cleaned by an allowlist, for every page a grader opens);
 * ``generate_feedback`` writes the kit's pages (``feedback``);
 * nbgrader's metadata check compiles its schema once per process (``metadata_check``: the same
   verdicts at a tenth of the cost).
@@ -39,6 +41,7 @@ def apply(c: Any, hidden_checks: bool = True) -> None:
     from gankit.nbgrader_adapter.execute import SandboxedExecute
     from gankit.nbgrader_adapter.metadata_check import CheckCellMetadataOnce
     from gankit.nbgrader_adapter.repair import RepairGradeCells, RestoreGradeCells
+    from gankit.nbgrader_adapter.untrusted_html import ShowSafely
 
     c.ExchangeFactory.collect = "gankit.nbgrader_adapter.intake.SafeCollect"
     c.ExchangeFactory.release_assignment = "gankit.nbgrader_adapter.exchange.StickyRelease"
@@ -57,6 +60,12 @@ def apply(c: Any, hidden_checks: bool = True) -> None:
 
         sanitize.append(LoadHiddenChecks)
         grading.insert(grading.index(SaveAutoGrades), HiddenChecks)
+    # Last: the notebook nbgrader saves in autograded/ (what Formgrader, the feedback pages and a
+    # grader's JupyterLab show) holds no markup or output that could run or fetch anything.
+    grading.append(ShowSafely)
     c.Autograde.sanitize_preprocessors = sanitize
     c.Autograde.autograde_preprocessors = grading
+    # Formgrader renders autograded/ with a plain HTMLExporter: cleaned again as it renders, so a
+    # notebook graded before this step existed (or by another tool) is shown safely too.
+    c.HTMLExporter.preprocessors = [ShowSafely]
     feedback.configure(c)
