@@ -12,7 +12,6 @@ the payloads' listener on loopback, no terminal may be created and no file writt
 
 from __future__ import annotations
 
-import http.server
 import json
 import threading
 import time
@@ -35,62 +34,13 @@ from gankit.simulated_class import Student, place_submission
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 
-class _Beacon(http.server.ThreadingHTTPServer):
-    """The payloads' listener: records every path asked of it."""
-
-    def __init__(self) -> None:
-        self.asked: list[str] = []
-        beacon = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-                beacon.asked.append(self.path)
-                self.send_response(204)
-                self.end_headers()
-
-            do_POST = do_GET  # noqa: N815
-
-            def log_message(self, *args) -> None:
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
 @pytest.fixture(scope="module")
 def beacon():
-    server = _Beacon()
+    server = xss_payloads.Beacon()
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server
     server.shutdown()
     server.server_close()
-
-
-def _arm(folder: Path, url: str) -> None:
-    """Put every payload into Mallory's notebooks: written answers, new cells, raw cells, outputs."""
-    for name in NOTEBOOKS:
-        path = folder / f"{name}.ipynb"
-        nb = notebooks.read(path)
-        for cell in nb.cells:
-            meta = notebooks.nbgrader_meta(cell)
-            if cell.cell_type == "markdown" and meta.get("solution"):  # a written answer, graded by hand
-                cell.source += "\n\n" + "\n\n".join(xss_payloads.markdown_cells(url)[:12])
-        nb.cells += [nbformat.v4.new_markdown_cell(text) for text in xss_payloads.markdown_cells(url)]
-        attached = nbformat.v4.new_markdown_cell(xss_payloads.ATTACHMENT_MARKDOWN)
-        attached["attachments"] = xss_payloads.ATTACHMENTS
-        nb.cells.append(attached)
-        for mimetype, text in xss_payloads.RAW_CELLS.items():
-            nb.cells.append(nbformat.v4.new_raw_cell(text, metadata={"raw_mimetype": mimetype} if mimetype else {}))
-        # Saved with its outputs, and claiming JupyterLab's trust for them.
-        code = nbformat.v4.new_code_cell(
-            xss_payloads.output_cell(url), metadata={"tags": xss_payloads.TAGS, "trusted": True}
-        )
-        code.outputs = xss_payloads.raw_outputs(url)
-        nb.cells.append(code)
-        nbformat.write(nb, str(path))
 
 
 @pytest.fixture(scope="module")
@@ -99,9 +49,9 @@ def graded(tmp_path_factory, beacon) -> Path:
     feedback and the class report written."""
     course = copy_course(tmp_path_factory.mktemp("pages") / "course")
     run_nbgrader(["generate_assignment", ASSIGNMENT, "--force"], cwd=course)
-    _arm(place_submission(course, Student("mallory", "everything right")), beacon.url)
+    xss_payloads.arm(place_submission(course, Student("mallory", "everything right")), beacon.url)
     place_submission(course, Student("ada", "everything right"))
-    _arm(place_submission(course, Student("eve", "everything right")), beacon.url)
+    xss_payloads.arm(place_submission(course, Student("eve", "everything right")), beacon.url)
     run_nbgrader(["autograde", ASSIGNMENT], cwd=course)
     # Eve's first notebook as an autograde without the cleaning step would have left it (graded by
     # an older kit or another tool): her payloads and their outputs, uncleaned.

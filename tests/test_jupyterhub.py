@@ -17,6 +17,7 @@ import re
 import shlex
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -26,7 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import xss_payloads
 from browsing import free_port, new_page, screenshot
+from nbconvert.exporters import HTMLExporter
 from playwright.sync_api import Page
 from unix_accounts import unix_accounts
 
@@ -482,3 +485,66 @@ def test_the_idle_culler_runs_with_its_own_role(deployment: Deployment):
     log = (Path(deployment.settings["logs"]) / "jupyterhub.log").read_text()
     assert re.search(r"200 GET /hub/api/users\S* \(idle-culler@", log)
     assert not re.search(r"40[13] \w+ /hub/api\S* \(idle-culler@", log)
+
+
+def _dialog(dialog, hits: list[str]) -> None:
+    """JupyterLab's own "leave the page?" is answered; any other dialog is a payload's."""
+    if dialog.type == "beforeunload":
+        dialog.accept()
+    else:
+        hits.append(f"dialog: {dialog.message}")
+        dialog.dismiss()
+
+
+def test_a_hostile_answer_runs_nothing_in_the_graders_pages_on_the_hub(deployment: Deployment, browser):
+    """Ada's graded notebook refilled with every payload, graded by the service, opened by a grader."""
+    beacon = xss_payloads.Beacon()
+    threading.Thread(target=beacon.serve_forever, daemon=True).start()
+    name = f"{NOTEBOOKS[0]}.ipynb"
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            folder = Path(scratch)
+            folder.chmod(0o755)
+            (folder / name).write_bytes((deployment.course / "submitted" / ADA / ASSIGNMENT / name).read_bytes())
+            xss_payloads.arm(folder, beacon.url, names=(NOTEBOOKS[0],))
+            (folder / name).chmod(0o644)
+            target = f"submitted/{ADA}/{ASSIGNMENT}/{name}"
+            done = _as_service(deployment, f"cp {shlex.quote(str(folder / name))} {target}")
+            assert done.returncode == 0, done.stderr
+        graded = _as_service(deployment, f"nbgrader autograde {ASSIGNMENT} --student {ADA} --force")
+        assert graded.returncode == 0, graded.stderr[-3000:]
+        code = (
+            "import sys; from nbgrader.api import Gradebook\n"
+            "with Gradebook(sys.argv[1]) as gb:\n"
+            f"    print(gb.find_submission_notebook({NOTEBOOKS[0]!r}, {ASSIGNMENT!r}, {ADA!r}).id)"
+        )
+        python = Path(deployment.settings["course_env"]) / "bin" / "python"
+        found = _as_service(deployment, shlex.join([str(python), "-c", code, deployment.settings["db_url"]]))
+        submission = found.stdout.strip().splitlines()[-1]
+
+        hits: list[str] = []
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.expose_function("__hit", lambda what=None: hits.append(str(what)))
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        page.on("dialog", lambda dialog: _dialog(dialog, hits))
+        _log_in(page, deployment.url, GRADER)
+        shown = page.goto(f"{deployment.url}/services/{COURSE_ID}/formgrader/submissions/{submission}/")
+        assert shown.ok, shown.status
+        policy = shown.headers.get("content-security-policy", "")
+        assert "default-src 'self'" in policy and "object-src 'none'" in policy, policy
+        page.wait_for_timeout(2000)
+        screenshot(page, "hub-hostile-formgrader")
+        page.goto(f"{deployment.url}/services/{COURSE_ID}/lab/tree/autograded/{ADA}/{ASSIGNMENT}/{name}")
+        page.locator(".jp-MarkdownCell").first.wait_for(timeout=120_000)
+        page.wait_for_timeout(3000)
+        screenshot(page, "hub-hostile-jupyterlab")
+        context.close()
+        assert hits == [] and beacon.asked == [], (hits, beacon.asked)
+        rendered, _ = HTMLExporter(template_name="lab").from_filename(
+            str(deployment.course / "autograded" / ADA / ASSIGNMENT / name)
+        )
+        assert xss_payloads.live_payloads(rendered, beacon.url) == []
+    finally:
+        beacon.shutdown()
+        beacon.server_close()

@@ -216,3 +216,17 @@ def test_the_courses_own_text_is_kept_and_a_lookalike_is_cleaned():
     make_safe(nb, frozenset({course}))
     assert nb.cells[0].source == course
     assert nb.cells[1].source.startswith("<div") and "<math" in nb.cells[1].source and "$" not in nb.cells[1].source
+
+
+def test_cells_keep_their_ids_and_old_notebooks_get_none():
+    """A cleaned cell keeps its id; a notebook from before cell ids stays valid without them."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("<b>x</b>"), nbformat.v4.new_raw_cell("y")]
+    ids = [cell.id for cell in nb.cells]
+    assert [cell.id for cell in make_safe(nb).cells] == ids
+    old = nbformat.v4.new_notebook()
+    old.nbformat_minor = 4
+    old.cells = [nbformat.v4.new_markdown_cell("<b>x</b>"), nbformat.v4.new_raw_cell("y")]
+    for cell in old.cells:
+        del cell["id"]
+    nbformat.validate(make_safe(old))

@@ -12,7 +12,13 @@ for in the page itself.
 from __future__ import annotations
 
 import base64
+import http.server
 import json
+from pathlib import Path
+
+import nbformat
+
+from gankit import NOTEBOOKS, notebooks
 
 # HTML a student writes in a markdown cell (and, below, shows as an output).
 HTML = {
@@ -211,3 +217,50 @@ def page_policy(page: str) -> str | None:
 
     Reader().feed(page)
     return found[0] if found else None
+
+
+class Beacon(http.server.ThreadingHTTPServer):
+    """The payloads' listener: records every path asked of it."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+        beacon = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                beacon.asked.append(self.path)
+                self.send_response(204)
+                self.end_headers()
+
+            do_POST = do_GET  # noqa: N815
+
+            def log_message(self, *args) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+def arm(folder: Path, url: str, names: tuple[str, ...] = NOTEBOOKS) -> None:
+    """Put every payload into Mallory's notebooks: written answers, new cells, raw cells, outputs."""
+    for name in names:
+        path = folder / f"{name}.ipynb"
+        nb = notebooks.read(path)
+        for cell in nb.cells:
+            meta = notebooks.nbgrader_meta(cell)
+            if cell.cell_type == "markdown" and meta.get("solution"):  # a written answer, graded by hand
+                cell.source += "\n\n" + "\n\n".join(markdown_cells(url)[:12])
+        nb.cells += [nbformat.v4.new_markdown_cell(text) for text in markdown_cells(url)]
+        attached = nbformat.v4.new_markdown_cell(ATTACHMENT_MARKDOWN)
+        attached["attachments"] = ATTACHMENTS
+        nb.cells.append(attached)
+        for mimetype, text in RAW_CELLS.items():
+            nb.cells.append(nbformat.v4.new_raw_cell(text, metadata={"raw_mimetype": mimetype} if mimetype else {}))
+        # Saved with its outputs, and claiming JupyterLab's trust for them.
+        code = nbformat.v4.new_code_cell(output_cell(url), metadata={"tags": TAGS, "trusted": True})
+        code.outputs = raw_outputs(url)
+        nb.cells.append(code)
+        nbformat.write(nb, str(path))

@@ -89,6 +89,7 @@ _IMAGE = re.compile(r"data:image/(png|jpeg|gif|webp|svg\+xml);base64,[A-Za-z0-9+
 _LINK = re.compile(r"(https?://|mailto:|#)\S*\Z", re.IGNORECASE)
 _NUMBER = re.compile(r"\d{1,5}(\.\d{1,3})?%?\Z")
 _NAME = re.compile(r"[\w .+-]{0,64}\Z")  # a kernel or language name as renderers put it in a class
+_GRADING_VALUE = re.compile(r"[\w .+-]{0,128}\Z")  # nbgrader's grade ids and checksums
 _BASE64 = re.compile(r"[A-Za-z0-9+/\s]*={0,2}\s*\Z")
 # Kept from a student's outputs: what every renderer shows as data, never as markup or script.
 _IMAGES = ("image/png", "image/jpeg", "image/gif")
@@ -236,7 +237,7 @@ def _cell_metadata(metadata: Any) -> dict:
         kept["nbgrader"] = {
             key: value
             for key, value in grading.items()
-            if type(value) in (bool, int, float) or (isinstance(value, str) and _NAME.match(value))
+            if type(value) in (bool, int, float) or (isinstance(value, str) and _GRADING_VALUE.match(value))
         }
     return kept
 
@@ -280,6 +281,7 @@ def make_safe(nb: NotebookNode, course_text: frozenset[str] = frozenset()) -> No
         else:  # a raw cell (nbconvert puts one with no format, or format text/html, into the page as it is)
             html = "<pre>" + nh3.clean_text(_text(cell.get("source", ""))) + "</pre>"
         made = nbformat.v4.new_markdown_cell(inert_block(html), metadata=metadata)
+        made.pop("id")  # the cell keeps its own id, or none (nbformat before 4.5 allows none)
         if isinstance(cell.get("id"), str):
             made["id"] = cell["id"]
         nb.cells[index] = made
