@@ -230,3 +230,19 @@ def test_cells_keep_their_ids_and_old_notebooks_get_none():
     for cell in old.cells:
         del cell["id"]
     nbformat.validate(make_safe(old))
+
+
+def test_prompt_numbers_and_kernel_names_cannot_carry_markup_or_classes():
+    """A string prompt number is dropped; a lexer or language name with a space is dropped."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata = {
+        "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"},
+        "language_info": {"name": "python hidden", "pygments_lexer": "ipython3 hidden", "version": "3.11.2"},
+    }
+    cell = nbformat.v4.new_code_cell("1")
+    cell["execution_count"] = "<img src=x onerror=__hit(1)>"
+    nb.cells = [cell]
+    make_safe(nb)
+    assert nb.cells[0].execution_count is None
+    assert nb.metadata.kernelspec == {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    assert "language_info" not in nb.metadata  # its name had a space: nothing of it is kept

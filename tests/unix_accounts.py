@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import shutil
 import stat
 import subprocess
 import sys
@@ -78,6 +77,8 @@ def run_as(user: str, args: list[str], cwd: Path, check: bool = True, **env: str
 
 
 def give(path: Path, user: str) -> None:
-    """Make ``user`` the owner of ``path`` and everything in it."""
+    """Make ``user`` the owner of ``path`` and everything in it: links themselves, never what they
+    point at (a planted link to /etc/passwd once handed the file to a test student)."""
+    account = pwd.getpwnam(user)
     for item in [path, *path.rglob("*")]:
-        shutil.chown(item, user, user)
+        os.chown(item, account.pw_uid, account.pw_gid, follow_symlinks=False)

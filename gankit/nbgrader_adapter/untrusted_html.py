@@ -88,7 +88,6 @@ _ATTRIBUTES = {
 _IMAGE = re.compile(r"data:image/(png|jpeg|gif|webp|svg\+xml);base64,[A-Za-z0-9+/]+={0,2}\Z")
 _LINK = re.compile(r"(https?://|mailto:|#)\S*\Z", re.IGNORECASE)
 _NUMBER = re.compile(r"\d{1,5}(\.\d{1,3})?%?\Z")
-_NAME = re.compile(r"[\w .+-]{0,64}\Z")  # a kernel or language name as renderers put it in a class
 _GRADING_VALUE = re.compile(r"[\w .+-]{0,128}\Z")  # nbgrader's grade ids and checksums
 _BASE64 = re.compile(r"[A-Za-z0-9+/\s]*={0,2}\s*\Z")
 # Kept from a student's outputs: what every renderer shows as data, never as markup or script.
@@ -242,6 +241,17 @@ def _cell_metadata(metadata: Any) -> dict:
     return kept
 
 
+# What renderers read of the notebook's metadata; names go into class attributes, so no spaces
+# (a space would let a kernel add a class such as "hidden" to every code cell of the page).
+_KERNEL_KEYS = {"kernelspec": ("name", "display_name", "language"), "language_info": ("name", "version")}
+_WORD = re.compile(r"[\w.+-]{1,64}\Z")
+_DISPLAY_NAME = re.compile(r"[\w .+()-]{1,64}\Z")  # shown as text: "Python 3 (ipykernel)"
+
+
+def _allowed_name(field: str, value: Any) -> bool:
+    return isinstance(value, str) and bool((_DISPLAY_NAME if field == "display_name" else _WORD).match(value))
+
+
 def _notebook_metadata(metadata: Any) -> dict:
     """What the renderers read (names, checked) and the records the kit's grading wrote (data no
     page renders as markup: the class report escapes them)."""
@@ -251,10 +261,10 @@ def _notebook_metadata(metadata: Any) -> dict:
     for key in (VERDICTS_KEY, FAULTS_KEY, UNREADABLE_KEY):
         if key in metadata:
             kept[key] = metadata[key]
-    for key in ("kernelspec", "language_info"):
+    for key, fields in _KERNEL_KEYS.items():
         value = metadata.get(key)
         if isinstance(value, dict):
-            checked = {k: v for k, v in value.items() if isinstance(v, str) and _NAME.match(v)}
+            checked = {field: value[field] for field in fields if _allowed_name(field, value.get(field))}
             if "name" in checked and (key != "kernelspec" or "display_name" in checked):  # nbformat's required keys
                 kept[key] = checked
     return kept
@@ -272,6 +282,8 @@ def make_safe(nb: NotebookNode, course_text: frozenset[str] = frozenset()) -> No
             outputs = cell.get("outputs", [])
             cell["outputs"] = [safe_output(output) for output in outputs] if isinstance(outputs, list) else []
             cell["metadata"] = metadata
+            # Formgrader prints the prompt number unescaped: only a number, or none.
+            cell["execution_count"] = cell.get("execution_count") if type(cell.get("execution_count")) is int else None
             continue
         if cell.get("cell_type") == "markdown" and _text(cell.get("source", "")) in course_text:
             cell["metadata"] = metadata
