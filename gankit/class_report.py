@@ -35,7 +35,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from nbformat import NotebookNode  # noqa: E402
 
-from gankit import ASSIGNMENT, NOTEBOOKS, notebooks, points, scores  # noqa: E402
+from gankit import ASSIGNMENT, NOTEBOOKS, inputs, notebooks, points, scores  # noqa: E402
 from gankit.nbgrader_adapter.faults import FAULTS_KEY, describe  # noqa: E402
 from gankit.nbgrader_adapter.hidden_checks import VERDICTS_KEY  # noqa: E402
 from gankit.nbgrader_adapter.intake import read_record  # noqa: E402
@@ -383,6 +383,21 @@ for a human to look at.</p>
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line (see the module's docstring); bad input is one line and exit status 2."""
+    return inputs.run("class_report", lambda: _main(argv))
+
+
+def _roster(path: Path) -> tuple[dict[str, RosterEntry], dict[str, str]]:
+    try:
+        return read_canvas_roster(path)
+    except (OSError, UnicodeDecodeError, ValueError, csv.Error) as error:
+        why = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise inputs.BadInput(
+            f"cannot read the roster {path}: {why} (pass Canvas's gradebook export: Grades, Export, CSV)"
+        ) from None
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--course", type=Path, default=Path.cwd())
     parser.add_argument("--assignment", default=ASSIGNMENT)
@@ -391,8 +406,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lms-assignment-id", default="", help="Canvas's id of the assignment")
     parser.add_argument("--allow-ungraded", action="store_true", help="include students with ungraded answers")
     args = parser.parse_args(argv)
-    course = args.course.resolve()
-    roster, assignments = read_canvas_roster(args.roster) if args.roster else ({}, {})
+    course = inputs.course(args.course)
+    url = inputs.gradebook(course)
+    inputs.graded(url, course, args.assignment)
+    roster, assignments = _roster(args.roster) if args.roster else ({}, {})
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        raise inputs.BadInput(f"--out {args.out} is a file: name a folder for the report")
     data = collect(course, args.assignment)
     out = args.out or course / "reports" / args.assignment
     report = write_report(

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gankit import ASSIGNMENT, COURSE_ID, NOTEBOOKS, ROOT, class_report, points, scores
+from gankit import ASSIGNMENT, COURSE_ID, NOTEBOOKS, ROOT, class_report, inputs, points, scores
 from gankit.goldens import copy_course
 from gankit.grade_class import grade_class
 from gankit.nbgrader_cli import run_nbgrader
@@ -82,6 +82,27 @@ class _Steps:
         return done.returncode
 
 
+WORKDIR_MARK = ".gankit-course-cycle"
+
+
+def check_workdir(workdir: Path) -> None:
+    """Refuse a scratch folder whose wiping would lose anything: one holding the kit itself, a
+    file, or a folder with contents that no course cycle made."""
+    workdir = workdir.resolve()
+    if workdir == ROOT or workdir in ROOT.parents:
+        raise inputs.BadInput(f"--workdir {workdir} holds the kit itself, and is wiped first: name a scratch folder")
+    if workdir.exists() and not workdir.is_dir():
+        raise inputs.BadInput(f"--workdir {workdir} is a file: name a scratch folder (it is wiped first)")
+    former = (workdir / WORKDIR_MARK).is_file() or (
+        (workdir / "logs").is_dir() and (workdir / "course" / "nbgrader_config.py").is_file()
+    )
+    if workdir.is_dir() and any(workdir.iterdir()) and not former:
+        raise inputs.BadInput(
+            f"--workdir {workdir} holds files that no course cycle made, and it is wiped first: "
+            "name a new or empty folder"
+        )
+
+
 def _worth_saying(done: int, total: int) -> bool:
     """About ten progress lines per step, whatever the class size."""
     return done == total or done % max(1, total // 10) == 0
@@ -101,11 +122,13 @@ def run_cycle(
     say: Callable[[str], None] = print,
     grade: bool = True,
 ) -> CycleResult:
-    """Run the whole course cycle for ``students`` in ``workdir`` (wiped first); with
-    ``grade=False``, stop once the submissions are collected."""
+    """Run the whole course cycle for ``students`` in ``workdir`` (wiped first, if it is a former
+    cycle's); with ``grade=False``, stop once the submissions are collected."""
+    check_workdir(workdir)
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
+    (workdir / WORKDIR_MARK).write_text("made by gankit.course_cycle: wiped by its next run\n", encoding="utf-8")
     steps = _Steps(workdir, say)
     course = copy_course(workdir / "course", root)
     result = CycleResult(workdir, course, workdir / "grades.csv", [s.student_id for s in students])
@@ -199,9 +222,15 @@ def score_table(result: CycleResult, students: Sequence[Student] = CLASS) -> str
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line (see the module's docstring); bad input is one line and exit status 2."""
+    return inputs.run("course_cycle", lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help="scratch folder (wiped first)")
     args = parser.parse_args(argv)
+    check_workdir(args.workdir)
     result = run_cycle(args.workdir.resolve())
     print()
     print(score_table(result))
