@@ -35,7 +35,8 @@ def _course(folder: Path, *, gradebook: bool = True, submitted: tuple[str, ...] 
             gb.add_assignment("week2")
             for student in submitted:
                 gb.add_student(student)
-            gb.add_submission(ASSIGNMENT, "alice")
+            with gb.db.no_autoflush:  # nbgrader's add_submission warns otherwise (see KitAutograde)
+                gb.add_submission(ASSIGNMENT, "alice")
     return folder
 
 
