@@ -25,6 +25,7 @@ from gankit import ASSIGNMENT, COURSE_ID, NOTEBOOKS, ROOT, class_report, inputs,
 from gankit.goldens import copy_course
 from gankit.grade_class import grade_class
 from gankit.nbgrader_cli import run_nbgrader
+from gankit.progress import Pace
 from gankit.simulated_class import CLASS, WRITTEN_ANSWERS, Student, model_answers
 
 DEFAULT_WORKDIR = ROOT / "build" / "course-cycle"
@@ -108,11 +109,10 @@ def _worth_saying(done: int, total: int) -> bool:
     return done == total or done % max(1, total // 10) == 0
 
 
-def _progress_line(what: str, done: int, total: int, started: float, failed: int = 0) -> str:
+def _progress_line(what: str, done: int, total: int, left: float | None, failed: int = 0) -> str:
     """One line of progress for a long step: how many are done, and about how long is left."""
-    elapsed = time.perf_counter() - started
-    left = elapsed / done * (total - done) if done else 0.0
-    return f"  {done}/{total} {what}{f', {failed} failed' if failed else ''}, about {left:.0f} s left"
+    estimate = "estimating the time left" if left is None else f"about {left:.0f} s left"
+    return f"  {done}/{total} {what}{f', {failed} failed' if failed else ''}, {estimate}"
 
 
 def run_cycle(
@@ -150,13 +150,15 @@ def run_cycle(
         steps.nbgrader("submit", ASSIGNMENT, f"--course={COURSE_ID}", f"--student={who}", cwd=home, who=who)
 
     # Students work at the same time, as in a real class; result() re-raises the first failure.
-    working_since = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+    parallel = os.cpu_count() or 2
+    pace = Pace(parallel)
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
         working = [pool.submit(attend, student) for student in students]
         for done, future in enumerate(as_completed(working), 1):
             future.result()
+            left = pace.left(done, len(students))
             if _worth_saying(done, len(students)):
-                say(_progress_line("submitted", done, len(students), working_since))
+                say(_progress_line("submitted", done, len(students), left))
 
     say("Instructor: collect, autograde, generate feedback, export")
     # The simulated class submits from one account (submit --student): owner checks would refuse it.
@@ -165,16 +167,14 @@ def run_cycle(
         return result
     # nbgrader's autograde on a local Dask cluster (one worker process per core), this process
     # writing every result; one broken submission never stops the others.
-    grading = time.perf_counter()
-    graded = grade_class(
-        course,
-        ASSIGNMENT,
-        env=steps.env,
-        logs=steps.logs / "autograde",
-        progress=lambda done, total, failed, _: (
-            _worth_saying(done, total) and say(_progress_line("graded", done, total, grading, failed))
-        ),
-    )
+    grading = Pace(os.cpu_count() or 1)  # grade_class's workers: one per core
+
+    def graded_progress(done: int, total: int, failed: int, _: float) -> None:
+        left = grading.left(done, total)
+        if _worth_saying(done, total):
+            say(_progress_line("graded", done, total, left, failed))
+
+    graded = grade_class(course, ASSIGNMENT, env=steps.env, logs=steps.logs / "autograde", progress=graded_progress)
     for failure in graded.failed:
         result.problems.append(f"autograde failed for {failure.student_id}: {failure.error} (logs: {graded.logs})")
     say(f"Autograded {len(graded.results)} students in {graded.seconds:.1f} s on {graded.workers} Dask workers")

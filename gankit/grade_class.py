@@ -54,6 +54,7 @@ from gankit.cluster.writes import already_graded, write_result
 from gankit.nbgrader_adapter import faults
 from gankit.nbgrader_adapter.intake import Bounds
 from gankit.nbgrader_cli import nbgrader_env
+from gankit.progress import Pace
 
 # Worker deaths one task may cause before it is given up (on a LocalCluster; a running scheduler
 # has its own setting, distributed.scheduler.allowed-failures, 3 by default).
@@ -93,13 +94,12 @@ def submitted_students(course: Path, assignment: str) -> list[str]:
     return sorted(p.parent.name for p in folder.glob(f"*/{assignment}") if p.is_dir())
 
 
-def _progress(done: int, total: int, failed: int, started: float, stream) -> None:
-    elapsed = time.monotonic() - started
-    left = elapsed / done * (total - done) if done else 0.0
+def _progress(done: int, total: int, failed: int, left: float | None, stream) -> None:
     width = 30
     bar = "#" * (width * done // total) + "." * (width - width * done // total)
     end = "\n" if done == total or not stream.isatty() else ""
-    stream.write(f"\r[{bar}] {done}/{total} students, {failed} failed, about {left:.0f} s left{end}")
+    estimate = "estimating the time left" if left is None else f"about {left:.0f} s left"
+    stream.write(f"\r[{bar}] {done}/{total} students, {failed} failed, {estimate}{end}")
     stream.flush()
 
 
@@ -316,6 +316,7 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.students
         else inputs.submitted(course, args.assignment)
     )
+    pace = Pace(min(args.workers or os.cpu_count() or 1, len(students)))  # grade_class's own worker count
     try:
         summary = grade_class(
             course,
@@ -326,7 +327,7 @@ def _main(argv: Sequence[str] | None) -> int:
             force=args.force,
             autograde_args=extra,
             dashboard=args.dashboard,
-            progress=lambda done, total, failed, started: _progress(done, total, failed, started, sys.stderr),
+            progress=lambda done, total, failed, _: _progress(done, total, failed, pace.left(done, total), sys.stderr),
         )
     except VersionMismatch as error:
         print(f"Not graded: {error}", file=sys.stderr)
