@@ -327,6 +327,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   done
   echo "$want" >"$stamp"
 fi
+# No "Jupyter news" question for students, and no request to the news feed (JupyterLab's
+# settings overrides for every user of the runtime; deploy/overrides.json).
+install -D -m 0644 "$kit/deploy/overrides.json" "$runtime/share/jupyter/lab/settings/overrides.json"
 # Submissions stay their owner's in the exchange (the one file of the kit the runtime holds).
 cp "$kit/gankit/nbgrader_adapter/exchange.py" "$("$runtime/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/gankit_exchange.py"
 cat >"$runtime/etc/jupyter/nbgrader_config.py" <<EOF
