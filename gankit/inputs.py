@@ -106,9 +106,10 @@ def graded(url: str, course: Path, name: str) -> None:
 
 
 def submitted(course: Path, name: str) -> list[str]:
-    """The students with a submission of ``name`` in ``submitted/``: there must be some."""
+    """The students with something at ``submitted/<student>/<name>``: there must be some. A link
+    there is listed too, so that grading names it as not graded rather than passing it over."""
     folder = course / "submitted"
-    found = sorted(p.parent.name for p in folder.glob(f"*/{name}") if p.is_dir() and not p.is_symlink())
+    found = sorted(p.parent.name for p in folder.glob(f"*/{name}") if p.is_dir() or p.is_symlink())
     if not found:
         raise BadInput(f"no submissions of {name} in {folder} yet: collect them first (nbgrader collect {name})")
     return found
@@ -116,7 +117,7 @@ def submitted(course: Path, name: str) -> list[str]:
 
 def students(course: Path, name: str, wanted: Sequence[str]) -> list[str]:
     """``wanted``, if each has a submission of ``name`` (a folder, not a link) in ``submitted/``."""
-    found = set(submitted(course, name))
+    found = [s for s in submitted(course, name) if not (course / "submitted" / s / name).is_symlink()]
     unknown = [s for s in wanted if s not in found]
     if unknown:
         folder = course / "submitted" / unknown[0] / name
