@@ -211,6 +211,12 @@ fi
 
 started="$(date +%s)"
 command -v apt-get >/dev/null || die "this script knows Debian and Ubuntu (apt-get); see the README for other systems"
+# Every account named must exist before anything is installed or created.
+[ "$hub" = 1 ] || [ ${#graders[@]} = 0 ] ||
+  die "--grader needs the hub: without it, graders work in the instructor's own checkout"
+for user in "${graders[@]+"${graders[@]}"}" "${students[@]+"${students[@]}"}"; do
+  getent passwd "$user" >/dev/null || die "no account $user: create it first (adduser $user), then run me again"
+done
 
 # --- Debian packages -------------------------------------------------------------------------
 if [ "$packages" = 1 ]; then

@@ -210,3 +210,20 @@ def test_setup_refuses_bad_arguments_before_doing_anything(tmp_path, args, said)
     (CI), a case that got further would change the machine, so each one must stay invalid."""
     line = _refused(["bash", str(ROOT / "deploy" / "setup.sh"), *args], tmp_path, tmp_path, said, "see --help")
     assert line.startswith("setup.sh: ")
+
+
+@pytest.mark.root
+@pytest.mark.skipif(os.geteuid() != 0, reason="past the root check only as root")
+def test_setup_refuses_an_account_that_does_not_exist_before_creating_anything(tmp_path):
+    tag = f"gkbad{os.getpid()}"
+    command = ["bash", str(ROOT / "deploy" / "setup.sh"), "--no-packages", "--no-hub"]
+    command += ["--prefix", str(tmp_path / "opt"), "--exchange", str(tmp_path / "exchange")]
+    command += ["--students-group", f"{tag}-students", "--student", f"{tag}nobody"]
+    done = _run(command, tmp_path)
+    assert done.returncode == 1 and done.stdout == "", (done.stdout, done.stderr)
+    assert (
+        done.stderr.strip()
+        == f"setup: no account {tag}nobody: create it first (adduser {tag}nobody), then run me again"
+    )
+    assert subprocess.run(["getent", "group", f"{tag}-students"], capture_output=True).returncode == 2
+    assert list(tmp_path.iterdir()) == []
