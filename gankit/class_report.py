@@ -69,6 +69,7 @@ class Standards:
         return next((name for lowest, name in self.bands if share >= lowest - 1e-9), self.bands[-1][1])
 
     def passed(self, share: float) -> bool:
+        """Whether a score that is ``share`` of the maximum passes."""
         return share >= self.pass_mark - 1e-9
 
 
@@ -138,10 +139,12 @@ class StudentRow:
 
     @property
     def seconds_late(self) -> float:
+        """How late the submission was (0 if on time), as nbgrader counts it."""
         return self.grade.seconds_late if self.grade is not None else 0.0
 
     @property
     def late_penalty(self) -> float:
+        """The points the late policy took."""
         return self.grade.late_penalty if self.grade is not None else 0.0
 
 
