@@ -2,12 +2,26 @@
 # `make test` runs the kit's test suite. Both build the pinned virtual environment first.
 PYTHON ?= python3
 VENV := .venv
-BIN := $(CURDIR)/$(VENV)/bin
+HOME_OF_VENV := $(CURDIR)/$(VENV)
+BIN := $(HOME_OF_VENV)/bin
 STAMP := $(VENV)/.installed
 # nbgrader shells out to `alembic`, and kernels must be the environment's own.
 RUN := PATH="$(BIN):$$PATH"
 
-.PHONY: venv test test-fast course goldens benchmark format lint lab lock clean
+.PHONY: venv test test-fast course goldens benchmark format lint lab lock clean relocated-venv
+
+# The stamp records the absolute path the environment was built at: its scripts name that path, so
+# a clone copied with its .venv (cp -a, to hand it to another account) or moved would run the old
+# path's programs, or fail with "Permission denied". Such an environment is rebuilt here.
+ifneq ($(wildcard $(STAMP)),)
+ifneq ($(file < $(STAMP)),$(HOME_OF_VENV))
+$(STAMP): relocated-venv
+endif
+endif
+
+relocated-venv:
+	@echo "make: $(VENV) was built at '$(file < $(STAMP))', not at '$(HOME_OF_VENV)' (a copied or moved clone): rebuilding it"
+	rm -rf $(VENV)
 
 $(STAMP): requirements.lock
 	# Students' code is graded inside bubblewrap (Debian's bubblewrap package).
@@ -18,7 +32,7 @@ $(STAMP): requirements.lock
 	$(BIN)/python -c "import site, sys; open(site.getsitepackages()[0] + '/gankit-course.pth', 'w').write(sys.argv[1] + '\n')" "$(CURDIR)"
 	# Build matplotlib's font cache now, so that no notebook cell prints the notice to stderr.
 	$(RUN) $(BIN)/python -c "import matplotlib.pyplot"
-	touch $(STAMP)
+	echo "$(HOME_OF_VENV)" > $(STAMP)
 
 venv: $(STAMP)
 

@@ -52,6 +52,18 @@ c.Execute.shutdown_kernel = "immediate"
 pipeline.apply(c)
 c.HiddenChecks.call_seconds = 10.0
 
+# Late work (nbgrader's own default costs nothing): after 15 minutes' grace, 10% of a notebook's
+# score per started day late, up to all of it (gankit/nbgrader_adapter/late.py; README: Late work).
+# The due date is the assignment's: nbgrader db assignment add gan_exercises --duedate="...".
+c.AssignLatePenalties.plugin_class = "gankit.nbgrader_adapter.late.LatePenalty"
+c.LatePenalty.grace_minutes = 15
+c.LatePenalty.per_day = 0.1
+
+# The class report (python -m gankit.class_report): who passed, and the grade bands, as shares of
+# the assignment's maximum after late penalties; used by the report and its grades.csv.
+c.ClassReport.pass_mark = 0.5
+c.ClassReport.grade_bands = [[0.9, "A"], [0.8, "B"], [0.7, "C"], [0.6, "D"], [0.5, "E"], [0.0, "F"]]
+
 # Students' code (kernel and hidden checks) runs in a sandbox built by bubblewrap: no capabilities,
 # a seccomp filter, its own uid, no network, no course files, nothing of the host writable, limits
 # below for the whole sandbox, and everything it started ends with the notebook (README: Security).

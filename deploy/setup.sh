@@ -80,7 +80,16 @@ Options (defaults in brackets):
 EOF
 }
 
+# Bad arguments: one line naming what is wrong and what to do, exit status 2, before anything is done.
+bad() { echo "setup.sh: $* (see --help)" >&2; exit 2; }
 while [ $# -gt 0 ]; do
+  case "$1" in
+  --grader | --student | --admin | --bind | --port | --hub-port | --proxy-api-port | --service-port | \
+    --cull-after | --prefix | --course-dir | --state | --logs | --exchange | --graders-group | \
+    --students-group | --service-account | --database)
+    [ $# -ge 2 ] && [ -n "$2" ] && [ "${2#--}" = "$2" ] || bad "$1 needs a value"
+    ;;
+  esac
   case "$1" in
   --grader) graders+=("$2"); shift ;;
   --student) students+=("$2"); shift ;;
@@ -105,14 +114,27 @@ while [ $# -gt 0 ]; do
   --uninstall) action=uninstall ;;
   --purge) purge=1 ;;
   -h | --help) usage; exit 0 ;;
-  *) echo "setup.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  *) bad "unknown option $1" ;;
   esac
   shift
 done
+for number in "port=$port" "hub-port=$hub_port" "proxy-api-port=$proxy_api_port" "service-port=$service_port"; do
+  value="${number#*=}"
+  [[ "$value" =~ ^[0-9]+$ ]] && [ "$value" -ge 1 ] && [ "$value" -le 65535 ] ||
+    bad "--${number%%=*} $value is not a port number (1 to 65535)"
+done
+[[ "$cull_after" =~ ^[0-9]+$ ]] && [ "$cull_after" -ge 60 ] || bad "--cull-after $cull_after must be whole seconds, at least 60"
+for path in "$prefix" "$course_dir" "$state" "$logs" "$exchange"; do
+  [ "${path#/}" != "$path" ] || bad "$path is not an absolute path: the deployment's folders are named from /"
+done
+[ "$purge" = 0 ] || [ "$action" = uninstall ] || bad "--purge goes with --uninstall"
+if [ "$action" = uninstall ] && [ $((${#graders[@]} + ${#students[@]} + ${#admins[@]})) != 0 ]; then
+  bad "--uninstall takes no --grader, --student or --admin"
+fi
 
 say() { echo "setup: $*"; }
 die() { echo "setup: $*" >&2; exit 1; }
-[ "$(id -u)" = 0 ] || die "run me as root (I create accounts, install packages and start services)"
+[ "$(id -u)" = 0 ] || die "run me as root (I create accounts, install packages and start services): su - (Debian has no sudo for root), then run me again"
 settings="$prefix/etc/deployment.json"
 name="$(basename "$prefix")"              # names the systemd unit and the profile.d file
 unit="/etc/systemd/system/$name-hub.service"
@@ -189,6 +211,12 @@ fi
 
 started="$(date +%s)"
 command -v apt-get >/dev/null || die "this script knows Debian and Ubuntu (apt-get); see the README for other systems"
+# Every account named must exist before anything is installed or created.
+[ "$hub" = 1 ] || [ ${#graders[@]} = 0 ] ||
+  die "--grader needs the hub: without it, graders work in the instructor's own checkout"
+for user in "${graders[@]+"${graders[@]}"}" "${students[@]+"${students[@]}"}"; do
+  getent passwd "$user" >/dev/null || die "no account $user: create it first (adduser $user), then run me again"
+done
 
 # --- Debian packages -------------------------------------------------------------------------
 if [ "$packages" = 1 ]; then
@@ -305,6 +333,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   done
   echo "$want" >"$stamp"
 fi
+# No "Jupyter news" question for students, and no request to the news feed (JupyterLab's
+# settings overrides for every user of the runtime; deploy/overrides.json).
+install -D -m 0644 "$kit/deploy/overrides.json" "$runtime/share/jupyter/lab/settings/overrides.json"
 # Submissions stay their owner's in the exchange (the one file of the kit the runtime holds).
 cp "$kit/gankit/nbgrader_adapter/exchange.py" "$("$runtime/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/gankit_exchange.py"
 cat >"$runtime/etc/jupyter/nbgrader_config.py" <<EOF
@@ -408,6 +439,7 @@ if [ -d /run/systemd/system ]; then
   systemctl restart "$name-hub.service"
   say "the hub runs as the systemd service $name-hub (systemctl status $name-hub)"
 else
-  say "no systemd here: start the hub with  $prefix/bin/hub &"
+  # setsid: a session of its own, so the hub outlives the login that started it (no SIGHUP).
+  say "no systemd here: start the hub with  setsid -f $prefix/bin/hub </dev/null  (it survives your logout)"
 fi
 say "done in $(($(date +%s) - started)) s: http://$bind:$port (log: $logs/jupyterhub.log)"

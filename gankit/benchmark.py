@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from gankit import ASSIGNMENT, COURSE_ID, NOTEBOOKS, notebooks, scores
+from gankit import ASSIGNMENT, COURSE_ID, NOTEBOOKS, inputs, notebooks, scores
 from gankit.cluster import rows
 from gankit.course_cycle import run_cycle
 from gankit.grade_class import grade_class
@@ -152,7 +152,30 @@ def client_writes(course: Path, count: int, url: str | None) -> tuple[int, int, 
     return count, count * per_student, seconds, where
 
 
-def main(argv: list[str] | None = None) -> None:
+def _check_server(url: str) -> None:
+    """Refuse a --db-url that is not a PostgreSQL server this process reaches, before an hour of grading."""
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise inputs.BadInput(
+            f"--db-url {url!r} is not a PostgreSQL server's URL (postgresql://user:password@host:port); "
+            "leave it out to measure on SQLite"
+        )
+    import psycopg
+
+    try:
+        psycopg.connect(f"{url}/postgres", connect_timeout=10).close()
+    except psycopg.Error as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise inputs.BadInput(
+            f"cannot reach PostgreSQL at {url} ({first}): start it (make benchmark does) or leave --db-url out"
+        ) from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line (see the module's docstring); bad input is one line and exit status 2."""
+    return inputs.run("benchmark", lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--students", type=int, default=60, help="size of the simulated class")
     parser.add_argument("--rows", type=int, default=20_000, help="synthetic students whose rows the client writes")
@@ -162,6 +185,10 @@ def main(argv: list[str] | None = None) -> None:
         help="a PostgreSQL server (postgresql://user:password@host:port) for the writes",
     )
     args = parser.parse_args(argv)
+    inputs.positive(args.students, "--students")
+    inputs.positive(args.rows, "--rows", minimum=0)
+    if args.rows and args.db_url:
+        _check_server(args.db_url)
     students = simulated_class(args.students)
 
     with tempfile.TemporaryDirectory(prefix="gankit-benchmark-") as tmp:
@@ -245,4 +272,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

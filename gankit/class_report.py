@@ -34,14 +34,78 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from nbformat import NotebookNode  # noqa: E402
+from traitlets import Float, List  # noqa: E402
+from traitlets.config import Config, Configurable, PyFileConfigLoader  # noqa: E402
 
-from gankit import ASSIGNMENT, NOTEBOOKS, notebooks, points, scores  # noqa: E402
+from gankit import ASSIGNMENT, NOTEBOOKS, inputs, notebooks, points, scores  # noqa: E402
 from gankit.nbgrader_adapter.faults import FAULTS_KEY, describe  # noqa: E402
 from gankit.nbgrader_adapter.hidden_checks import VERDICTS_KEY  # noqa: E402
 from gankit.nbgrader_adapter.intake import read_record  # noqa: E402
 from gankit.nbgrader_adapter.untrusted_html import POLICY_META  # noqa: E402
 
 TITLE = "GAN exercises"
+
+
+class ClassReport(Configurable):
+    """What the course counts as a pass, and its grade bands (set in ``nbgrader_config.py``)."""
+
+    pass_mark = Float(0.5, help="Share of the assignment's maximum, after late penalties, that passes.").tag(
+        config=True
+    )
+    grade_bands = List(
+        [[0.9, "A"], [0.8, "B"], [0.7, "C"], [0.6, "D"], [0.5, "E"], [0.0, "F"]],
+        help="[lowest share of the maximum, name] per band, highest first; the last must start at 0.",
+    ).tag(config=True)
+
+
+@dataclass(frozen=True)
+class Standards:
+    """The pass mark and grade bands a report applies, checked."""
+
+    pass_mark: float = 0.5
+    bands: tuple[tuple[float, str], ...] = ((0.9, "A"), (0.8, "B"), (0.7, "C"), (0.6, "D"), (0.5, "E"), (0.0, "F"))
+
+    def band(self, share: float) -> str:
+        """The band of a score that is ``share`` of the maximum."""
+        return next((name for lowest, name in self.bands if share >= lowest - 1e-9), self.bands[-1][1])
+
+    def passed(self, share: float) -> bool:
+        """Whether a score that is ``share`` of the maximum passes."""
+        return share >= self.pass_mark - 1e-9
+
+
+def standards(course: Path) -> Standards:
+    """The course's pass mark and grade bands (``c.ClassReport`` in its ``nbgrader_config.py``)."""
+    config = Config()
+    if (course / "nbgrader_config.py").is_file():
+        config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    settings = ClassReport(config=config)
+    where = f"{course / 'nbgrader_config.py'}"
+    if not 0 <= settings.pass_mark <= 1:
+        raise inputs.BadInput(f"{where} sets ClassReport.pass_mark = {settings.pass_mark}: give a share from 0 to 1")
+    try:
+        bands = tuple((float(lowest), str(name)) for lowest, name in settings.grade_bands)
+    except (TypeError, ValueError):
+        bands = ()
+    if not bands or any(a[0] <= b[0] for a, b in zip(bands, bands[1:], strict=False)) or bands[-1][0] != 0:
+        raise inputs.BadInput(
+            f"{where} sets ClassReport.grade_bands = {settings.grade_bands!r}: give [share, name] pairs, "
+            "shares falling, the last 0"
+        )
+    return Standards(settings.pass_mark, bands)
+
+
+def late_text(seconds: float) -> str:
+    """How late a submission was, for a person: "2 d 3 h", "3 h 5 min", "40 s"."""
+    seconds = round(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
 @dataclass
@@ -69,6 +133,21 @@ class StudentRow:
         """The written answers still to be graded by hand."""
         return self.grade.awaiting if self.grade is not None else ()
 
+    @property
+    def share(self) -> float:
+        """The total as a share of the maximum."""
+        return self.total / self.maximum if self.maximum else 0.0
+
+    @property
+    def seconds_late(self) -> float:
+        """How late the submission was (0 if on time), as nbgrader counts it."""
+        return self.grade.seconds_late if self.grade is not None else 0.0
+
+    @property
+    def late_penalty(self) -> float:
+        """The points the late policy took."""
+        return self.grade.late_penalty if self.grade is not None else 0.0
+
 
 @dataclass
 class ClassData:
@@ -78,6 +157,13 @@ class ClassData:
     mistakes: Counter = field(default_factory=Counter)  # (notebook, mistake) -> students
     mistake_examples: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     fault_kinds: Counter = field(default_factory=Counter)  # kind of grading fault -> occurrences
+    standards: Standards = field(default_factory=Standards)
+
+    def verdict(self, row: StudentRow) -> str:
+        """ "passed", "not passed", or "not final" while written answers await grading."""
+        if row.awaiting:
+            return "not final"
+        return "passed" if self.standards.passed(row.share) else "not passed"
 
     @property
     def failed(self) -> list[StudentRow]:
@@ -104,8 +190,14 @@ def attempted(graded: NotebookNode, released: NotebookNode | None) -> bool:
     return any(grade_id in answers and answers[grade_id].source.strip() != stub for grade_id, stub in stubs.items())
 
 
-def collect(course: Path, assignment: str = ASSIGNMENT, failures: Mapping[str, str] | None = None) -> ClassData:
-    """Everything the report shows, from the gradebook and the autograded notebooks."""
+def collect(
+    course: Path,
+    assignment: str = ASSIGNMENT,
+    failures: Mapping[str, str] | None = None,
+    judged_by: Standards | None = None,
+) -> ClassData:
+    """Everything the report shows, from the gradebook and the autograded notebooks; the pass mark
+    and bands are ``judged_by``, else the course's (``standards``)."""
     rows = []
     checks: dict[tuple[str, str], Counter] = defaultdict(Counter)
     mistakes: Counter = Counter()
@@ -161,7 +253,8 @@ def collect(course: Path, assignment: str = ASSIGNMENT, failures: Mapping[str, s
                         mistakes[(name, mistake)] += 1
                         examples[(name, mistake)].append(student_id)
         rows.append(row)
-    return ClassData(assignment, rows, dict(checks), mistakes, dict(examples), kinds)
+    judged_by = judged_by or standards(course)
+    return ClassData(assignment, rows, dict(checks), mistakes, dict(examples), kinds, judged_by)
 
 
 # -- figures --------------------------------------------------------------------------------------
@@ -221,6 +314,29 @@ def text_summary(data: ClassData, top: int = 5) -> str:
         lines.append(
             f"Score (automatic and written, after late penalties): mean {points(mean)}, "
             f"median {points(median)} of {points(maximum)}."
+        )
+    if data.students:
+        verdicts = Counter(data.verdict(row) for row in data.students)
+        bands = Counter(data.standards.band(row.share) for row in data.students if not row.awaiting)
+        lines.append(
+            f"Passed (at least {data.standards.pass_mark:.0%} of {points(maximum)}): {verdicts['passed']} of "
+            f"{len(data.students)}; not passed: {verdicts['not passed']}"
+            + (f"; not final (written answers to grade): {verdicts['not final']}" if verdicts["not final"] else "")
+            + ". Bands: "
+            + ", ".join(f"{name} {bands[name]}" for _, name in data.standards.bands)
+            + "."
+        )
+    late = [row for row in data.students if row.seconds_late > 0]
+    if late:
+        lines.append(
+            f"Late: {len(late)} student{'' if len(late) == 1 else 's'} ("
+            + ", ".join(
+                f"{row.student_id} {late_text(row.seconds_late)}"
+                + (f", -{points(row.late_penalty)}" if row.late_penalty else "")
+                for row in late[:8]
+            )
+            + (", ..." if len(late) > 8 else "")
+            + ")"
         )
     waiting = [row for row in data.students if row.awaiting]
     if waiting:
@@ -323,24 +439,61 @@ def write_canvas_csv(
     return written, held
 
 
+GRADES_COLUMNS = [
+    "student_id", "score", "max_score", "share", "result", "band", "seconds_late", "late", "late_penalty",
+    "written_answers_to_grade",
+]  # fmt: skip
+
+
+def write_grades_csv(data: ClassData, path: Path) -> None:
+    """Every student's grade with what Canvas's file cannot carry (Canvas makes a new assignment of
+    any column it does not know): pass or not by the course's pass mark, band, lateness, penalty."""
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(GRADES_COLUMNS)
+        for row in data.students:
+            writer.writerow(
+                [
+                    row.student_id,
+                    points(row.total),
+                    points(row.maximum),
+                    f"{row.share:.4f}",
+                    data.verdict(row),
+                    "" if row.awaiting else data.standards.band(row.share),
+                    f"{row.seconds_late:.0f}",
+                    late_text(row.seconds_late) if row.seconds_late > 0 else "",
+                    points(row.late_penalty),
+                    len(row.awaiting),
+                ]
+            )
+
+
 def _png(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
 
 
 def write_report(data: ClassData, out: Path, **canvas: object) -> Path:
-    """Write report.html, its PNG figures and canvas_grades.csv (``canvas``: the options of
-    ``write_canvas_csv``) into ``out``; return the HTML path."""
+    """Write report.html, its PNG figures, canvas_grades.csv (``canvas``: the options of
+    ``write_canvas_csv``) and grades.csv into ``out``; return the HTML path."""
     out.mkdir(parents=True, exist_ok=True)
     _figure_scores(data, out / "scores.png")
     _figure_checks(data, out / "checks.png")
     write_canvas_csv(data, out / "canvas_grades.csv", **canvas)  # type: ignore[arg-type]
+    write_grades_csv(data, out / "grades.csv")
     esc = html.escape
+
+    def late(r: StudentRow) -> str:
+        if r.seconds_late <= 0:
+            return ""
+        return late_text(r.seconds_late) + (f" (&minus;{points(r.late_penalty)})" if r.late_penalty else "")
+
     student_rows = "".join(
         f"<tr><td>{esc(r.student_id)}</td>"
         + "".join(f"<td>{points(r.notebooks[n][0])} / {points(r.notebooks[n][1])}</td>" for n in NOTEBOOKS)
         + f"<td><b>{points(r.total)}</b> / {points(r.maximum)}"
         + (" (written answers not graded yet)" if r.awaiting else "")
-        + f"</td><td>{esc('; '.join(r.problems))}</td></tr>"
+        + f"</td><td>{esc(data.verdict(r))}{'' if r.awaiting else ', ' + esc(data.standards.band(r.share))}</td>"
+        + f"<td>{late(r)}</td><td>{esc('; '.join(r.problems))}</td></tr>"
         for r in data.students
     )
     check_rows = "".join(
@@ -356,9 +509,11 @@ def write_report(data: ClassData, out: Path, **canvas: object) -> Path:
     failed_rows = "".join(f"<li><b>{esc(r.student_id)}</b>: {esc('; '.join(r.problems))}</li>" for r in data.failed)
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">{POLICY_META}<title>Class report: {esc(data.assignment)}</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
-table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px}}
-th{{background:#f3f3f3}}img{{max-width:100%}}pre{{background:#f7f7f7;padding:1em}}</style></head><body>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;overflow-wrap:anywhere}}
+table{{border-collapse:collapse;margin:1em 0;max-width:100%}}
+td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px}}
+td{{overflow-wrap:anywhere}}th{{background:#f3f3f3}}img{{max-width:100%}}
+pre{{background:#f7f7f7;padding:1em;white-space:pre-wrap;overflow-wrap:anywhere}}</style></head><body>
 <h1>Class report: {esc(data.assignment)}</h1>
 <pre>{esc(text_summary(data))}</pre>
 <h2>Score distributions</h2><img alt="score distributions" src="{_png(out / "scores.png")}">
@@ -375,7 +530,11 @@ tampering change no grade (the hidden checks judge outside the student's kernel)
 for a human to look at.</p>
 <ul>{failed_rows or "<li>none</li>"}</ul>
 <h2>Every student</h2>
-<table><tr><th>student</th>{"".join(f"<th>{esc(n)}</th>" for n in NOTEBOOKS)}<th>total</th><th>problems</th></tr>
+<p>Pass mark: {data.standards.pass_mark:.0%} of the maximum, after late penalties; bands:
+{esc(", ".join(f"{name} from {lowest:.0%}" for lowest, name in data.standards.bands))}
+(the course's <code>c.ClassReport</code> in nbgrader_config.py). Late: after the due date and any extension.</p>
+<table><tr><th>student</th>{"".join(f"<th>{esc(n)}</th>" for n in NOTEBOOKS)}<th>total</th><th>result</th>
+<th>late</th><th>problems</th></tr>
 {student_rows}</table>
 </body></html>
 """
@@ -384,6 +543,21 @@ for a human to look at.</p>
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line (see the module's docstring); bad input is one line and exit status 2."""
+    return inputs.run("class_report", lambda: _main(argv))
+
+
+def _roster(path: Path) -> tuple[dict[str, RosterEntry], dict[str, str]]:
+    try:
+        return read_canvas_roster(path)
+    except (OSError, UnicodeDecodeError, ValueError, csv.Error) as error:
+        why = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise inputs.BadInput(
+            f"cannot read the roster {path}: {why} (pass Canvas's gradebook export: Grades, Export, CSV)"
+        ) from None
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--course", type=Path, default=Path.cwd())
     parser.add_argument("--assignment", default=ASSIGNMENT)
@@ -392,8 +566,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lms-assignment-id", default="", help="Canvas's id of the assignment")
     parser.add_argument("--allow-ungraded", action="store_true", help="include students with ungraded answers")
     args = parser.parse_args(argv)
-    course = args.course.resolve()
-    roster, assignments = read_canvas_roster(args.roster) if args.roster else ({}, {})
+    course = inputs.course(args.course)
+    url = inputs.gradebook(course)
+    inputs.graded(url, course, args.assignment)
+    roster, assignments = _roster(args.roster) if args.roster else ({}, {})
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        raise inputs.BadInput(f"--out {args.out} is a file: name a folder for the report")
     data = collect(course, args.assignment)
     out = args.out or course / "reports" / args.assignment
     report = write_report(

@@ -21,10 +21,11 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gankit import ASSIGNMENT, COURSE_ID, NOTEBOOKS, ROOT, class_report, points, scores
+from gankit import ASSIGNMENT, COURSE_ID, NOTEBOOKS, ROOT, class_report, inputs, points, scores
 from gankit.goldens import copy_course
 from gankit.grade_class import grade_class
 from gankit.nbgrader_cli import run_nbgrader
+from gankit.progress import Pace
 from gankit.simulated_class import CLASS, WRITTEN_ANSWERS, Student, model_answers
 
 DEFAULT_WORKDIR = ROOT / "build" / "course-cycle"
@@ -82,16 +83,36 @@ class _Steps:
         return done.returncode
 
 
+WORKDIR_MARK = ".gankit-course-cycle"
+
+
+def check_workdir(workdir: Path) -> None:
+    """Refuse a scratch folder whose wiping would lose anything: one holding the kit itself, a
+    file, or a folder with contents that no course cycle made."""
+    workdir = workdir.resolve()
+    if workdir == ROOT or workdir in ROOT.parents:
+        raise inputs.BadInput(f"--workdir {workdir} holds the kit itself, and is wiped first: name a scratch folder")
+    if workdir.exists() and not workdir.is_dir():
+        raise inputs.BadInput(f"--workdir {workdir} is a file: name a scratch folder (it is wiped first)")
+    former = (workdir / WORKDIR_MARK).is_file() or (
+        (workdir / "logs").is_dir() and (workdir / "course" / "nbgrader_config.py").is_file()
+    )
+    if workdir.is_dir() and any(workdir.iterdir()) and not former:
+        raise inputs.BadInput(
+            f"--workdir {workdir} holds files that no course cycle made, and it is wiped first: "
+            "name a new or empty folder"
+        )
+
+
 def _worth_saying(done: int, total: int) -> bool:
     """About ten progress lines per step, whatever the class size."""
     return done == total or done % max(1, total // 10) == 0
 
 
-def _progress_line(what: str, done: int, total: int, started: float, failed: int = 0) -> str:
+def _progress_line(what: str, done: int, total: int, left: float | None, failed: int = 0) -> str:
     """One line of progress for a long step: how many are done, and about how long is left."""
-    elapsed = time.perf_counter() - started
-    left = elapsed / done * (total - done) if done else 0.0
-    return f"  {done}/{total} {what}{f', {failed} failed' if failed else ''}, about {left:.0f} s left"
+    estimate = "estimating the time left" if left is None else f"about {left:.0f} s left"
+    return f"  {done}/{total} {what}{f', {failed} failed' if failed else ''}, {estimate}"
 
 
 def run_cycle(
@@ -101,11 +122,13 @@ def run_cycle(
     say: Callable[[str], None] = print,
     grade: bool = True,
 ) -> CycleResult:
-    """Run the whole course cycle for ``students`` in ``workdir`` (wiped first); with
-    ``grade=False``, stop once the submissions are collected."""
+    """Run the whole course cycle for ``students`` in ``workdir`` (wiped first, if it is a former
+    cycle's); with ``grade=False``, stop once the submissions are collected."""
+    check_workdir(workdir)
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
+    (workdir / WORKDIR_MARK).write_text("made by gankit.course_cycle: wiped by its next run\n", encoding="utf-8")
     steps = _Steps(workdir, say)
     course = copy_course(workdir / "course", root)
     result = CycleResult(workdir, course, workdir / "grades.csv", [s.student_id for s in students])
@@ -127,13 +150,15 @@ def run_cycle(
         steps.nbgrader("submit", ASSIGNMENT, f"--course={COURSE_ID}", f"--student={who}", cwd=home, who=who)
 
     # Students work at the same time, as in a real class; result() re-raises the first failure.
-    working_since = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+    parallel = os.cpu_count() or 2
+    pace = Pace(parallel)
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
         working = [pool.submit(attend, student) for student in students]
         for done, future in enumerate(as_completed(working), 1):
             future.result()
+            left = pace.left(done, len(students))
             if _worth_saying(done, len(students)):
-                say(_progress_line("submitted", done, len(students), working_since))
+                say(_progress_line("submitted", done, len(students), left))
 
     say("Instructor: collect, autograde, generate feedback, export")
     # The simulated class submits from one account (submit --student): owner checks would refuse it.
@@ -142,16 +167,14 @@ def run_cycle(
         return result
     # nbgrader's autograde on a local Dask cluster (one worker process per core), this process
     # writing every result; one broken submission never stops the others.
-    grading = time.perf_counter()
-    graded = grade_class(
-        course,
-        ASSIGNMENT,
-        env=steps.env,
-        logs=steps.logs / "autograde",
-        progress=lambda done, total, failed, _: (
-            _worth_saying(done, total) and say(_progress_line("graded", done, total, grading, failed))
-        ),
-    )
+    grading = Pace(os.cpu_count() or 1)  # grade_class's workers: one per core
+
+    def graded_progress(done: int, total: int, failed: int, _: float) -> None:
+        left = grading.left(done, total)
+        if _worth_saying(done, total):
+            say(_progress_line("graded", done, total, left, failed))
+
+    graded = grade_class(course, ASSIGNMENT, env=steps.env, logs=steps.logs / "autograde", progress=graded_progress)
     for failure in graded.failed:
         result.problems.append(f"autograde failed for {failure.student_id}: {failure.error} (logs: {graded.logs})")
     say(f"Autograded {len(graded.results)} students in {graded.seconds:.1f} s on {graded.workers} Dask workers")
@@ -199,9 +222,15 @@ def score_table(result: CycleResult, students: Sequence[Student] = CLASS) -> str
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line (see the module's docstring); bad input is one line and exit status 2."""
+    return inputs.run("course_cycle", lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help="scratch folder (wiped first)")
     args = parser.parse_args(argv)
+    check_workdir(args.workdir)
     result = run_cycle(args.workdir.resolve())
     print()
     print(score_table(result))

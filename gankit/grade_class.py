@@ -30,6 +30,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 import tempfile
 import time
@@ -44,7 +45,7 @@ from distributed import Client, LocalCluster, Security, as_completed
 from distributed.scheduler import KilledWorker
 from nbgrader.api import Gradebook
 
-from gankit import ASSIGNMENT, COURSE_ID, scores
+from gankit import ASSIGNMENT, COURSE_ID, inputs, scores
 from gankit.cluster import rows
 from gankit.cluster.shipping import Submission, read_course, read_submission
 from gankit.cluster.versions import differences, versions
@@ -53,6 +54,7 @@ from gankit.cluster.writes import already_graded, write_result
 from gankit.nbgrader_adapter import faults
 from gankit.nbgrader_adapter.intake import Bounds
 from gankit.nbgrader_cli import nbgrader_env
+from gankit.progress import Pace
 
 # Worker deaths one task may cause before it is given up (on a LocalCluster; a running scheduler
 # has its own setting, distributed.scheduler.allowed-failures, 3 by default).
@@ -92,13 +94,12 @@ def submitted_students(course: Path, assignment: str) -> list[str]:
     return sorted(p.parent.name for p in folder.glob(f"*/{assignment}") if p.is_dir())
 
 
-def _progress(done: int, total: int, failed: int, started: float, stream) -> None:
-    elapsed = time.monotonic() - started
-    left = elapsed / done * (total - done) if done else 0.0
+def _progress(done: int, total: int, failed: int, left: float | None, stream) -> None:
     width = 30
     bar = "#" * (width * done // total) + "." * (width - width * done // total)
     end = "\n" if done == total or not stream.isatty() else ""
-    stream.write(f"\r[{bar}] {done}/{total} students, {failed} failed, about {left:.0f} s left{end}")
+    estimate = "estimating the time left" if left is None else f"about {left:.0f} s left"
+    stream.write(f"\r[{bar}] {done}/{total} students, {failed} failed, {estimate}{end}")
     stream.flush()
 
 
@@ -199,7 +200,15 @@ def grade_class(
                     student_id = queue.pop(0)
                     submission = read_submission(course, assignment, student_id, bounds, directory.ignore, salt)
                     if submission is None:
-                        finish(StudentResult(student_id, False, error="not graded: the student's folder is a link"))
+                        folder = course / "submitted" / student_id / assignment
+                        why = (
+                            "is a link"
+                            if folder.is_symlink()
+                            else "is not a folder"
+                            if folder.exists()
+                            else "is missing"
+                        )
+                        finish(StudentResult(student_id, False, error=f"not graded: {folder} {why}"))
                         continue
                     if not force and already_graded(course, gb, assignment, student_id, submission.digest):
                         finish(StudentResult(student_id, True, skipped=True))
@@ -269,7 +278,16 @@ def _write(
     )
 
 
+# Anything else on the command line goes to nbgrader's autograde: a setting, --Class.trait=value.
+_SETTING = re.compile(r"--[A-Za-z_]\w*\.[A-Za-z_]\w*=.*", re.DOTALL)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line (see the module's docstring); bad input is one line and exit status 2."""
+    return inputs.run("grade_class", lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("assignment", nargs="?", default=ASSIGNMENT)
     parser.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per core)")
@@ -279,17 +297,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dashboard", action="store_true", help="serve Dask's dashboard on 127.0.0.1:8787")
     parser.add_argument("--course", type=Path, default=Path.cwd(), help="the course directory (default: here)")
     args, extra = parser.parse_known_args(argv)
+    unknown = [arg for arg in extra if not _SETTING.fullmatch(arg)]
+    if unknown:
+        raise inputs.BadInput(
+            f"unknown option or argument {unknown[0]!r}: see --help (nbgrader settings go as --Class.trait=value)"
+        )
+    inputs.positive(args.workers, "--workers")
+    course = inputs.course(args.course)
+    inputs.assignment(course, args.assignment)
+    for part in ("release", "solutions"):
+        if not (course / part / args.assignment).is_dir():
+            raise inputs.BadInput(
+                f"{course / part / args.assignment} is missing: grading needs it (make goldens, or "
+                f"nbgrader generate_assignment {args.assignment})"
+            )
+    students = (
+        inputs.students(course, args.assignment, args.students)
+        if args.students
+        else inputs.submitted(course, args.assignment)
+    )
+    pace = Pace(min(args.workers or os.cpu_count() or 1, len(students)))  # grade_class's own worker count
     try:
         summary = grade_class(
-            args.course,
+            course,
             args.assignment,
             workers=args.workers,
             scheduler=args.scheduler,
-            students=args.students,
+            students=students,
             force=args.force,
             autograde_args=extra,
             dashboard=args.dashboard,
-            progress=lambda done, total, failed, started: _progress(done, total, failed, started, sys.stderr),
+            progress=lambda done, total, failed, _: _progress(done, total, failed, pace.left(done, total), sys.stderr),
         )
     except VersionMismatch as error:
         print(f"Not graded: {error}", file=sys.stderr)
@@ -307,7 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for result in summary.failed:
         print(f"  FAILED {result.student_id}: {result.error or 'see the nbgrader log'}")
     ok = {r.student_id for r in summary.results if r.ok and not r.skipped}
-    found = [f for f in faults.collect(args.course.resolve() / "autograded", args.assignment) if f[0] in ok]
+    found = [f for f in faults.collect(course / "autograded", args.assignment) if f[0] in ok]
     if found:
         print(f"Faults while grading ({len(found)}; each cost at most its own cell):")
         print("\n".join(faults.summary_lines(found)))

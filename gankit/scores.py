@@ -115,6 +115,7 @@ class AssignmentGrade:
     email: str = ""
     lms_user_id: str = ""
     notebooks: dict[str, tuple[float, float]] = field(default_factory=dict)  # score and maximum per notebook
+    seconds_late: float = 0.0  # after the due date and any extension, as nbgrader counts it
 
     @property
     def score(self) -> float:
@@ -157,6 +158,7 @@ def assignment_grades(course: Path, assignment: str = ASSIGNMENT, url: str | Non
                         notebook.name: (float(notebook.score), float(notebook.max_score))
                         for notebook in submission.notebooks
                     },
+                    float(submission.total_seconds_late or 0.0),
                 )
             )
     return sorted(grades, key=lambda grade: grade.student_id)

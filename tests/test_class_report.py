@@ -184,6 +184,9 @@ def test_the_report_reads_in_chromium_with_no_network(cycle, browser):
     page.goto(cycle.report.as_uri())
     widths = page.evaluate("() => [...document.images].map(image => image.naturalWidth)")
     assert len(widths) == 2 and min(widths) > 500 and requests == []
+    page.set_viewport_size({"width": 1280, "height": 1000})  # a laptop: no scrolling sideways
+    width = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert width[0] <= width[1] <= 1280, width  # nothing wider than the window (less any scroll bar)
     for part, heading in (
         ("1-summary", "Class report"),
         ("2-scores", "Score distributions"),
@@ -197,3 +200,43 @@ def test_the_report_reads_in_chromium_with_no_network(cycle, browser):
             heading,
         )
         screenshot(page, f"class-report-{part}")
+
+
+def _long_report(out) -> tuple:
+    """A report whose every free-text field is longer than the screen: a summary line of 400
+    characters, a student id and a problem without a single space, and HTML in a student's id."""
+    unbroken = "x" * 300
+    rows = [
+        class_report.StudentRow(
+            sid,
+            {name: (1.0, 7.0) for name in NOTEBOOKS},
+            problems=[f"{NOTEBOOKS[0]}: {unbroken}", "left out of the submission: " + "a/" * 150],
+            grade=scores.AssignmentGrade(
+                sid, 3.0, 0.0, 34.0, awaiting=(f"{NOTEBOOKS[0]}: written",), seconds_late=90000
+            ),
+        )
+        for sid in ("<b>mallory</b>" + "y" * 200, *(f"student{i:02d}" for i in range(30)))
+    ]
+    checks = {(NOTEBOOKS[0], "a check with a long name " * 6): Counter(passed=3, failed=4)}
+    data = class_report.ClassData(
+        ASSIGNMENT,
+        rows,
+        checks,
+        Counter({(NOTEBOOKS[0], unbroken): 9}),
+        {(NOTEBOOKS[0], unbroken): [rows[0].student_id]},
+    )
+    return data, class_report.write_report(data, out)
+
+
+def test_a_report_with_lines_longer_than_the_screen_reads_at_1280_px_without_scrolling_sideways(browser, tmp_path):
+    data, report = _long_report(tmp_path / "report")
+    longest = max(len(line) for line in class_report.text_summary(data).splitlines())
+    assert longest > 344  # as long as the longest line the issue measured, or longer
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.goto(report.as_uri())
+    width = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert width[0] <= width[1] <= 1280, width  # nothing wider than the window (less any scroll bar)
+    # Student text is shown as text: the id's markup is escaped, never a <b> element.
+    assert page.locator("b", has_text="mallory").count() == 1  # the problems panel's own <b>, around the id
+    assert "&lt;b&gt;mallory&lt;/b&gt;" in report.read_text(encoding="utf-8")
+    screenshot(page, "class-report-1280px-long-lines")

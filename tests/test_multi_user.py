@@ -144,11 +144,12 @@ def test_the_instructor_collects_everyone_and_grades_them_unprivileged(course_cy
     record = (course / "submitted" / BOB / f"{ASSIGNMENT}.intake.json").read_text()
     assert f"it said '{course_cycle['backdated']}', but the submission's files last changed at" in record
     assert not (course / "submitted" / ALICE / f"{ASSIGNMENT}.intake.json").exists()  # her time stands
-    # A submission in the name of someone who made none: nothing of it is collected, and it says why.
+    # A submission in the name of someone who made none: nothing of it is collected (not even an
+    # empty folder, which autograde would grade as 0), and collect says why.
     assert ghost.name.startswith(f"{GHOST}+")
-    assert not any((course / "submitted" / GHOST / ASSIGNMENT).glob("*.ipynb"))
-    record = (course / "submitted" / GHOST / f"{ASSIGNMENT}.intake.json").read_text()
-    assert f"submitted by the account {MALLORY}, not by {GHOST}: not collected" in record
+    assert not (course / "submitted" / GHOST).exists()
+    assert f"submitted by the account {MALLORY}, not by {GHOST}" in collected.stderr
+    assert f"Nothing collected for {GHOST}: no submission of their own" in collected.stderr
     # Grading as an ordinary user: the sandbox is built in a user namespace (no cgroups, no root).
     run_as(INSTRUCTOR, [course_cycle["nbgrader"], "autograde", ASSIGNMENT], course)
     full = sum(sum(cells.values()) for cells in test_points.values())

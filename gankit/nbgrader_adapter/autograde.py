@@ -168,11 +168,42 @@ class KitAutograde(Autograde):
             shutil.rmtree(dest)
         return super().init_destination(assignment_id, student_id)
 
+    def _create_submission(self, assignment_id: str, student_id: str) -> None:
+        """Make a new submission's rows with autoflush off, before nbgrader's own call.
+
+        nbgrader's ``add_submission`` builds the new rows, then reads the assignment's notebooks;
+        that read flushes the session while the new submission is not in it yet, and SQLAlchemy
+        warns "SAWarning: Object of type <SubmittedAssignment> not in session, add operation ...
+        will not proceed". No row is lost (``add`` and ``commit`` follow), but to an instructor
+        it reads as lost grades. Made here first, nbgrader's call finds the submission and only
+        updates its time."""
+        timestamp = self.coursedir.get_existing_timestamp(self._format_source(assignment_id, student_id))
+        with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gb:
+            try:
+                gb.find_assignment(assignment_id)
+                gb.find_submission(assignment_id, student_id)
+                return
+            except MissingEntry:
+                pass
+            try:
+                gb.find_student(student_id)
+            except MissingEntry:
+                if not self.create_student:
+                    return  # nbgrader refuses the student, with its own message
+                gb.update_or_create_student(student_id)
+            try:
+                gb.find_assignment(assignment_id)
+            except MissingEntry:
+                return  # nbgrader refuses the assignment, with its own message
+            with gb.db.no_autoflush:
+                gb.add_submission(assignment_id, student_id, **({"timestamp": timestamp} if timestamp else {}))
+
     def init_assignment(self, assignment_id: str, student_id: str) -> None:
         dest = Path(self._format_dest(assignment_id, student_id))
         dest.mkdir(parents=True, exist_ok=True)
         (dest / IN_PROGRESS).touch()
         self._graded.append(dest)
+        self._create_submission(assignment_id, student_id)
         if self.notebooks:
             super().init_assignment(assignment_id, student_id)
             return

@@ -264,7 +264,7 @@ class SafeCollect(ExchangeCollect):
     and the latest submission wins, so nbgrader's warning ("cheating attempt?") comes with the
     forger's work already in place of the victim's. Here (with ``check_owner``, nbgrader's default)
     a submission owned by another account is never collected: the student's own latest submission
-    is, and if there is none, the forged one is left out and named.
+    is, and if there is none, nothing is (no folder in ``submitted/``) and the log names the forged one.
     """
 
     timestamp_slack = Integer(
@@ -295,6 +295,19 @@ class SafeCollect(ExchangeCollect):
                 self.log.error("Not collected: %s: %s", src, reason)
         return genuine + forged
 
+    def init_src(self) -> None:
+        # A student whose only submissions were made by other accounts gets nothing: no folder in
+        # submitted/ (an empty one would be graded as a submission scoring 0). Each forged one is
+        # named in the log by _sort_by_timestamp.
+        super().init_src()
+        kept = []
+        for record in self.src_records:
+            if self._forged(os.path.join(self.inbound_path, record["filename"]), record["username"]):
+                self.log.error("Nothing collected for %s: no submission of their own", record["username"])
+            else:
+                kept.append(record)
+        self.src_records = kept
+
     def _bound_submission_time(self, src: str, dest: str) -> list[Skipped]:
         """Replace a submission time that claims to be earlier than the submission's files by
         when they last changed: a student owns their submitted folder and can rewrite its
@@ -318,9 +331,8 @@ class SafeCollect(ExchangeCollect):
 
     def do_copy(self, src: str, dest: str, log=None) -> None:  # noqa: ANN001 - nbgrader's signature
         reason = self._forged(src, Path(dest).parent.name)
-        if reason:  # the student made no submission of their own: nothing of this one is theirs
-            os.makedirs(dest, exist_ok=True)
-            write_record(dest, [Skipped(os.path.basename(src), f"{reason}: not collected")])
+        if reason:  # init_src leaves these out; never copy one whatever the caller
+            self.log.error("Not collected: %s: %s", src, reason)
             return
         bounds = Bounds(
             max_file_bytes=self.coursedir.max_file_size * 1000,
