@@ -3,9 +3,10 @@
     python -m gankit.grade_class [ASSIGNMENT] [--workers N] [--scheduler tcp://HOST:8786]
                                  [--student ID ...] [--force] [--dashboard] [--course DIR]
 
-Without ``--scheduler`` it starts a ``LocalCluster``: one single-threaded worker process per core,
-listening on 127.0.0.1 only, over TLS with a certificate made for the run (other users of the
-machine cannot connect), no dashboard unless ``--dashboard``. With it, it uses a running
+Without ``--scheduler`` it starts a local cluster (``gankit.cluster.local``): one single-threaded
+worker process per core, listening on 127.0.0.1 only, over TLS with a certificate made for the run
+(other users of the machine cannot connect), with no HTTP port; ``--dashboard`` serves Dask's
+dashboard on a Unix socket only the grader's account may open. With it, it uses a running
 cluster (``dask scheduler`` and ``dask worker``, Slurm through dask-jobqueue, Dask-Gateway; see
 the README). Either way:
 
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 import tempfile
@@ -40,12 +40,13 @@ from pathlib import Path
 from typing import Any
 
 import dask
-from distributed import Client, LocalCluster, Security, as_completed
+from distributed import Client, as_completed
 from distributed.scheduler import KilledWorker
 from nbgrader.api import Gradebook
 
 from gankit import ASSIGNMENT, COURSE_ID, scores
 from gankit.cluster import rows
+from gankit.cluster.local import RunCluster
 from gankit.cluster.shipping import Submission, read_course, read_submission
 from gankit.cluster.versions import differences, versions
 from gankit.cluster.worker import GradingPlugin, VersionMismatch, grade_submission
@@ -104,26 +105,24 @@ def _progress(done: int, total: int, failed: int, started: float, stream) -> Non
 
 def _connect(
     scheduler: str | Any | None, workers: int | None, env: Mapping[str, str] | None, dashboard: bool
-) -> tuple[Client, LocalCluster | None]:
+) -> tuple[Client, RunCluster | None]:
     """A client of ``scheduler`` (an address, or a cluster object such as Dask-Gateway's; TLS as
-    Dask's configuration says), or of a new ``LocalCluster`` bound to loopback.
+    Dask's configuration says), or of a new local cluster bound to loopback (``RunCluster``).
 
     Loopback is not private on a shared machine (a hub's students are users of it too), and whoever
     reaches a scheduler can run code on its workers. So the local cluster speaks TLS with a key
-    and certificate made for this run, in memory, that every connection must present."""
+    and certificate made for this run, in memory, that every connection must present, and serves
+    no HTTP port (the dashboard, if asked for, on a Unix socket only this account may open)."""
     if scheduler:
         return Client(scheduler, timeout="60s"), None
-    cluster = LocalCluster(
-        n_workers=workers or os.cpu_count() or 1,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        protocol="tls://",
-        security=Security.temporary(),
-        dashboard_address="127.0.0.1:8787" if dashboard else None,
-        silence_logs=logging.ERROR,
-        env=dict(nbgrader_env(env)),
-    )
+    cluster = RunCluster(workers or os.cpu_count() or 1, env=dict(nbgrader_env(env)), dashboard=dashboard)
+    if cluster.dashboard_socket:
+        print(
+            f"Dask's dashboard, for this account only: the Unix socket {cluster.dashboard_socket}"
+            f" (e.g. from your machine: ssh -L 8787:{cluster.dashboard_socket} THIS-HOST, then open"
+            " http://localhost:8787/info/main/workers.html)",
+            file=sys.stderr,
+        )
     return Client(cluster), cluster
 
 
@@ -276,7 +275,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scheduler", help="a running Dask scheduler's address, e.g. tcp://10.0.0.5:8786")
     parser.add_argument("--student", action="append", dest="students", help="grade only this student (repeatable)")
     parser.add_argument("--force", action="store_true", help="grade again even submissions that have not changed")
-    parser.add_argument("--dashboard", action="store_true", help="serve Dask's dashboard on 127.0.0.1:8787")
+    parser.add_argument(
+        "--dashboard",
+        action="store_true",
+        help="serve Dask's dashboard to this account only, on a Unix socket (its path is printed)",
+    )
     parser.add_argument("--course", type=Path, default=Path.cwd(), help="the course directory (default: here)")
     args, extra = parser.parse_known_args(argv)
     try:
