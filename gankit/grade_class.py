@@ -31,7 +31,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -54,6 +53,10 @@ from gankit.cluster.writes import already_graded, write_result
 from gankit.nbgrader_adapter import faults
 from gankit.nbgrader_adapter.intake import Bounds
 from gankit.nbgrader_cli import nbgrader_env
+
+# nbgrader's warnings per student, in the course (not the temporary folder: they are the grader's
+# to read, and outlive the run).
+LOGS = "autograde-logs"
 
 # Worker deaths one task may cause before it is given up (on a LocalCluster; a running scheduler
 # has its own setting, distributed.scheduler.allowed-failures, 3 by default).
@@ -148,8 +151,9 @@ def grade_class(
     logs: Path | None = None,
 ) -> RunSummary:
     """Grade every submitted student (or ``students``) of ``assignment`` on a Dask cluster; write
-    every result here. nbgrader's warnings for a student go to ``logs/<student>.log`` (a new
-    temporary folder if not given, made only if there are any). See the module's docstring."""
+    every result here. nbgrader's warnings for a student go to ``logs/<student>.log`` (by default
+    the course's ``LOGS/<assignment>``, made only if there are any; a student graded without any
+    has their old log removed). See the module's docstring."""
     course = course.resolve()
     queue = list(students if students is not None else submitted_students(course, assignment))
     summary = RunSummary()
@@ -161,7 +165,7 @@ def grade_class(
     course_files = read_course(course, assignment)
     here = versions()  # read once: the kit's digest reads every file of the package
     salt = course_files.digest + here["gankit"] + json.dumps(list(autograde_args))
-    summary.logs = logs
+    summary.logs = logs if logs is not None else course / LOGS / assignment
     started = time.monotonic()
 
     with (
@@ -253,11 +257,13 @@ def _write(
     except Exception as error:  # noqa: BLE001
         gb.db.rollback()
         return StudentResult(student_id, False, error=f"could not write the result: {type(error).__name__}: {error}")
+    assert summary.logs is not None  # set by grade_class
+    log = summary.logs / f"{student_id}.log"
     if result.get("log"):
-        if summary.logs is None:
-            summary.logs = Path(tempfile.mkdtemp(prefix="gankit-autograde-logs-"))
         summary.logs.mkdir(parents=True, exist_ok=True)
-        (summary.logs / f"{student_id}.log").write_text(result["log"], encoding="utf-8")
+        log.write_text(result["log"], encoding="utf-8")
+    else:
+        log.unlink(missing_ok=True)  # an earlier grading's
     return StudentResult(
         student_id,
         result["ok"],
