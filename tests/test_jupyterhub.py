@@ -67,10 +67,15 @@ def _setup(*args: str) -> tuple[float, str]:
     return time.monotonic() - started, done.stdout
 
 
+# The account databases: other tests on this machine add and remove accounts meanwhile, so these
+# are searched for the deployment's names (``_mentions``), not compared; shadow-utils' backups of
+# them (``passwd-``...) hold whatever the last change replaced, and are left out, as are their locks.
+ACCOUNTS = {"passwd", "shadow", "group", "gshadow", "subuid", "subgid", ".pwd"}  # and their .lock files
+
+
 def _etc() -> dict[str, tuple]:
-    """Every file and link under /etc: owner, mode and content digest (or link target). shadow-utils'
-    backups (``passwd-``...) are left out: each account change rewrites them (the kit's names in
-    them are still searched for, in ``_mentions``)."""
+    """Every file, folder and link under /etc but the account databases: owner, mode and content
+    digest (or link target)."""
     found = {}
     for folder, dirs, files in os.walk("/etc"):
         for name in dirs + files:
@@ -78,7 +83,9 @@ def _etc() -> dict[str, tuple]:
             info = os.lstat(path)
             if os.path.islink(path):
                 found[path] = ("link", os.readlink(path))
-            elif os.path.isfile(path) and not (folder == "/etc" and name.endswith("-")):
+            elif folder == "/etc" and name.removesuffix(".lock").rstrip("-") in ACCOUNTS:
+                continue
+            elif os.path.isfile(path):
                 with open(path, "rb") as f:
                     found[path] = (info.st_uid, info.st_gid, info.st_mode, hashlib.sha256(f.read()).hexdigest())
             elif os.path.isdir(path):
@@ -87,8 +94,9 @@ def _etc() -> dict[str, tuple]:
 
 
 def _mentions(tag: str) -> list[str]:
-    """Files under /etc that name anything of this deployment (every name it made holds ``tag``)."""
-    done = subprocess.run(["grep", "-rlIs", "--", tag, "/etc"], capture_output=True, text=True)
+    """Files under /etc that name anything of this deployment or test (every name they made holds
+    ``tag``), the account databases included, their backups not."""
+    done = subprocess.run(["grep", "-rlIs", "--exclude=*-", "--", tag, "/etc"], capture_output=True, text=True)
     return done.stdout.split()
 
 
