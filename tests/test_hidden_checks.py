@@ -394,6 +394,27 @@ def test_a_grading_kernel_leaves_nothing_in_the_temporary_folder(tmp_path, monke
     assert sorted(p.name for p in private_tmp.iterdir()) == []
 
 
+def test_the_server_started_ahead_ends_with_the_autograde_command(tmp_path, monkeypatch):
+    """In a long-lived process (Formgrader, in the graders' JupyterLab) the server started ahead
+    for a next notebook would wait idle for as long as the process runs: autograde ends it."""
+    from nbgrader.converters import Autograde
+    from nbgrader.coursedir import CourseDirectory
+
+    from gankit.nbgrader_adapter.autograde import KitAutograde
+
+    started = []
+
+    def grade_as_nbgrader_would(self) -> None:  # nbgrader's run: its last notebook started a server
+        student_process.prestart(Limits(), sandbox=False, student="ada")
+        started.append(_waiting_server())
+
+    monkeypatch.setattr(Autograde, "start", grade_as_nbgrader_would)
+    coursedir = CourseDirectory(root=str(tmp_path), assignment_id=ASSIGNMENT)
+    KitAutograde(coursedir=coursedir).start()
+    assert started and student_process._waiting == {}
+    assert not started[0].alive()
+
+
 def _waiting_server() -> student_process._Server:
     (server,) = student_process._waiting.values()
     return server
