@@ -14,18 +14,24 @@
 #   runtime   the students' Python environment: JupyterLab, nbgrader, numpy, scipy, matplotlib at
 #             the kit's pinned versions, with no course material and without the kit's grading
 #             package; Formgrader, Create Assignment and the course list are disabled in it
-#   exchange  nbgrader's exchange, mode 1777 (sticky: nobody renames or removes another's folder)
+#   exchange  nbgrader's exchange: its root root's (0755: no student creates a course's folder in
+#             it), the course's folder the service account's (0755); nbgrader is told not to ask
+#             for a root everyone may write (gankit/nbgrader_adapter/exchange.py)
 #   gradebook a PostgreSQL role and database owned by the service account, reached over the local
 #             socket with peer authentication (no password to keep; no other account gets in)
 #   hub       JupyterHub and its proxy, on 127.0.0.1 by default, its state in one folder, an idle
 #             culler, every user's server from the runtime; a systemd unit where systemd runs
 #   homes     private (0700) for every member of the two groups, and for accounts made later
+#             (DIR_MODE in /etc/adduser.conf, HOME_MODE in /etc/login.defs; --uninstall puts
+#             back the lines it changed)
 #
 # One machine without a hub (students log in and use a terminal, or their own JupyterLab):
-#   deploy/setup.sh --no-hub --student USER ...   only the students' group, homes, runtime (on
-#                                             every login shell's PATH, with the nbgrader settings
-#                                             students need) and the exchange; the instructor
-#                                             works in their own checkout of the kit
+#   deploy/setup.sh --no-hub --instructor USER --student USER ...
+#                                             only the students' group, homes, runtime (on every
+#                                             login shell's PATH, with the nbgrader settings
+#                                             students need) and the exchange, the course's folder
+#                                             in it USER's; the instructor works in their own
+#                                             checkout of the kit
 set -euo pipefail
 
 kit="$(cd "$(dirname "$0")/.." && pwd)"
@@ -47,6 +53,7 @@ service_port=9999
 cull_after=3600
 graders=()
 students=()
+instructor=""
 admins=()
 packages=1
 hub=1
@@ -54,11 +61,13 @@ action=install
 purge=0
 
 usage() {
-  sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'
   cat <<EOF
 Options (defaults in brackets):
   --grader USER        add an existing account to the graders' group (repeatable)
   --student USER       add an existing account to the students' group (repeatable)
+  --instructor USER    with --no-hub: the account that releases the course (owns its folder in
+                       the exchange; with the hub, the service account does)
   --admin USER         make a user a hub admin (repeatable) [nobody]
   --bind ADDRESS       the address the hub listens on [$bind]; keep it behind a TLS proxy
   --port N             the hub's public port [$port]
@@ -93,6 +102,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
   --grader) graders+=("$2"); shift ;;
   --student) students+=("$2"); shift ;;
+  --instructor) instructor="$2"; shift ;;
   --admin) admins+=("$2"); shift ;;
   --bind) bind="$2"; shift ;;
   --port) port="$2"; shift ;;
@@ -154,21 +164,119 @@ quiet() { local out; out="$(mktemp)"; "$@" >"$out" 2>&1 || { cat "$out" >&2; rm 
 
 alive() { [ -e "/proc/$1" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
 
+# "PID STARTTIME" of each given process and of everything it started, at any depth (the start
+# time tells a process from a later one given the same pid).
+process_tree() {
+  /usr/bin/python3 - "$@" <<'PY'
+import os, sys
+def stat(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[1]), fields[19]  # ppid, starttime
+table = {}
+for name in os.listdir("/proc"):
+    if name.isdigit():
+        try:
+            table[int(name)] = stat(name)
+        except OSError:
+            pass
+tree = {int(pid) for pid in sys.argv[1:] if pid.isdigit() and int(pid) in table}
+while True:
+    more = {pid for pid, (ppid, _) in table.items() if ppid in tree} - tree
+    if not more:
+        break
+    tree |= more
+for pid in sorted(tree):
+    print(pid, table[pid][1])
+PY
+}
+
+# Kill, from "PID STARTTIME" lines, the processes that still run (the same ones, not a pid reused).
+kill_listed() {
+  local pid start
+  while read -r pid start; do
+    [ -n "$pid" ] || continue
+    [ "$(awk '{print $22}' "/proc/$pid/stat" 2>/dev/null)" = "$start" ] && kill -KILL "$pid" 2>/dev/null || true
+  done
+}
+
+# The lines setup changes in /etc (homes made private): file, the line it edits (a Python regular
+# expression: the first line that matches), and what it writes there (appended if none matches).
+etc_lines=("/etc/adduser.conf" '^#?DIR_MODE=' 'DIR_MODE=0700' "/etc/login.defs" '^HOME_MODE\b' $'HOME_MODE\t0700')
+originals="$prefix/etc/etc-originals.json"  # each line as it was before the first install
+
+# Record the originals once (a second run must not take its own edit for the original).
+record_etc_lines() {
+  [ -f "$originals" ] && return 0
+  /usr/bin/python3 - "$originals" "${etc_lines[@]}" <<'PY'
+import json, os, re, sys
+out, args = sys.argv[1], sys.argv[2:]
+found = {}
+for path, pattern, ours in zip(args[::3], args[1::3], args[2::3]):
+    if os.path.isfile(path):
+        lines = open(path).read().splitlines()
+        found[path] = {"original": next((l for l in lines if re.match(pattern, l)), None), "ours": ours}
+json.dump(found, open(out, "w"), indent=2)
+PY
+}
+
+# Edit each file: its first matching line becomes setup's (or setup's is appended).
+set_etc_lines() {
+  /usr/bin/python3 - "${etc_lines[@]}" <<'PY'
+import os, re, sys
+args = sys.argv[1:]
+for path, pattern, ours in zip(args[::3], args[1::3], args[2::3]):
+    if not os.path.isfile(path):
+        continue
+    lines = open(path).read().splitlines()
+    at = next((i for i, l in enumerate(lines) if re.match(pattern, l)), None)
+    if at is None:
+        lines.append(ours)
+    else:
+        lines[at] = ours
+    open(path, "w").write("\n".join(lines) + "\n")
+PY
+}
+
+# Put back what setup changed: the first line that is still setup's becomes the original (or goes,
+# if setup appended it); a line changed since by someone else stays theirs.
+restore_etc_lines() {
+  [ -f "$originals" ] || return 0
+  /usr/bin/python3 - "$originals" <<'PY'
+import json, sys
+for path, saved in json.load(open(sys.argv[1])).items():
+    try:
+        lines = open(path).read().splitlines()
+    except OSError:
+        continue
+    if saved["ours"] in lines:
+        at = lines.index(saved["ours"])
+        lines[at : at + 1] = [] if saved["original"] is None else [saved["original"]]
+        open(path, "w").write("\n".join(lines) + "\n")
+PY
+}
+
+# End exactly what the deployment started: the hub's unit (systemd ends its whole cgroup), else
+# the hub and its proxy (their pid files) with everything they started (users' and graders'
+# servers, the culler), and any process of the service account, which is the deployment's own.
+# Nothing is matched by name: another process that mentions the kit's paths is not the hub's.
 stop_hub() {
   if [ -d /run/systemd/system ] && [ -f "$unit" ]; then
     systemctl disable --now "$name-hub.service" >/dev/null 2>&1 || true
   fi
-  local pid
+  local pid proxy_pid started_tree
   pid="$(cat "$state/jupyterhub.pid" 2>/dev/null || true)"
+  proxy_pid="$(cat "$state/proxy.pid" 2>/dev/null || true)"
+  # Read before the hub ends: its children then lose their parent.
+  started_tree="$(process_tree $pid $proxy_pid)"
   if [ -n "$pid" ] && alive "$pid"; then
     say "stopping the hub (pid $pid)"
     kill -TERM "$pid"
     for _ in $(seq 60); do alive "$pid" || break; sleep 0.5; done
   fi
-  # Whatever the hub could not stop: its proxy, the idle culler, users' and graders' servers.
-  local course_env
-  course_env="$(recorded course_env)"
-  pkill -KILL -f "$prefix/${course_env:+|$course_env/bin/}" 2>/dev/null || true
+  # Whatever the hub could not stop.
+  kill_listed <<<"$started_tree"
+  if [ -n "$service_account" ]; then pkill -KILL -u "$service_account" 2>/dev/null || true; fi
 }
 
 uninstall() {
@@ -180,10 +288,10 @@ uninstall() {
   stop_hub
   rm -f "$unit" "$profile"
   [ -d /run/systemd/system ] && systemctl daemon-reload || true
+  restore_etc_lines
   rm -rf "$prefix" "$state" "$logs"
-  say "removed the hub, the runtime and $profile"
+  say "removed the hub, the runtime and $profile; put back the lines setup changed in /etc"
   if [ "$purge" = 1 ]; then
-    [ -n "$service_account" ] && pkill -KILL -u "$service_account" 2>/dev/null || true
     if [ -n "$service_account" ] && [ -n "$(pg_cluster)" ]; then
       as_postgres -c "DROP DATABASE IF EXISTS \"$database\" WITH (FORCE)" -c "DROP ROLE IF EXISTS \"$service_account\"" || true
       if [ "$started_postgres" = 1 ]; then
@@ -263,13 +371,15 @@ for user in "${students[@]+"${students[@]}"}"; do
   getent passwd "$user" >/dev/null || die "no account $user: create it first (adduser $user)"
   usermod -aG "$students_group" "$user"
 done
+if [ -n "$instructor" ]; then
+  [ "$hub" = 0 ] || die "--instructor is for --no-hub: with the hub, the service account releases the course"
+  getent passwd "$instructor" >/dev/null || die "no account $instructor: create it first (adduser $instructor)"
+fi
 
 # Homes are private: members of both groups now, and every account adduser or useradd makes later.
-[ -f /etc/adduser.conf ] && sed -i -E 's/^#?DIR_MODE=.*/DIR_MODE=0700/' /etc/adduser.conf
-if [ -f /etc/login.defs ]; then
-  grep -qE '^HOME_MODE' /etc/login.defs && sed -i -E 's/^HOME_MODE.*/HOME_MODE\t0700/' /etc/login.defs ||
-    echo -e 'HOME_MODE\t0700' >>/etc/login.defs
-fi
+mkdir -p "$prefix/etc"
+record_etc_lines
+set_etc_lines
 for group in $graders_group "$students_group"; do
   for user in $(getent group "$group" | cut -d: -f4 | tr , ' '); do
     home="$(getent passwd "$user" | cut -d: -f6)"
@@ -343,8 +453,11 @@ cat >"$runtime/etc/jupyter/nbgrader_config.py" <<EOF
 c = get_config()  # noqa: F821
 c.CourseDirectory.course_id = "$course_id"
 c.Exchange.root = "$exchange"
-c.ExchangeFactory.submit = "gankit_exchange.PrivateSubmit"
 EOF
+# Every exchange command from the kit's classes: nbgrader's own want a root everyone may write.
+"$runtime/bin/python" -c 'import gankit_exchange as e
+for setting, name in e.exchange_classes("gankit_exchange").items(): print(f"c.ExchangeFactory.{setting} = {name!r}")' \
+  >>"$runtime/etc/jupyter/nbgrader_config.py"
 chmod -R a+rX,go-w "$runtime"
 # Login shells (JupyterLab's terminals among them) reset PATH: put the runtime back on it.
 cat >"$profile" <<EOF
@@ -359,10 +472,24 @@ if [ "$hub" = 1 ]; then
 fi
 
 # --- The exchange ------------------------------------------------------------------------------
+# The root is root's, 0755: no student can create the folder of a course (and own it) before its
+# instructor does. The course's folder is its instructor's: the service account with the hub.
 [ -d "$(dirname "$exchange")" ] || mkdir -p -m 0755 "$(dirname "$exchange")"
 mkdir -p "$exchange"
 chown root:root "$exchange"
-chmod 1777 "$exchange"
+chmod 0755 "$exchange"
+owner="${service_account:-$instructor}"
+course_exchange="$exchange/$course_id"
+if [ -n "$owner" ]; then
+  if [ -e "$course_exchange" ] && [ "$(stat -c %U "$course_exchange")" != "$owner" ]; then
+    die "$course_exchange belongs to $(stat -c %U "$course_exchange"), not $owner: see what it holds, remove it, run me again"
+  fi
+  mkdir -p -m 0755 "$course_exchange"
+  chown "$owner:" "$course_exchange"
+  chmod 0755 "$course_exchange"
+elif [ ! -d "$course_exchange" ]; then
+  say "no --instructor: $course_exchange is not made, and only root can make it (run me again with --instructor USER)"
+fi
 
 if [ "$hub" = 0 ]; then
   /usr/bin/python3 - "$settings" <<EOF

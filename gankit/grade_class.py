@@ -3,9 +3,10 @@
     python -m gankit.grade_class [ASSIGNMENT] [--workers N] [--scheduler tcp://HOST:8786]
                                  [--student ID ...] [--force] [--dashboard] [--course DIR]
 
-Without ``--scheduler`` it starts a ``LocalCluster``: one single-threaded worker process per core,
-listening on 127.0.0.1 only, over TLS with a certificate made for the run (other users of the
-machine cannot connect), no dashboard unless ``--dashboard``. With it, it uses a running
+Without ``--scheduler`` it starts a local cluster (``gankit.cluster.local``): one single-threaded
+worker process per core, listening on 127.0.0.1 only, over TLS with a certificate made for the run
+(other users of the machine cannot connect), with no HTTP port; ``--dashboard`` serves Dask's
+dashboard on a Unix socket only the grader's account may open. With it, it uses a running
 cluster (``dask scheduler`` and ``dask worker``, Slurm through dask-jobqueue, Dask-Gateway; see
 the README). Either way:
 
@@ -28,11 +29,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import re
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -41,12 +40,13 @@ from pathlib import Path
 from typing import Any
 
 import dask
-from distributed import Client, LocalCluster, Security, as_completed
+from distributed import Client, as_completed
 from distributed.scheduler import KilledWorker
 from nbgrader.api import Gradebook
 
 from gankit import ASSIGNMENT, COURSE_ID, inputs, scores
 from gankit.cluster import rows
+from gankit.cluster.local import RunCluster
 from gankit.cluster.shipping import Submission, read_course, read_submission
 from gankit.cluster.versions import differences, versions
 from gankit.cluster.worker import GradingPlugin, VersionMismatch, grade_submission
@@ -55,6 +55,10 @@ from gankit.nbgrader_adapter import faults
 from gankit.nbgrader_adapter.intake import Bounds
 from gankit.nbgrader_cli import nbgrader_env
 from gankit.progress import Pace
+
+# nbgrader's warnings per student, in the course (not the temporary folder: they are the grader's
+# to read, and outlive the run).
+LOGS = "autograde-logs"
 
 # Worker deaths one task may cause before it is given up (on a LocalCluster; a running scheduler
 # has its own setting, distributed.scheduler.allowed-failures, 3 by default).
@@ -105,26 +109,24 @@ def _progress(done: int, total: int, failed: int, left: float | None, stream) ->
 
 def _connect(
     scheduler: str | Any | None, workers: int | None, env: Mapping[str, str] | None, dashboard: bool
-) -> tuple[Client, LocalCluster | None]:
+) -> tuple[Client, RunCluster | None]:
     """A client of ``scheduler`` (an address, or a cluster object such as Dask-Gateway's; TLS as
-    Dask's configuration says), or of a new ``LocalCluster`` bound to loopback.
+    Dask's configuration says), or of a new local cluster bound to loopback (``RunCluster``).
 
     Loopback is not private on a shared machine (a hub's students are users of it too), and whoever
     reaches a scheduler can run code on its workers. So the local cluster speaks TLS with a key
-    and certificate made for this run, in memory, that every connection must present."""
+    and certificate made for this run, in memory, that every connection must present, and serves
+    no HTTP port (the dashboard, if asked for, on a Unix socket only this account may open)."""
     if scheduler:
         return Client(scheduler, timeout="60s"), None
-    cluster = LocalCluster(
-        n_workers=workers or os.cpu_count() or 1,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        protocol="tls://",
-        security=Security.temporary(),
-        dashboard_address="127.0.0.1:8787" if dashboard else None,
-        silence_logs=logging.ERROR,
-        env=dict(nbgrader_env(env)),
-    )
+    cluster = RunCluster(workers or os.cpu_count() or 1, env=dict(nbgrader_env(env)), dashboard=dashboard)
+    if cluster.dashboard_socket:
+        print(
+            f"Dask's dashboard, for this account only: the Unix socket {cluster.dashboard_socket}"
+            f" (e.g. from your machine: ssh -L 8787:{cluster.dashboard_socket} THIS-HOST, then open"
+            " http://localhost:8787/info/main/workers.html)",
+            file=sys.stderr,
+        )
     return Client(cluster), cluster
 
 
@@ -150,8 +152,9 @@ def grade_class(
     logs: Path | None = None,
 ) -> RunSummary:
     """Grade every submitted student (or ``students``) of ``assignment`` on a Dask cluster; write
-    every result here. nbgrader's warnings for a student go to ``logs/<student>.log`` (a new
-    temporary folder if not given, made only if there are any). See the module's docstring."""
+    every result here. nbgrader's warnings for a student go to ``logs/<student>.log`` (by default
+    the course's ``LOGS/<assignment>``, made only if there are any; a student graded without any
+    has their old log removed). See the module's docstring."""
     course = course.resolve()
     queue = list(students if students is not None else submitted_students(course, assignment))
     summary = RunSummary()
@@ -163,7 +166,7 @@ def grade_class(
     course_files = read_course(course, assignment)
     here = versions()  # read once: the kit's digest reads every file of the package
     salt = course_files.digest + here["gankit"] + json.dumps(list(autograde_args))
-    summary.logs = logs
+    summary.logs = logs if logs is not None else course / LOGS / assignment
     started = time.monotonic()
 
     with (
@@ -263,11 +266,13 @@ def _write(
     except Exception as error:  # noqa: BLE001
         gb.db.rollback()
         return StudentResult(student_id, False, error=f"could not write the result: {type(error).__name__}: {error}")
+    assert summary.logs is not None  # set by grade_class
+    log = summary.logs / f"{student_id}.log"
     if result.get("log"):
-        if summary.logs is None:
-            summary.logs = Path(tempfile.mkdtemp(prefix="gankit-autograde-logs-"))
         summary.logs.mkdir(parents=True, exist_ok=True)
-        (summary.logs / f"{student_id}.log").write_text(result["log"], encoding="utf-8")
+        log.write_text(result["log"], encoding="utf-8")
+    else:
+        log.unlink(missing_ok=True)  # an earlier grading's
     return StudentResult(
         student_id,
         result["ok"],
@@ -294,7 +299,11 @@ def _main(argv: Sequence[str] | None) -> int:
     parser.add_argument("--scheduler", help="a running Dask scheduler's address, e.g. tcp://10.0.0.5:8786")
     parser.add_argument("--student", action="append", dest="students", help="grade only this student (repeatable)")
     parser.add_argument("--force", action="store_true", help="grade again even submissions that have not changed")
-    parser.add_argument("--dashboard", action="store_true", help="serve Dask's dashboard on 127.0.0.1:8787")
+    parser.add_argument(
+        "--dashboard",
+        action="store_true",
+        help="serve Dask's dashboard to this account only, on a Unix socket (its path is printed)",
+    )
     parser.add_argument("--course", type=Path, default=Path.cwd(), help="the course directory (default: here)")
     args, extra = parser.parse_known_args(argv)
     unknown = [arg for arg in extra if not _SETTING.fullmatch(arg)]

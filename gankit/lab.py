@@ -20,15 +20,15 @@ DEFAULT_EXCHANGE = "/srv/nbgrader/exchange"  # the course's nbgrader_config.py s
 
 
 def ensure_exchange(path: Path) -> bool:
-    """Create the exchange folder if it is missing, writable by every user as nbgrader expects, with
-    the sticky bit so that nobody can rename or remove a folder that is not theirs (a student
-    could otherwise replace the course's folder with one of their own). Return whether it exists
-    afterwards."""
+    """Create the exchange folder if it is missing: yours, 0755. The kit's exchange classes never
+    ask for a root everyone may write (``nbgrader_adapter.exchange.SharedRoot``): a release makes
+    the course's folder in it, and no student can make a course's folder first. Return whether it
+    exists afterwards."""
     if path.is_dir():
         return True
     try:
         path.mkdir(parents=True)
-        path.chmod(0o1777)
+        path.chmod(0o755)
     except OSError:
         return False
     return True
@@ -61,7 +61,7 @@ def main() -> None:
         fallback = ROOT / "build" / "exchange"
         fallback.mkdir(parents=True, exist_ok=True)
         print(f"The exchange {exchange} does not exist and cannot be created by you; using {fallback}.")
-        print("For a shared exchange, as root: mkdir -p /srv/nbgrader/exchange && chmod 1777 /srv/nbgrader/exchange")
+        print("For a shared exchange: sudo deploy/setup.sh --no-hub --instructor $USER --student ... (see the README)")
         exchange = fallback
     env = nbgrader_env({"NBGRADER_EXCHANGE": str(exchange)})
     command = lab_command(ROOT, args.port)

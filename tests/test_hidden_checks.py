@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -372,6 +373,46 @@ def test_the_graders_sockets_to_a_starting_kernel_try_again_within_milliseconds(
     intervals, reply = _in_a_grading_kernel(tmp_path, body)
     assert max(intervals) <= 10, intervals
     assert reply["content"]["status"] == "ok"
+
+
+def test_a_grading_kernel_leaves_nothing_in_the_temporary_folder(tmp_path, monkeypatch):
+    """jupyter_client writes every kernel's connection (its HMAC key included) to a temporary file
+    before the sandbox's own copy is made; once the kernel ends, neither is left (issue 27)."""
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))  # this test's own: others grade too
+    seen: list[str] = []
+
+    async def body(client) -> dict:
+        seen.extend(p.name for p in private_tmp.iterdir())
+        return await client.execute_interactive("1 + 1", timeout=60)
+
+    work = tmp_path / "work"
+    work.mkdir()
+    assert _in_a_grading_kernel(work, body)["content"]["status"] == "ok"
+    assert any(name.startswith("gankit-sandbox-") for name in seen)  # the kernel did use this folder
+    assert sorted(p.name for p in private_tmp.iterdir()) == []
+
+
+def test_the_server_started_ahead_ends_with_the_autograde_command(tmp_path, monkeypatch):
+    """In a long-lived process (Formgrader, in the graders' JupyterLab) the server started ahead
+    for a next notebook would wait idle for as long as the process runs: autograde ends it."""
+    from nbgrader.converters import Autograde
+    from nbgrader.coursedir import CourseDirectory
+
+    from gankit.nbgrader_adapter.autograde import KitAutograde
+
+    started = []
+
+    def grade_as_nbgrader_would(self) -> None:  # nbgrader's run: its last notebook started a server
+        student_process.prestart(Limits(), sandbox=False, student="ada")
+        started.append(_waiting_server())
+
+    monkeypatch.setattr(Autograde, "start", grade_as_nbgrader_would)
+    coursedir = CourseDirectory(root=str(tmp_path), assignment_id=ASSIGNMENT)
+    KitAutograde(coursedir=coursedir).start()
+    assert started and student_process._waiting == {}
+    assert not started[0].alive()
 
 
 def _waiting_server() -> student_process._Server:

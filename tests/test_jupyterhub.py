@@ -6,12 +6,16 @@ it installed, and at the end ``--uninstall --purge`` must leave no trace. In bet
 generates and releases in Formgrader, two students fetch, edit and submit from the Assignments
 list (one submits twice), the grader collects, autogrades into PostgreSQL (peer authentication,
 no password anywhere), generates and releases feedback, and both students fetch it. Then, as a
-student, every read the deployment must refuse is tried and asserted refused.
+student, every read the deployment must refuse is tried and asserted refused; a Dask grading run
+as the service account serves no HTTP to another account and leaves nothing in /tmp; and
+``--uninstall --purge`` ends only the deployment's processes and leaves /etc and /tmp as they were.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import pwd
 import re
 import shlex
@@ -66,6 +70,50 @@ def _setup(*args: str) -> tuple[float, str]:
     return time.monotonic() - started, done.stdout
 
 
+# The account databases: other tests on this machine add and remove accounts meanwhile, so these
+# are searched for the deployment's names (``_mentions``), not compared; shadow-utils' backups of
+# them (``passwd-``...) hold whatever the last change replaced, and are left out, as are their locks.
+ACCOUNTS = {"passwd", "shadow", "group", "gshadow", "subuid", "subgid", ".pwd"}  # and their .lock files
+
+
+def _etc() -> dict[str, tuple]:
+    """Every file, folder and link under /etc but the account databases: owner, mode and content
+    digest (or link target)."""
+    found = {}
+    for folder, dirs, files in os.walk("/etc"):
+        for name in dirs + files:
+            path = os.path.join(folder, name)
+            info = os.lstat(path)
+            if os.path.islink(path):
+                found[path] = ("link", os.readlink(path))
+            elif folder == "/etc" and name.removesuffix(".lock").rstrip("-") in ACCOUNTS:
+                continue
+            elif os.path.isfile(path):
+                with open(path, "rb") as f:
+                    found[path] = (info.st_uid, info.st_gid, info.st_mode, hashlib.sha256(f.read()).hexdigest())
+            elif os.path.isdir(path):
+                found[path] = (info.st_uid, info.st_gid, info.st_mode)
+    return found
+
+
+def _mentions(tag: str) -> list[str]:
+    """Files under /etc that name anything of this deployment or test (every name they made holds
+    ``tag``), the account databases included, their backups not."""
+    done = subprocess.run(["grep", "-rlIs", "--exclude=*-", "--", tag, "/etc"], capture_output=True, text=True)
+    return done.stdout.split()
+
+
+def _tmp() -> dict[str, int]:
+    """What /tmp holds: name -> owner."""
+    found = {}
+    for entry in os.scandir("/tmp"):
+        try:
+            found[entry.name] = entry.stat(follow_symlinks=False).st_uid
+        except OSError:
+            pass
+    return found
+
+
 def _psql(database: str, query: str) -> str:
     done = subprocess.run(
         ["runuser", "-u", "postgres", "--", "psql", "-X", "-tA", "-d", database, "-c", query],
@@ -97,16 +145,20 @@ def deployment() -> Iterator[Deployment]:
         "--student", ADA,
         "--student", BEN,
     ]  # fmt: skip
+    etc_before, tmp_before = _etc(), _tmp()
+    uids = set()  # the accounts of this test and of the deployment: whatever they leave in /tmp is the kit's
     with unix_accounts(GRADER, ADA, BEN, OUTSIDER, password=PASSWORD):
         for user in (GRADER, ADA, BEN):  # Debian's default: homes others may enter and list
             Path(pwd.getpwnam(user).pw_dir).chmod(0o755)
-        hub = None
+        uids |= {pwd.getpwnam(user).pw_uid for user in (GRADER, ADA, BEN, OUTSIDER)}
+        hub = decoy = None
         try:
             first, said = _setup(*options)
             print(said)
             again, said_again = _setup(*options)
             assert "installing" not in said_again and "copied" not in said_again and "created" not in said_again
             settings = json.loads((prefix / "etc" / "deployment.json").read_text())
+            uids.add(pwd.getpwnam(settings["service_account"]).pw_uid)
             log = Path(settings["logs"]) / "jupyterhub.log"
             hub = subprocess.Popen([str(prefix / "bin" / "hub")], start_new_session=True)
             url = settings["bind_url"]
@@ -128,6 +180,8 @@ def deployment() -> Iterator[Deployment]:
                 settings=settings,
                 timings={"setup": first, "setup again": again},
             )
+            # Not the deployment's, though its command line names the kit's paths: uninstall leaves it.
+            decoy = subprocess.Popen(["bash", "-c", 'exec -a "$0" sleep 600', f"{prefix}/runtime/bin/python"])
         finally:
             if hub is not None:
                 print(Path(f"/var/log/{TAG}-hub/jupyterhub.log").read_text()[-3000:])
@@ -135,6 +189,11 @@ def deployment() -> Iterator[Deployment]:
             print(f"setup {first:.0f} s, again {again:.1f} s, uninstall {removal:.1f} s")
             if hub is not None:
                 hub.wait(timeout=30)
+            if decoy is not None:
+                survived = decoy.poll() is None
+                decoy.kill()
+                decoy.wait()
+                assert survived, "uninstall killed a process that was not the deployment's"
     # Nothing of the deployment is left (the accounts above were the test's own).
     for path in (prefix, f"/srv/{TAG}", f"/var/lib/{TAG}-hub", f"/var/log/{TAG}-hub", f"/etc/profile.d/{TAG}.sh"):
         assert not Path(path).exists(), path
@@ -142,6 +201,13 @@ def deployment() -> Iterator[Deployment]:
         assert subprocess.run(["getent", "group", group], capture_output=True).returncode == 2, group
     assert subprocess.run(["getent", "passwd", f"{TAG}svc"], capture_output=True).returncode == 2
     assert not subprocess.run(["pgrep", "-f", f"{prefix}/"], capture_output=True).stdout
+    # /etc is as it was (the lines setup changed put back), and names nothing of the deployment;
+    # /tmp holds nothing the deployment's or the test's accounts left (others' work goes on there).
+    etc_after = _etc()
+    changed = {path for path in etc_before.keys() | etc_after.keys() if etc_before.get(path) != etc_after.get(path)}
+    assert sorted(changed) == [] and _mentions(TAG) == []
+    left = {name: uid for name, uid in _tmp().items() if name not in tmp_before and (uid in uids or TAG in name)}
+    assert left == {}
 
 
 def as_user(user: str, *args: str) -> subprocess.CompletedProcess:
@@ -364,6 +430,7 @@ def test_a_student_cannot_read_or_change_what_is_not_theirs(deployment: Deployme
         "list the submissions": f"ls {inbound}",
         "rename the course's exchange folder": f"mv {deployment.exchange / COURSE_ID} {deployment.exchange}/x",
         "plant an assignment": f"mkdir {deployment.exchange / COURSE_ID / 'outbound' / 'planted'}",
+        "make a future course's exchange folder": f"mkdir -p {deployment.exchange / 'next_course' / 'inbound'}",
         "log in to the gradebook": f"psql 'host=/var/run/postgresql dbname={deployment.database} "
         f"user={deployment.service_account}' -c 'select 1'",
     }
@@ -385,6 +452,9 @@ def test_a_student_cannot_read_or_change_what_is_not_theirs(deployment: Deployme
     for user in (GRADER, ADA, BEN):
         assert (Path(pwd.getpwnam(user).pw_dir).stat().st_mode & 0o777) == 0o700, user
     assert all(path.exists() for path in inbound.iterdir())  # nothing was removed after all
+    assert sorted(p.name for p in deployment.exchange.iterdir()) == [COURSE_ID]
+    root = deployment.exchange.stat()
+    assert (root.st_uid, root.st_mode & 0o7777) == (0, 0o755)
 
 
 def test_students_run_a_runtime_with_no_course_material(deployment: Deployment):
@@ -485,6 +555,97 @@ def test_the_idle_culler_runs_with_its_own_role(deployment: Deployment):
     log = (Path(deployment.settings["logs"]) / "jupyterhub.log").read_text()
     assert re.search(r"200 GET /hub/api/users\S* \(idle-culler@", log)
     assert not re.search(r"40[13] \w+ /hub/api\S* \(idle-culler@", log)
+
+
+REQUEST = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+# Run as another account: what each port says to HTTP, plain and over TLS without a certificate.
+PROBE = f"""
+import json, socket, ssl, sys
+said = {{}}
+for port in map(int, sys.argv[1:]):
+    for tls in (False, True):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=3) as raw:
+                context = ssl.create_default_context()
+                context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+                conn = context.wrap_socket(raw) if tls else raw
+                conn.sendall({REQUEST!r})
+                answer = conn.recv(64)
+        except (OSError, ssl.SSLError):
+            answer = b""
+        if answer.startswith(b"HTTP/"):
+            said[f"{{port}}/{{'https' if tls else 'http'}}"] = answer.decode(errors="replace")
+print(json.dumps(said))
+"""
+
+
+def _listening_ports(uid: int) -> set[int]:
+    """The TCP ports that processes of ``uid`` listen on (root reads their descriptors)."""
+    inodes = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A":  # LISTEN
+                inodes[f"socket:[{fields[9]}]"] = int(fields[1].rsplit(":", 1)[1], 16)
+    ports = set()
+    for proc in Path("/proc").iterdir():
+        try:
+            if not proc.name.isdigit() or proc.stat().st_uid != uid:
+                continue
+            fds = list((proc / "fd").iterdir())
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                ports.add(inodes[os.readlink(fd)])
+            except (OSError, KeyError):
+                pass
+    return ports
+
+
+def _sandboxes(user: str) -> list[str]:
+    listed = subprocess.run(["pgrep", "-a", "-u", user, "-f", "bwrap|launcher.py"], capture_output=True, text=True)
+    return listed.stdout.splitlines()
+
+
+def test_a_grading_run_answers_no_http_and_leaves_nothing_behind(deployment: Deployment):
+    """Formgrader's autograde (the course cycle above) left no hidden-checks sandbox running in the
+    graders' service; then the class is graded again on Dask as the service account, in a grader's
+    terminal: while it runs, a student tries every port its processes listen on, and none answers
+    HTTP; once done, nothing of it runs and /tmp holds nothing of it."""
+    account = deployment.service_account
+    uid = pwd.getpwnam(account).pw_uid
+    assert list((deployment.course / "submitted").glob(f"*/{ASSIGNMENT}")), "the course cycle collected nothing"
+    deadline = time.monotonic() + 10
+    while _sandboxes(account) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _sandboxes(account) == []
+    service_ports, tmp_before = _listening_ports(uid), _tmp()
+    settings = deployment.settings
+    run = subprocess.Popen(
+        ["runuser", "-u", account, "--", "env", f"GANKIT_DB_URL={settings['db_url']}",
+         f"NBGRADER_EXCHANGE={settings['exchange']}", "bash", "-lc",
+         f"python -m gankit.grade_class {ASSIGNMENT} --force --workers 2"],
+        cwd=deployment.course, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    probed: set[int] = set()
+    answers = {}
+    while run.poll() is None:
+        new = _listening_ports(uid) - service_ports - probed
+        if new:
+            said = as_user(BEN, "/usr/bin/python3", "-c", shlex.quote(PROBE), *map(str, sorted(new)))
+            assert said.returncode == 0, said.stderr[-2000:]
+            answers.update(json.loads(said.stdout))
+            probed |= new
+        time.sleep(0.2)
+    out, err = run.communicate()
+    assert run.returncode == 0, out[-2000:] + err[-3000:]
+    assert len(probed) >= 5, probed  # the scheduler's, each nanny's and each worker's: the search works
+    assert answers == {}
+    assert _sandboxes(account) == []
+    assert _listening_ports(uid) == service_ports
+    left = {name: owner for name, owner in _tmp().items() if name not in tmp_before and owner == uid}
+    assert left == {}
 
 
 def _dialog(dialog, hits: list[str]) -> None:

@@ -21,12 +21,14 @@ from unix_accounts import BIN, give, run_as, unix_accounts
 
 from gankit import ASSIGNMENT, COURSE_ID, NOTEBOOKS, ROOT, class_report, scores
 from gankit.goldens import copy_course
+from gankit.nbgrader_adapter.exchange import exchange_classes
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]  # Unix accounts of its own
 
 SUFFIX = uuid.uuid4().hex[:6]
 INSTRUCTOR, ALICE, BOB, MALLORY = (f"gk{SUFFIX}{role}" for role in ("teach", "alice", "bob", "mal"))
 GHOST = f"gk{SUFFIX}ghost"  # a student id with no submission of their own (and no account)
+STUDENTS = ("fetch_assignment", "submit", "list", "fetch_feedback")  # the exchange commands students run
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +37,11 @@ def accounts() -> Iterator[dict[str, Path]]:
     exchange = shared / "exchange"
     exchange.mkdir(parents=True)
     shared.chmod(0o755)
-    exchange.chmod(0o1777)  # everyone may create a folder in it; only its owner may rename or remove it
+    exchange.chmod(0o755)  # as deploy/setup.sh makes it: root's, the course's folder its instructor's
     try:
         with unix_accounts(INSTRUCTOR, ALICE, BOB, MALLORY):
+            (exchange / COURSE_ID).mkdir(mode=0o755)
+            give(exchange / COURSE_ID, INSTRUCTOR)
             yield {"exchange": exchange}
     finally:
         shutil.rmtree(shared, ignore_errors=True)
@@ -47,6 +51,9 @@ def accounts() -> Iterator[dict[str, Path]]:
 def course_cycle(accounts) -> dict:
     exchange = accounts["exchange"]
     options = [f"--Exchange.root={exchange}", f"--CourseDirectory.course_id={COURSE_ID}"]
+    # The students' own nbgrader settings (the runtime's, on a deployed machine): nbgrader's classes
+    # would refuse a root they may not write.
+    students = [*options, *(f"--ExchangeFactory.{k}={v}" for k, v in exchange_classes().items() if k in STUDENTS)]
     home = Path(pwd.getpwnam(INSTRUCTOR).pw_dir)
     course = copy_course(home / "course")
     give(course, INSTRUCTOR)
@@ -60,9 +67,9 @@ def course_cycle(accounts) -> dict:
     )
     for student in (ALICE, BOB):
         cwd = Path(pwd.getpwnam(student).pw_dir)
-        run_as(student, [nbgrader, "fetch_assignment", ASSIGNMENT, *options], cwd)
+        run_as(student, [nbgrader, "fetch_assignment", ASSIGNMENT, *students], cwd)
         run_as(student, [str(BIN / "python"), "-c", homework, student, str(ROOT / "source" / ASSIGNMENT)], cwd)
-        run_as(student, [nbgrader, "submit", ASSIGNMENT, *options], cwd)
+        run_as(student, [nbgrader, "submit", ASSIGNMENT, *students], cwd)
     inbound = exchange / COURSE_ID / "inbound"
     submissions = {path.name.split("+")[0]: path for path in inbound.iterdir()}
     # Bob owns his submitted folder, so he rewrites its timestamp.txt to a time long before any
@@ -73,9 +80,9 @@ def course_cycle(accounts) -> dict:
     # Mallory submits her untouched copy in Alice's name, after Alice: with stock nbgrader the
     # latest submission wins, and Alice would be graded on Mallory's stubs.
     cwd = Path(pwd.getpwnam(MALLORY).pw_dir)
-    run_as(MALLORY, [nbgrader, "fetch_assignment", ASSIGNMENT, *options], cwd)
-    run_as(MALLORY, [nbgrader, "submit", ASSIGNMENT, "--student", ALICE, *options], cwd)
-    run_as(MALLORY, [nbgrader, "submit", ASSIGNMENT, "--student", GHOST, *options], cwd)
+    run_as(MALLORY, [nbgrader, "fetch_assignment", ASSIGNMENT, *students], cwd)
+    run_as(MALLORY, [nbgrader, "submit", ASSIGNMENT, "--student", ALICE, *students], cwd)
+    run_as(MALLORY, [nbgrader, "submit", ASSIGNMENT, "--student", GHOST, *students], cwd)
     forged = sorted(path for path in inbound.iterdir() if path.stat().st_uid == pwd.getpwnam(MALLORY).pw_uid)
     # Mallory cannot read the course, so she plants a submission of links in the exchange herself,
     # hoping that collect, running as the instructor, copies what they point to.
@@ -92,6 +99,7 @@ def course_cycle(accounts) -> dict:
     return {
         "course": course,
         "options": options,
+        "students": students,
         "inbound": inbound,
         "submissions": submissions,
         "forged": forged,
@@ -105,6 +113,17 @@ def test_each_student_fetched_and_submitted_through_the_shared_exchange(course_c
     for student, path in course_cycle["submissions"].items():
         assert path.stat().st_uid == pwd.getpwnam(student).pw_uid
         assert {p.name for p in path.iterdir()} >= {f"{name}.ipynb" for name in NOTEBOOKS}
+
+
+def test_a_student_cannot_make_a_courses_folder_in_the_exchange(course_cycle):
+    """The root is not theirs to write: no folder of a course not yet released can be theirs."""
+    exchange = course_cycle["inbound"].parent.parent
+    cwd = Path(pwd.getpwnam(MALLORY).pw_dir)
+    made = run_as(MALLORY, ["mkdir", "-p", f"{exchange}/next_course/inbound"], cwd, check=False)
+    assert made.returncode != 0 and "Permission denied" in made.stderr
+    assert sorted(p.name for p in exchange.iterdir()) == [COURSE_ID]
+    listed = run_as(MALLORY, [course_cycle["nbgrader"], "list", *course_cycle["students"]], cwd, check=False)
+    assert listed.returncode == 0 and ASSIGNMENT in listed.stdout + listed.stderr  # students still list
 
 
 def test_a_student_cannot_list_or_guess_another_students_submission(course_cycle):

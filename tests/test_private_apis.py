@@ -1,4 +1,4 @@
-"""Every private API of nbgrader, nbclient and jupyter_client that the kit relies on, one test each.
+"""Every private API of nbgrader, nbclient, jupyter_client and distributed that the kit relies on, one test each.
 
 An upgrade that renames or changes one of them fails its own named test here, instead of making
 the kit grade wrongly. Where the kit uses each (keep this table in step with the code):
@@ -20,6 +20,7 @@ private API                                          used by
 ``AsyncKernelManager._async_wait``                   sandbox/kernel.py (a shutdown's quicker wait)
 ``KernelClient._handle_kernel_info_reply``           sandbox/kernel.py (a readiness without 0.2 s wait)
 ``AsyncKernelClient._context_default``               sandbox/kernel.py (the client's sockets' reconnects)
+``ServerNode.start_http_server``                     cluster/local.py (no HTTP port; the dashboard's socket)
 =================================================  =============================================
 """
 
@@ -138,3 +139,17 @@ def test_an_async_kernel_client_makes_its_own_context_in_an_overridable_default(
     assert client.context is not manager.context  # the manager's own is not passed on
     assert client.context.getsockopt(zmq.LINGER) == 7
     client.context.term()
+
+
+def test_start_http_server_is_where_the_scheduler_and_worker_open_their_http_port():
+    """``cluster/local.py`` overrides it to bind no port: Dask must still call it, and only it."""
+    from distributed.node import ServerNode
+    from distributed.scheduler import Scheduler
+    from distributed.worker import Worker
+
+    assert _params(ServerNode.start_http_server) == [
+        "self", "routes", "dashboard_address", "default_port", "ssl_options"
+    ]  # fmt: skip
+    for method in (Scheduler.__init__, Worker.start_unsafe):
+        source = inspect.getsource(method)
+        assert "self.start_http_server(" in source and "HTTPServer(" not in source, method

@@ -61,7 +61,10 @@ def machine(tmp_path_factory) -> dict:
     with unix_accounts(STUDENT):
         try:
             done = subprocess.run(
-                [str(SETUP), "--no-hub", *options, "--student", STUDENT], capture_output=True, text=True, cwd="/"
+                [str(SETUP), "--no-hub", *options, "--instructor", "root", "--student", STUDENT],
+                capture_output=True,
+                text=True,
+                cwd="/",
             )
             assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
             yield {"prefix": prefix, "exchange": exchange, "said": done.stdout}

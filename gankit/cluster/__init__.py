@@ -9,5 +9,6 @@ a cluster (a scheduler's address), with the client as the only writer.
 - ``writes``: what the client does with a result: the autograded files and the gradebook rows
   (SQLite or PostgreSQL), one transaction per student, idempotently;
 - ``versions``: the packages both sides must share;
+- ``local``: the run's own cluster on one machine: loopback, TLS, no HTTP port, its scratch removed;
 - ``gankit.grade_class``: the command that puts them together.
 """

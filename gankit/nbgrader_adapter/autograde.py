@@ -37,6 +37,7 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.converters import Autograde
 from nbgrader.converters.base import BaseConverter, NbGraderException
 
+from gankit.judging.student_process import discard_prestarted
 from gankit.nbgrader_adapter.faults import UNREADABLE_KEY, collect_dir, summary_lines
 from gankit.nbgrader_adapter.intake import Bounds, Skipped, take_in, write_record
 from gankit.sandbox.availability import SandboxUnavailable, ensure_available
@@ -93,6 +94,9 @@ class KitAutograde(Autograde):
                 self.log.error(message)
                 raise NbGraderException(message)
         finally:
+            # The hidden checks' server started ahead for a next notebook: none comes. In a
+            # long-lived process (Formgrader, in the graders' JupyterLab) it would wait idle.
+            discard_prestarted()
             self.coursedir.submitted_directory = submitted
             shutil.rmtree(private, ignore_errors=True)
             found = [item for dest in self._graded for item in collect_dir(dest)]

@@ -33,6 +33,8 @@ from nbgrader.exchange.default.collect import ExchangeCollect
 from nbgrader.utils import parse_utc
 from traitlets import Integer
 
+from gankit.nbgrader_adapter.exchange import SharedRoot
+
 RECORD_SUFFIX = ".intake.json"  # beside a copied folder: what was left out of it, written by the grader
 
 
@@ -253,7 +255,7 @@ def last_changed(folder: str | Path, limit: int = 10_000) -> datetime:
     return datetime.fromtimestamp(latest, timezone.utc).replace(tzinfo=None)  # naive UTC, as nbgrader's times
 
 
-class SafeCollect(ExchangeCollect):
+class SafeCollect(SharedRoot, ExchangeCollect):
     """``nbgrader collect`` that copies each submission with ``copy_submission``, and only the
     submissions a student made as themselves.
 

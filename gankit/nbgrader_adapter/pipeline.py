@@ -37,15 +37,15 @@ def apply(c: Any, hidden_checks: bool = True) -> None:
     from nbgrader.converters import Autograde
     from nbgrader.preprocessors import CheckCellMetadata, Execute, OverwriteCells, SaveAutoGrades
 
-    from gankit.nbgrader_adapter import autograde, feedback
+    from gankit.nbgrader_adapter import autograde, exchange, feedback
     from gankit.nbgrader_adapter.execute import SandboxedExecute
     from gankit.nbgrader_adapter.metadata_check import CheckCellMetadataOnce
     from gankit.nbgrader_adapter.repair import RepairGradeCells, RestoreGradeCells
     from gankit.nbgrader_adapter.untrusted_html import ShowSafely
 
+    for setting, name in exchange.exchange_classes().items():
+        setattr(c.ExchangeFactory, setting, name)
     c.ExchangeFactory.collect = "gankit.nbgrader_adapter.intake.SafeCollect"
-    c.ExchangeFactory.release_assignment = "gankit.nbgrader_adapter.exchange.StickyRelease"
-    c.ExchangeFactory.submit = "gankit.nbgrader_adapter.exchange.PrivateSubmit"
     c.OverwriteCells.add_missing_cells = True
     autograde.install()
     defaults = Autograde.class_traits()

@@ -14,6 +14,7 @@ code writes reaches the grader's folders. The sandbox's private /tmp is its scra
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import glob
 import importlib.util
@@ -139,8 +140,14 @@ class SandboxedKernelManager(AsyncKernelManager):
         cwd = self._launch_args.get("cwd") if isinstance(self._launch_args, dict) else None
         cwd = os.path.realpath(str(cwd)) if cwd else None
         private = private_folder("sandbox")  # removed with the sandbox
+        # jupyter_client's provisioner has already written the connection (ports, HMAC key) to a
+        # temporary file of its own (mkstemp, /tmp/tmpXXXXXXXX.json), which nothing would remove.
+        written = self.connection_file
         self.connection_file = os.path.join(private, "connection.json")
         self.write_connection_file()
+        if written and written != self.connection_file:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(written)
         os.chmod(self.connection_file, 0o644)  # for the sandbox's uid; its folder stays the grader's alone
         cmd = [CONNECTION if arg == self.connection_file else arg for arg in super().format_kernel_cmd(extra_arguments)]
         limits = settings.limits(kernel=True)
