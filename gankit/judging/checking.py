@@ -21,23 +21,40 @@ from gankit.judging.outcome import Outcome, public_warning
 
 
 class CheckFailed(AssertionError):
-    """A hidden check did not pass; the fields become the student's feedback."""
+    """A hidden check did not pass; the fields become the student's feedback.
 
-    def __init__(self, tried: str, expected: str, got: str, hint: str, mistake: str | None = None):
-        self.tried, self.expected, self.got, self.hint, self.mistake = (
+    ``expected``, ``hint`` and ``mistake`` guide without stating a graded result (they reach a
+    student who may still resubmit). ``worked`` may state it (the formula, the right form): it is
+    shown only when the course asks for worked answers (``HiddenChecks.worked_answers``), and
+    feedback holding it is not generated before the due date (``feedback.MarkUngraded``).
+    """
+
+    def __init__(
+        self,
+        tried: str,
+        expected: str,
+        got: str,
+        hint: str,
+        mistake: str | None = None,
+        worked: str | None = None,
+    ):
+        self.tried, self.expected, self.got, self.hint, self.mistake, self.worked = (
             tried,
             expected,
             got,
             hint,
             mistake,
+            worked,
         )
         super().__init__(self.text())
 
-    def text(self, indent: str = "") -> str:
+    def text(self, indent: str = "", worked: bool = False) -> str:
         lines = [f"tried:    {self.tried}", f"expected: {self.expected}", f"got:      {self.got}"]
         if self.mistake:
             lines.append(f"likely mistake: {self.mistake}")
         lines.append(f"hint:     {self.hint}")
+        if worked and self.worked:
+            lines.append(f"worked answer: {self.worked}")
         return "\n".join(indent + line for line in lines)
 
 
@@ -95,15 +112,29 @@ class Probe:
 # -- comparisons ------------------------------------------------------------------------------
 
 
-def _fail_if_raised(got: Outcome, tried: str, expected: str, hint: str) -> None:
+def _fail_if_raised(got: Outcome, tried: str, expected: str, hint: str, worked: str | None = None) -> None:
     if got.raised:
-        raise CheckFailed(tried, expected, f"an error instead of a result: {got.describe()}", hint)
+        raise CheckFailed(tried, expected, f"an error instead of a result: {got.describe()}", hint, worked=worked)
 
 
-def _difference(got: np.ndarray, want: np.ndarray) -> str:
+# Differences below the smallest normal float are never a mistake: a value that underflowed to 0
+# where the exact one is subnormal (or the reverse) is as right as float64 arithmetic allows.
+TINY = float(np.finfo(float).tiny)
+
+
+def _close(got: np.ndarray, want: np.ndarray, rtol: float, atol: float) -> np.ndarray:
+    """Elementwise: ``got`` equals ``want`` within the tolerances (nan matching nan)."""
+    with np.errstate(all="ignore"):
+        return np.isclose(got, want, rtol=rtol, atol=max(atol, TINY), equal_nan=True)
+
+
+def _difference(got: np.ndarray, want: np.ndarray, rtol: float, atol: float) -> str:
     """How two arrays differ, in words: counts and directions, never sizes (the student's code
-    chooses ``got``, so any ratio or distance to ``want`` would give the expected values away)."""
-    bad = ~np.isclose(got, want, rtol=1e-9, atol=1e-12, equal_nan=True)
+    chooses ``got``, so any ratio or distance to ``want`` would give the expected values away).
+
+    It counts with the tolerances the verdict used (``_close``), so the words and the verdict come
+    from one comparison."""
+    bad = ~_close(got, want, rtol, atol)
     finite = bad & np.isfinite(got) & np.isfinite(want)
     flipped = bool(finite.any()) and bool(np.all(np.sign(got[finite]) == -np.sign(want[finite])))
     if got.ndim == 0:
@@ -134,22 +165,24 @@ def same_values(
     rtol: float = 1e-9,
     atol: float = 1e-12,
     python_float: bool = False,
+    worked: str | None = None,
 ) -> None:
     """``got`` must equal ``want`` (shape, NaN where NaN) within tolerances.
 
     ``mistakes`` maps a named mistake to the values it would produce, computed here from the
     probes, so that the feedback can name it. ``python_float`` also requires a plain ``float``.
+    ``worked`` states the right result, for courses that show worked answers after the due date.
     """
-    _fail_if_raised(got, tried, expected, hint)
+    _fail_if_raised(got, tried, expected, hint, worked)
     target = want.as_array() if isinstance(want, Outcome) else np.asarray(want, dtype=float)
     if target is None:
         raise RuntimeError(f"the reference gave no numbers for: {tried}")
     values = got.as_array()
     if values is None:
-        raise CheckFailed(tried, expected, f"{got.describe()}, not numbers", hint)
+        raise CheckFailed(tried, expected, f"{got.describe()}, not numbers", hint, worked=worked)
     if values.shape != target.shape:
-        raise CheckFailed(tried, f"{expected}, one value per input", "an array of another shape", hint)
-    if not np.allclose(values, target, rtol=rtol, atol=atol, equal_nan=True):
+        raise CheckFailed(tried, f"{expected}, one value per input", "an array of another shape", hint, worked=worked)
+    if not bool(np.all(_close(values, target, rtol, atol))):
         # A mistake is named only when the evidence is specific to it: exactly one known mistake
         # gives these values (a constant 0 may match several, and then none is named).
         known = {name: np.asarray(wrong, dtype=float) for name, wrong in (mistakes or {}).items()}
@@ -158,7 +191,14 @@ def same_values(
             for name, wrong in known.items()
             if wrong.shape == values.shape and np.allclose(values, wrong, rtol=1e-6, atol=1e-9, equal_nan=True)
         ]
-        raise CheckFailed(tried, expected, _difference(values, target), hint, matches[0] if len(matches) == 1 else None)
+        raise CheckFailed(
+            tried,
+            expected,
+            _difference(values, target, rtol, atol),
+            hint,
+            matches[0] if len(matches) == 1 else None,
+            worked=worked,
+        )
     if python_float:
         is_python_float(got, tried=tried)
 

@@ -146,7 +146,9 @@ class CellVerdict:
         total = sum(r.weight for r in self.results)
         return self.points * result.weight / total if total else 0.0
 
-    def feedback(self) -> str:
+    def feedback(self, worked: bool = False) -> str:
+        """The cell's feedback; ``worked`` adds each failed check's worked answer (the right
+        result, stated), which a course shows only after the due date."""
         passed = sum(r.passed for r in self.results)
         lines = [
             f"Hidden checks: {passed} of {len(self.results)} passed, "
@@ -162,7 +164,7 @@ class CellVerdict:
             if result.passed and result.structural and not self.values_right:
                 lines.append("    (this check counts once the values checked above are right)")
             if result.failure is not None:
-                lines.append(result.failure.text(indent="    "))
+                lines.append(result.failure.text(indent="    ", worked=worked))
             elif result.internal_error:
                 lines.append(
                     "    this check could not run (a problem on the grader's side, not yours); "
