@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from gankit.judging.checking import graded, is_python_float, no_warnings, raises, require, same_values
+from gankit.judging.checking import graded, is_float_array, is_python_float, no_warnings, raises, same_values
 
 SHARE = (
     "go back to the condition your derivation sets to zero at each x: which share of the total density "
@@ -14,9 +14,13 @@ WORKED_LOGS = "D* = sigmoid(log p_data - log p_model), evaluated as exp(-|a|) on
 
 @graded("correct_optimal_discriminator", weight=3, check_id="test_share_of_the_data_density")
 def test_share_of_the_data_density(student, reference, probe):
-    """D* on random pairs of positive densities."""
-    p, q = probe.uniform(0.01, 5.0, 40), probe.uniform(0.01, 5.0, 40)
-    tried = "optimal_discriminator on 40 random pairs of densities between 0.01 and 5"
+    """D* on pairs of positive densities, ordinary and tiny."""
+    # Every student gets both regimes: 30 ordinary pairs and 10 pairs of tiny densities (1e-300 to
+    # 1e-13, the same scale within a pair), where any constant added to guard a division shows.
+    scale = 10.0 ** probe.uniform(-300.0, -13.0, 10)
+    p = np.concatenate([probe.uniform(0.01, 5.0, 30), probe.uniform(0.1, 5.0, 10) * scale])
+    q = np.concatenate([probe.uniform(0.01, 5.0, 30), probe.uniform(0.1, 5.0, 10) * scale])
+    tried = "optimal_discriminator on 30 pairs of ordinary densities and 10 pairs of tiny ones"
     got = student.optimal_discriminator(p, q)
     same_values(
         got,
@@ -27,6 +31,7 @@ def test_share_of_the_data_density(student, reference, probe):
         mistakes={
             "values above 1 appear: a ratio of the two densities is not a probability": p / q,
             "the roles of p_data and p_model are swapped": q / (p + q),
+            "a constant added to the total biases D* wherever the densities are tiny": p / (p + q + 1e-12),
         },
         worked=WORKED_SHARE,
     )
@@ -40,13 +45,6 @@ def test_broadcasts_a_column_against_a_row(student, reference, probe):
     p, q = probe.uniform(0.01, 3.0, (rows, 1)), probe.uniform(0.01, 3.0, columns)
     tried = "optimal_discriminator on a column of p_data values and a row of p_model values"
     got = student.optimal_discriminator(p, q)
-    require(
-        got.kind == "ndarray",
-        tried=tried,
-        expected="a numpy array (a table with one D* per pair)",
-        got=got.describe(),
-        hint="compute with numpy arrays throughout and return the array itself, not a list",
-    )
     same_values(
         got,
         reference.optimal_discriminator(p, q),
@@ -54,6 +52,13 @@ def test_broadcasts_a_column_against_a_row(student, reference, probe):
         expected="a table with one D* per pair",
         hint="let numpy broadcast the two inputs together",
     )
+
+
+@graded("correct_optimal_discriminator", form=True, check_id="test_d_star_is_a_float_array")
+def test_d_star_is_a_float_array(student, reference, probe):
+    """The documented form: a float64 ndarray for array inputs."""
+    p, q = probe.uniform(0.1, 2.0, 5), probe.uniform(0.1, 2.0, 5)
+    is_float_array(student.optimal_discriminator(p, q), tried="optimal_discriminator on two arrays", shape=(5,))
 
 
 @graded("correct_optimal_discriminator", weight=2, check_id="test_undefined_where_both_densities_vanish")
@@ -152,9 +157,10 @@ def test_huge_gaps_do_not_overflow(student, reference, probe):
         expected="values extremely close to 0 or 1 (the small ones correct in every digit), never nan",
         hint="a huge difference of log-densities must neither overflow nor be cut off: look at which "
         "intermediate quantity becomes enormous when the gap is large, and avoid computing it",
+        # exp(gap) overflows only past log(max float), about 709.78: below that the naive form is exact
         mistakes={
             "an intermediate result overflowed to inf, and inf/inf gave nan": np.where(
-                gap > 0, np.nan, tiny / (1.0 + tiny)
+                gap > np.log(np.finfo(float).max), np.nan, np.where(gap > 0, 1.0 / (1.0 + tiny), tiny / (1.0 + tiny))
             )
         },
         worked=WORKED_LOGS,
@@ -183,6 +189,15 @@ def test_scalars_and_broadcasting(student, reference, probe):
         )
 
 
+@graded("correct_discriminator_from_logs", form=True, check_id="test_from_logs_is_a_float_array")
+def test_from_logs_is_a_float_array(student, reference, probe):
+    """The documented form: a float64 ndarray for array inputs."""
+    a, b = probe.uniform(-6.0, 1.0, 5), probe.uniform(-6.0, 1.0, 5)
+    is_float_array(
+        student.optimal_discriminator_from_logs(a, b), tried="optimal_discriminator_from_logs on two arrays", shape=(5,)
+    )
+
+
 @graded("correct_discriminator_cost", weight=3, check_id="test_riemann_sum_of_the_cost")
 def test_riemann_sum_of_the_cost(student, reference, probe):
     """J(D) on a random grid."""
@@ -207,8 +222,8 @@ def test_riemann_sum_of_the_cost(student, reference, probe):
     )
 
 
-@graded("correct_discriminator_cost", weight=1, structural=True, check_id="test_cost_is_a_float")
+@graded("correct_discriminator_cost", form=True, check_id="test_cost_is_a_float")
 def test_cost_is_a_float(student, reference, probe):
-    """discriminator_cost returns a Python float."""
+    """The documented form: a Python float."""
     d, p, q = probe.uniform(0.1, 0.9, 5), probe.uniform(0.0, 1.0, 5), probe.uniform(0.0, 1.0, 5)
     is_python_float(student.discriminator_cost(d, p, q, 0.1), tried="discriminator_cost on a small grid")

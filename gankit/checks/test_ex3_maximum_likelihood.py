@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from gankit.judging.checking import graded, is_python_float, same_values
+from gankit.judging.checking import CheckFailed, graded, is_float_array, is_python_float, same_values
 
 SIGN = (
     "rewrite the KL gradient, an expectation over p_data, as an expectation over p_g: what weight must each "
@@ -52,6 +52,47 @@ def test_density_ratio_broadcasts(student, reference, probe):
     )
 
 
+@graded("correct_f_from_densities", form=True, check_id="test_f_from_densities_is_a_float_array")
+def test_f_from_densities_is_a_float_array(student, reference, probe):
+    """The documented form: a float64 ndarray for array inputs."""
+    p, q = probe.uniform(0.1, 2.0, 5), probe.uniform(0.1, 2.0, 5)
+    is_float_array(student.f_from_densities(p, q), tried="f_from_densities on two arrays", shape=(5,))
+
+
+@graded("correct_f_from_logit", form=True, check_id="test_f_from_logit_is_a_float_array")
+def test_f_from_logit_is_a_float_array(student, reference, probe):
+    """The documented form: a float64 ndarray for an array of logits."""
+    is_float_array(student.f_from_logit(probe.uniform(-2.0, 2.0, 5)), tried="f_from_logit on an array", shape=(5,))
+
+
+def _own_f(student, a):
+    """The student's own f_from_logit at ``a``, if it gives finite numbers of the right shape (else None):
+    what a later part is judged consistent with when f_from_logit itself is wrong (error carried forward)."""
+    got = student.f_from_logit(a)
+    values = None if got.raised else got.as_array()
+    if values is None or values.shape != np.shape(a) or not np.all(np.isfinite(values)):
+        return None
+    return values
+
+
+def _carried(check, carried_value):
+    """Run ``check(want)`` with the right value; if it fails and the student's own earlier function
+    gives ``carried_value`` (not None), pass when the result agrees with that instead: a mistake in
+    f_from_logit is charged once, in its own part."""
+    try:
+        check(None)
+    except CheckFailed:
+        if carried_value is None:
+            raise
+        try:
+            check(carried_value)
+        except CheckFailed:
+            pass
+        else:
+            return
+        raise
+
+
 @graded("correct_f_from_logit", weight=3, check_id="test_minus_exp_of_the_logit")
 def test_minus_exp_of_the_logit(student, reference, probe):
     """f on random logits."""
@@ -75,9 +116,14 @@ def test_minus_exp_of_the_logit(student, reference, probe):
 def test_mean_of_f_over_the_batch(student, reference, probe):
     """J(G) for a random batch of logits."""
     a = probe.uniform(-3.0, 3.0, probe.choice([7, 12, 20]))
+    got, own = student.generator_cost(a), _own_f(student, a)
+    _carried(lambda carried: _mean_of_f(got, a, carried), None if own is None else float(np.mean(own)))
+
+
+def _mean_of_f(got, a, carried):
     same_values(
-        student.generator_cost(a),
-        np.mean(-np.exp(a)),
+        got,
+        np.mean(-np.exp(a)) if carried is None else carried,
         tried="generator_cost on a random batch of logits",
         expected="the Monte Carlo estimate of J(G) over the batch",
         hint="a Monte Carlo estimate of an expectation averages over the batch; use your f_from_logit",
@@ -91,9 +137,9 @@ def test_mean_of_f_over_the_batch(student, reference, probe):
     )
 
 
-@graded("correct_generator_cost", weight=1, structural=True, check_id="test_generator_cost_is_a_float")
+@graded("correct_generator_cost", form=True, check_id="test_generator_cost_is_a_float")
 def test_generator_cost_is_a_float(student, reference, probe):
-    """generator_cost returns a Python float."""
+    """The documented form: a Python float."""
     is_python_float(student.generator_cost(probe.uniform(-3.0, 3.0, 5)), tried="generator_cost on a small batch")
 
 
@@ -165,8 +211,16 @@ def _seeded_check(student, probe, theta, s_g, mu, s_d, tried):
     seeded = probe.generator()
     right, mistakes = _estimators(seeded.seed, theta, s_g, mu, s_d, n)
     mistakes[_sign_mistake(student, probe)] = -right
+    got = student.ml_gradient_estimate(theta, s_g, mu, s_d, n, seeded)
+    x = _draws(seeded.seed, theta, s_g, n)
+    own = _own_f(student, _logit(x, theta, s_g, mu, s_d))
+    carried = None if own is None else float(np.mean(own * (x - theta) / s_g**2))
+    _carried(lambda value: _seeded_value(got, right if value is None else value, mistakes, tried), carried)
+
+
+def _seeded_value(got, right, mistakes, tried):
     same_values(
-        student.ml_gradient_estimate(theta, s_g, mu, s_d, n, seeded),
+        got,
         right,
         rtol=1e-7,
         atol=0.0,
@@ -210,9 +264,9 @@ def test_seeded_estimate_at_the_data(student, reference, probe):
                   "generator equal to the data distribution")  # fmt: skip
 
 
-@graded("correct_ml_gradient_estimate", weight=1, structural=True, check_id="test_estimate_is_a_float")
+@graded("correct_ml_gradient_estimate", form=True, check_id="test_estimate_is_a_float")
 def test_estimate_is_a_float(student, reference, probe):
-    """ml_gradient_estimate returns a Python float."""
+    """The documented form: a Python float."""
     is_python_float(
         student.ml_gradient_estimate(0.3, 1.2, 0.0, 1.0, 100, probe.generator()),
         tried="ml_gradient_estimate with 100 samples",

@@ -59,7 +59,7 @@ class CheckFailed(AssertionError):
 
 
 def graded(
-    cell: str, weight: float = 1.0, structural: bool = False, *, check_id: str
+    cell: str, weight: float = 1.0, structural: bool = False, *, check_id: str, form: bool = False
 ) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Mark a check as scoring the test cell with grade id ``cell``, with a relative ``weight``.
 
@@ -70,12 +70,18 @@ def graded(
     A ``structural`` check looks at the form of an answer (its type, shape, determinism, an error
     it raises, a property a constant also has) rather than its values: it earns its weight only
     when every value check of the same cell passes, so an answer that computes nothing earns 0.
+
+    A ``form`` check (structural too) checks the form the part's text documents (a Python float,
+    a tuple of floats, a float64 ndarray of a given shape). Whatever ``weight`` says, a cell's form
+    checks share a quarter of its points: the one deduction for a right value in the wrong form
+    or precision, the same in every part (docs/student-api.md).
     """
 
     def mark(check: Callable[..., None]) -> Callable[..., None]:
         check.cell = cell  # type: ignore[attr-defined]
         check.weight = weight  # type: ignore[attr-defined]
-        check.structural = structural  # type: ignore[attr-defined]
+        check.structural = structural or form  # type: ignore[attr-defined]
+        check.form = form  # type: ignore[attr-defined]
         check.check_id = check_id  # type: ignore[attr-defined]
         return check
 
@@ -178,6 +184,11 @@ def same_values(
     if target is None:
         raise RuntimeError(f"the reference gave no numbers for: {tried}")
     values = got.as_array()
+    if values is not None and single_precision(got):
+        # Judged in values to the precision it was computed in; its form check costs the quarter.
+        finite = np.abs(target[np.isfinite(target)]) if values.shape == target.shape else np.zeros(0)
+        scale = float(finite.max()) if finite.size else 0.0
+        rtol, atol = max(rtol, SINGLE_RTOL), max(atol, SINGLE_ATOL, SINGLE_RTOL * scale)
     if values is None:
         raise CheckFailed(tried, expected, f"{got.describe()}, not numbers", hint, worked=worked)
     if values.shape != target.shape:
@@ -203,10 +214,56 @@ def same_values(
         is_python_float(got, tried=tried)
 
 
+# A result computed in single precision carries about 7 significant digits: its values are judged
+# to that precision, and its form check (float64 expected) costs the deduction for the form.
+SINGLE_RTOL, SINGLE_ATOL = 1e-5, 1e-30
+
+
+def single_precision(got: Outcome) -> bool:
+    """Whether ``got`` holds float32 or float16 numbers (an array, a numpy scalar, or inside a tuple)."""
+    if got.kind in ("numpy.float32", "numpy.float16"):
+        return True
+    if got.kind.startswith("ndarray") and isinstance(got.value, np.ndarray):
+        return got.value.dtype in (np.float32, np.float16)
+    if got.kind in ("tuple", "list") and got.value:
+        return any(single_precision(item) for item in got.value)
+    return False
+
+
+FORM = "the form this part documents, worth a quarter of its points"
+
+
+def _form_failed(tried: str, wanted: str, got: Outcome, hint: str) -> CheckFailed:
+    if single_precision(got):
+        hint = "compute in float64 (numpy's default): " + hint
+    return CheckFailed(tried, f"{wanted} ({FORM})", got.describe(), hint)
+
+
 def is_python_float(got: Outcome, *, tried: str) -> None:
     """The result must be a plain Python ``float`` (not a numpy scalar or a 0-d array)."""
+    if got.raised:
+        raise CheckFailed(tried, f"a Python float ({FORM})", got.describe(), "convert the result with float(...)")
     if got.kind != "float":
-        raise CheckFailed(tried, "a Python float", got.describe(), "convert the result with float(...)")
+        raise _form_failed(tried, "a Python float", got, "convert the result with float(...)")
+
+
+def is_float_array(got: Outcome, *, tried: str, shape: tuple[int, ...] | None = None) -> None:
+    """The result must be a numpy ndarray of float64 (of ``shape`` if given)."""
+    wanted = "a numpy ndarray of float64" + (f" of shape {shape}" if shape is not None else "")
+    hint = "build the result as a numpy array of floats and return the array itself (not a list)"
+    if got.raised or not got.kind.startswith("ndarray") or not isinstance(got.value, np.ndarray):
+        raise _form_failed(tried, wanted, got, hint)
+    if got.value.dtype != np.float64:
+        raise _form_failed(tried, wanted, got, hint)
+    if shape is not None and got.value.shape != shape:
+        raise CheckFailed(tried, f"{wanted} ({FORM})", "an array of another shape", hint)
+
+
+def is_tuple_of_floats(got: Outcome, count: int, *, tried: str) -> None:
+    """The result must be a tuple of ``count`` Python floats."""
+    if not (got.kind == "tuple" and got.value is not None and len(got.value) == count
+            and all(item.kind == "float" for item in got.value)):  # fmt: skip
+        raise _form_failed(tried, f"a tuple of {count} Python floats", got, "return (float(x), float(y))")
 
 
 def no_warnings(got: Outcome, *, tried: str, hint: str) -> None:
