@@ -51,6 +51,9 @@ c.Execute.shutdown_kernel = "immediate"
 # - feedback pages read offline (MathML), show each check's points and "not graded yet".
 pipeline.apply(c)
 c.HiddenChecks.call_seconds = 10.0
+# Each failed check's worked answer (the formula) in the feedback: off by default, since the default
+# feedback must give no answer away; generate_feedback refuses it before the assignment's due date.
+c.HiddenChecks.worked_answers = False
 
 # Students' code (kernel and hidden checks) runs in a sandbox built by bubblewrap: no capabilities,
 # a seccomp filter, its own uid, no network, no course files, nothing of the host writable, limits

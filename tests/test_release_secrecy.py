@@ -225,3 +225,40 @@ def test_the_default_feedback_on_known_mistakes_states_no_graded_result():
                 found[f"{name} {grade_id}"] = hits
     assert not found, found
     assert named >= 8  # the mistakes were recognised, so their names were scanned
+
+
+# -- what the release must say --------------------------------------------------------------------
+
+
+def _release_text(name: str) -> str:
+    return "\n".join(cell.source for cell in notebooks.read(RELEASE / f"{name}.ipynb").cells)
+
+
+def test_the_release_states_the_precise_points_and_its_visible_tests_show_the_edge_cases():
+    ex1, ex2, ex3 = (_release_text(name) for name in NOTEBOOKS)
+    assert "unique only up to an added" in ex3 and "no factor $\\tfrac12$" in ex3
+    # edge cases, each stated in its part and exercised by a visible test
+    assert "both log-densities are $-\\infty$" in ex1 and "optimal_discriminator_from_logs(-np.inf, -np.inf)" in ex1
+    assert "Where $p_g = 0$" in ex3 and "f_from_densities(1.0, 0.0)" in ex3 and "f_from_densities(0.0, 0.0)" in ex3
+    assert "no longer fits in a float" in ex3 and "f_from_logit(1000.0)" in ex3
+    assert "arrays of starts are not" in ex2 and "simultaneous_gd(1, 0," in ex2 and "alternating_gd(1, 0," in ex2
+    assert "integers" in ex2.split("## Part C")[1].split("## Part D")[0]  # integer starts announced
+    for text in (ex1, ex2, ex3):  # the policy of docs/student-api.md, in every notebook
+        assert "How answers are judged" in text and "a quarter of that part's points" in text
+
+
+def test_the_written_parts_and_their_mark_schemes_say_what_they_grade():
+    folder = ROOT / "solutions" / ASSIGNMENT
+    solutions = {
+        name: "\n".join(c.source for c in notebooks.read(folder / f"{name}.ipynb").cells) for name in NOTEBOOKS
+    }
+    ex2, ex3 = solutions[NOTEBOOKS[1]], solutions[NOTEBOOKS[2]]
+    part_h = ex2.split("## Part H")[1]
+    assert "quadratic quantity" in part_h and "Either route earns full marks" in part_h
+    assert "flat below" not in part_h and "1.99" in part_h
+    assert "where both partial derivatives vanish" not in ex2
+    part_e = ex3.split("## Part E")[1].split("## Beyond")[0]
+    assert "Name exactly two assumptions" in part_e and "optimal discriminator" in part_e
+    assert "earns the point only with the reason" not in part_e  # the old rule that contradicted itself
+    training = ex3.split("## Beyond the exercise")[1]
+    assert "walks to" not in training and "a picture, not a check" in training

@@ -15,9 +15,10 @@ WORKED_LOGS = "D* = sigmoid(log p_data - log p_model), evaluated as exp(-|a|) on
 @graded("correct_optimal_discriminator", weight=3, check_id="test_share_of_the_data_density")
 def test_share_of_the_data_density(student, reference, probe):
     """D* on pairs of positive densities, ordinary and tiny."""
-    # Every student gets both regimes: 30 ordinary pairs and 10 pairs of tiny densities (1e-300 to
-    # 1e-13, the same scale within a pair), where any constant added to guard a division shows.
-    scale = 10.0 ** probe.uniform(-300.0, -13.0, 10)
+    # Every student gets both regimes: 30 ordinary pairs and 10 pairs of tiny densities (the same
+    # scale within a pair), 5 of them below 1e-200 and 5 between 1e-200 and 1e-13, where any
+    # constant added to guard a division shows, and so does arithmetic in single precision.
+    scale = 10.0 ** np.concatenate([probe.uniform(-300.0, -200.0, 5), probe.uniform(-200.0, -13.0, 5)])
     p = np.concatenate([probe.uniform(0.01, 5.0, 30), probe.uniform(0.1, 5.0, 10) * scale])
     q = np.concatenate([probe.uniform(0.01, 5.0, 30), probe.uniform(0.1, 5.0, 10) * scale])
     tried = "optimal_discriminator on 30 pairs of ordinary densities and 10 pairs of tiny ones"
