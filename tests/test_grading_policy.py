@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -181,3 +183,118 @@ def test_the_visible_tests_pass_on_the_model_answers_and_print_nothing_to_stderr
             if grade_id.startswith("correct_"):
                 assert "passes the visible checks" in _run_visible(name, grade_id, {}), (name, grade_id)
     assert capfd.readouterr().err == ""
+
+
+def _fn(header: str, body: str) -> str:
+    return f"def {header}:\n" + textwrap.indent(textwrap.dedent(body).strip(), "    ") + "\n"
+
+
+EX1, EX2, EX3 = NOTEBOOKS
+D_STAR = "optimal_discriminator(p_data, p_model)"
+FROM_LOGS = "optimal_discriminator_from_logs(log_p_data, log_p_model)"
+COST = "discriminator_cost(d, p_data, p_model, dx)"
+SIM, ALT = "simultaneous_gd(x0, y0, learning_rate, steps)", "alternating_gd(x0, y0, learning_rate, steps)"
+ML = "ml_gradient_estimate(theta, sigma_g, mu_data, sigma_data, n_samples, rng)"
+LOOP = """
+path = np.empty((steps + 1, 2))
+path[0] = x0, y0
+for k in range(steps):
+    x, y = path[k]
+    {step}
+return path
+"""
+ESTIMATE = """
+x = rng.normal(theta, sigma_g, n_samples)
+a = gaussian_log_pdf(x, mu_data, sigma_data) - gaussian_log_pdf(x, theta, sigma_g)
+return float(np.mean({term}))
+"""
+
+# Every known mistake a visible test names, with an answer that makes it: each label can fire.
+VISIBLE_MISTAKES = [
+    (EX1, "correct_optimal_discriminator", "answer_optimal_discriminator",
+     _fn(D_STAR, "return np.asarray(p_data, dtype=float) / np.asarray(p_model, dtype=float)"), "ratio of the two"),
+    (EX1, "correct_optimal_discriminator", "answer_optimal_discriminator",
+     _fn(D_STAR, "return np.asarray(p_model, dtype=float) / (np.asarray(p_data, dtype=float) + p_model)"), "swapped"),
+    (EX1, "correct_optimal_discriminator", "answer_optimal_discriminator", _fn(D_STAR, """
+        p, q = np.broadcast_arrays(np.asarray(p_data, dtype=float), np.asarray(p_model, dtype=float))
+        if np.any(p < 0) or np.any(q < 0):
+            raise ValueError("negative")
+        return np.divide(p, p + q, out=np.full(p.shape, {fill}), where=p + q > 0)
+        """.replace("{fill}", "0.0")), "0 was filled in"),
+    (EX1, "correct_optimal_discriminator", "answer_optimal_discriminator", _fn(D_STAR, """
+        p, q = np.broadcast_arrays(np.asarray(p_data, dtype=float), np.asarray(p_model, dtype=float))
+        if np.any(p < 0) or np.any(q < 0):
+            raise ValueError("negative")
+        return np.divide(p, p + q, out=np.full(p.shape, 0.5), where=p + q > 0)
+        """), "0.5 was filled in"),
+    (EX1, "correct_discriminator_from_logs", "answer_optimal_discriminator_from_logs",
+     _fn(FROM_LOGS, "return 1.0 / (1.0 + np.exp(np.asarray(log_p_data, dtype=float) - log_p_model))"), "swapped"),
+    (EX1, "correct_discriminator_from_logs", "answer_optimal_discriminator_from_logs", _fn(FROM_LOGS, """
+        p, q = np.exp(log_p_data), np.exp(log_p_model)
+        with np.errstate(all="ignore"):
+            return p / (p + q)
+        """), "exponentiated first"),
+    (EX1, "correct_discriminator_cost", "answer_discriminator_cost",
+     _fn(COST, "return float(-np.sum(p_data * np.log(d) + p_model * np.log1p(-d)) * dx)"), "factors 1/2"),
+    (EX1, "correct_discriminator_cost", "answer_discriminator_cost",
+     _fn(COST, "return float(0.5 * np.sum(p_data * np.log(d) + p_model * np.log1p(-d)) * dx)"), "sign is flipped"),
+    (EX1, "correct_discriminator_cost", "answer_discriminator_cost",
+     _fn(COST, "return float(-0.5 * np.sum(p_data * np.log(d) + p_model * np.log1p(-d)))"), "multiplied by dx"),
+    (EX2, "correct_value", "answer_value", _fn("value(x, y)", "return np.add(x, y)"), "V = x + y"),
+    (EX2, "correct_gradient_flow", "answer_gradient_flow",
+     _fn("gradient_flow(x0, y0, t)", "return x0 * np.cos(t) + y0 * np.sin(t), -x0 * np.sin(t) + y0 * np.cos(t)"),
+     "both signs are flipped"),
+    (EX2, "correct_gradient_flow", "answer_gradient_flow",
+     _fn("gradient_flow(x0, y0, t)", "return x0 * np.cosh(t) - y0 * np.sinh(t), y0 * np.cosh(t) - x0 * np.sinh(t)"),
+     "both players descend"),
+    (EX2, "correct_orbit_radius", "answer_orbit_radius", _fn("orbit_radius(x0, y0)", "return float(x0**2 + y0**2)"),
+     "radius squared"),
+    (EX2, "correct_simultaneous_gd", "answer_simultaneous_gd",
+     _fn(SIM, LOOP.format(step="path[k + 1] = x - learning_rate * y, y + learning_rate * (x - learning_rate * y)")),
+     "alternating scheme"),
+    (EX2, "correct_simultaneous_gd", "answer_simultaneous_gd",
+     _fn(SIM, LOOP.format(step="path[k + 1] = x + learning_rate * y, y - learning_rate * x")), "both signs"),
+    (EX2, "correct_alternating_gd", "answer_alternating_gd",
+     _fn(ALT, LOOP.format(step="path[k + 1] = x - learning_rate * y, y + learning_rate * x")), "simultaneous scheme"),
+    (EX2, "correct_alternating_gd", "answer_alternating_gd",
+     _fn(ALT, LOOP.format(step="path[k + 1] = x - learning_rate * (y + learning_rate * x), y + learning_rate * x")),
+     "y moved first"),
+    (EX3, "correct_f_from_densities", "answer_f_from_densities",
+     _fn("f_from_densities(p_data, p_g)", "return np.asarray(p_data, dtype=float) / p_g"), "sign of f is flipped"),
+    (EX3, "correct_f_from_densities", "answer_f_from_densities",
+     _fn("f_from_densities(p_data, p_g)", "return -np.asarray(p_g, dtype=float) / p_data"), "swapped in the ratio"),
+    (EX3, "correct_f_from_logit", "answer_f_from_logit", _fn("f_from_logit(a)", "return np.exp(a)"), "sign of f"),
+    (EX3, "correct_f_from_logit", "answer_f_from_logit", _fn("f_from_logit(a)", "return -np.asarray(a, dtype=float)"),
+     "density ratio itself"),
+    (EX3, "correct_f_from_logit", "answer_f_from_logit", _fn("f_from_logit(a)", "return -np.exp(-np.asarray(a))"),
+     "logit's sign is flipped"),
+    (EX3, "correct_generator_cost", "answer_generator_cost",
+     _fn("generator_cost(logits)", "return float(np.mean(np.exp(logits)))"), "sign of f"),
+    (EX3, "correct_generator_cost", "answer_generator_cost",
+     _fn("generator_cost(logits)", "return float(np.sum(f_from_logit(logits)))"), "sum was returned"),
+]  # fmt: skip
+# Part D's seeded value has no labels (its causes are many); its mean check names two, each reachable
+# only past the seeded check, so they are exercised on their own below.
+
+
+@pytest.mark.parametrize(("name", "cell", "grade_id", "code", "label"), VISIBLE_MISTAKES)
+def test_every_mistake_a_visible_test_names_can_be_named(name, cell, grade_id, code, label):
+    text = _run_visible(name, cell, {grade_id: code})
+    causes = [line for line in text.splitlines() if "likely cause:" in line]
+    assert text.startswith("FAILED") and causes and label in causes[0], text
+
+
+def test_every_known_label_of_the_visible_tests_is_exercised():
+    """No `known=` label in a released test cell is left without an answer that produces it."""
+    labels = []
+    for name in NOTEBOOKS:
+        for grade_id, cell in notebooks.cells_by_grade_id(notebooks.read(RELEASE / f"{name}.ipynb")).items():
+            if grade_id.startswith("correct_"):
+                labels += [(grade_id, label) for label in re.findall(r'"([^"]+)":', cell.source)]
+    exercised = {(cell, label) for _, cell, _, _, label in VISIBLE_MISTAKES}
+    missing = [
+        (cell, label)
+        for cell, label in labels
+        if cell != "correct_ml_gradient_estimate" and not any(c == cell and part in label for c, part in exercised)
+    ]
+    assert not missing, missing
