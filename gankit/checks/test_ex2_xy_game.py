@@ -145,7 +145,7 @@ def test_radius_is_a_float(student, reference, probe):
 
 @graded("correct_orbit_radius", weight=1, structural=True, check_id="test_radius_is_kept_by_the_flow")
 def test_radius_is_kept_by_the_flow(student, reference, probe):
-    """The radius is the same at every point of one orbit."""
+    """orbit_radius at two points of one orbit of the flow."""
     x0, y0 = (float(v) for v in probe.uniform(-3.0, 3.0, 2))
     x1, y1 = (float(v) for v in _rotation(x0, y0, float(probe.uniform(0.5, 6.0))))
     got = student.orbit_radius(x1, y1)
@@ -336,7 +336,9 @@ def _path_form(student, probe, scheme: str) -> None:
     x0, y0 = probe.choice([-2, -1, 1, 2]), probe.choice([-2, -1, 1, 2])
     steps = probe.choice([3, 4, 5])
     got = getattr(student, f"{scheme}_gd")(x0, y0, 0.25, steps)
-    is_float_array(got, tried=f"{scheme}_gd from a start given as two integers", shape=(steps + 1, 2))
+    is_float_array(
+        got, tried=f"{scheme}_gd from a start given as two integers", shape=(steps + 1, 2), shape_text="(steps + 1, 2)"
+    )
 
 
 @graded("correct_simultaneous_gd", form=True, check_id="test_simultaneous_is_a_float_array")

@@ -247,9 +247,12 @@ def is_python_float(got: Outcome, *, tried: str) -> None:
         raise _form_failed(tried, "a Python float", got, "convert the result with float(...)")
 
 
-def is_float_array(got: Outcome, *, tried: str, shape: tuple[int, ...] | None = None) -> None:
-    """The result must be a numpy ndarray of float64 (of ``shape`` if given)."""
-    wanted = "a numpy ndarray of float64" + (f" of shape {shape}" if shape is not None else "")
+def is_float_array(
+    got: Outcome, *, tried: str, shape: tuple[int, ...] | None = None, shape_text: str | None = None
+) -> None:
+    """The result must be a numpy ndarray of float64 (of ``shape`` if given, described to the
+    student as ``shape_text`` when the shape would show a probe)."""
+    wanted = "a numpy ndarray of float64" + (f" of shape {shape_text or shape}" if shape is not None else "")
     hint = "build the result as a numpy array of floats and return the array itself (not a list)"
     if got.raised or not got.kind.startswith("ndarray") or not isinstance(got.value, np.ndarray):
         raise _form_failed(tried, wanted, got, hint)
