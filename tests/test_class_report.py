@@ -149,7 +149,7 @@ def test_mistake_counts_and_pass_rates_match_the_feedback_students_received(cycl
                     named.add((name, mistake.group(1)))  # the misconception, without its explanation
             mistakes.update(named)  # a student counts once per misconception and notebook
     assert dict(cycle.class_data.mistakes) == dict(mistakes)
-    assert ("ex3_maximum_likelihood", "f has a plus sign") in mistakes  # one row, though its messages differ
+    assert ("ex3_maximum_likelihood", "the sign of f is flipped") in mistakes  # one row, though its messages differ
     for (name, check), counts in cycle.class_data.check_results.items():
         assert (counts["passed"], counts["failed"], counts["not attempted"]) == (
             passes[(name, check, "✓")],
