@@ -236,7 +236,7 @@ def _release_text(name: str) -> str:
 
 def test_the_release_states_the_precise_points_and_its_visible_tests_show_the_edge_cases():
     ex1, ex2, ex3 = (_release_text(name) for name in NOTEBOOKS)
-    assert "unique only up to an added" in ex3 and "no factor $\\tfrac12$" in ex3
+    assert "unique only up to an" in ex3 and "no factor $\\tfrac12$" in ex3
     # edge cases, each stated in its part and exercised by a visible test
     assert "both log-densities are $-\\infty$" in ex1 and "optimal_discriminator_from_logs(-np.inf, -np.inf)" in ex1
     assert "Where $p_g = 0$" in ex3 and "f_from_densities(1.0, 0.0)" in ex3 and "f_from_densities(0.0, 0.0)" in ex3
