@@ -77,6 +77,16 @@ BREAKS: dict[str, dict[str, str]] = {
 }
 
 
+# A tampering stub that returns a plain float64 array of the right shape has the documented form: its
+# form check passes (and, being structural, earns nothing while the values are wrong).
+CHEATS_IN_THE_RIGHT_FORM = {
+    "tampers_numpy": "test_f_from_densities_is_a_float_array",
+    "tampers_cells": "test_d_star_is_a_float_array",
+    "tampers_exceptions": "test_d_star_is_a_float_array",
+    "tampers_traceback": "test_d_star_is_a_float_array",
+}
+
+
 def expected_failures(student: Student, checks: Mapping[str, Sequence[str]]) -> dict[str, str]:
     """Map every hidden check ``student`` should fail to the phrase its feedback must show.
 
@@ -86,4 +96,5 @@ def expected_failures(student: Student, checks: Mapping[str, Sequence[str]]) -> 
     for name in NOTEBOOKS:
         if student.cheats or name in student.untouched or name in student.missing:
             failures.update(dict.fromkeys(checks[name], ""))
+    failures.pop(CHEATS_IN_THE_RIGHT_FORM.get(student.student_id, ""), None)
     return failures

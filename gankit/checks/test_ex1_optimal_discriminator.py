@@ -30,7 +30,7 @@ def test_share_of_the_data_density(student, reference, probe):
         expected="D* at each pair: a probability, so a number in (0, 1)",
         hint=SHARE,
         mistakes={
-            "values above 1 appear: a ratio of the two densities is not a probability": p / q,
+            "a ratio of the two densities, which is not a probability (values above 1 appear)": p / q,
             "the roles of p_data and p_model are swapped": q / (p + q),
             "a constant added to the total biases D* wherever the densities are tiny": p / (p + q + 1e-12),
         },

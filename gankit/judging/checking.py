@@ -254,7 +254,7 @@ def is_float_array(
     student as ``shape_text`` when the shape would show a probe)."""
     wanted = "a numpy ndarray of float64" + (f" of shape {shape_text or shape}" if shape is not None else "")
     hint = "build the result as a numpy array of floats and return the array itself (not a list)"
-    if got.raised or not got.kind.startswith("ndarray") or not isinstance(got.value, np.ndarray):
+    if got.raised or got.kind != "ndarray" or not isinstance(got.value, np.ndarray):  # a subclass is not plain
         raise _form_failed(tried, wanted, got, hint)
     if got.value.dtype != np.float64:
         raise _form_failed(tried, wanted, got, hint)
