@@ -51,6 +51,9 @@ c.Execute.shutdown_kernel = "immediate"
 # - feedback pages read offline (MathML), show each check's points and "not graded yet".
 pipeline.apply(c)
 c.HiddenChecks.call_seconds = 10.0
+# Each failed check's worked answer (the formula) in the feedback: off by default, since the default
+# feedback must give no answer away; generate_feedback refuses it before the assignment's due date.
+c.HiddenChecks.worked_answers = False
 
 # Late work (nbgrader's own default costs nothing): after 15 minutes' grace, 10% of a notebook's
 # score per started day late, up to all of it (gankit/nbgrader_adapter/late.py; README: Late work).

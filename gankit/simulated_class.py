@@ -242,7 +242,7 @@ TAMPER_NUMPY = _code("""
     np.testing.assert_allclose = lambda *args, **kwargs: None
 
     def f_from_densities(p_data, p_g):
-        return np.zeros(np.broadcast(np.asarray(p_data), np.asarray(p_g)).shape)
+        return np.full(np.broadcast(np.asarray(p_data), np.asarray(p_g)).shape, -np.inf)
 """)
 TAMPER_LIAR = _code('''
     class Agreeable(np.ndarray):

@@ -49,9 +49,14 @@ def _expected_cell_scores(student_id, test_points, hidden_checks) -> dict[str, d
     for name in NOTEBOOKS:
         expected[name] = {}
         structural = {check.__name__ for check in checks_for(name) if getattr(check, "structural", False)}
+        form = {check.__name__ for check in checks_for(name) if getattr(check, "form", False)}
         for grade_id, points in test_points[name].items():
             weights = {check: w for check, (cell, w) in hidden_checks[name].items() if cell == grade_id}
-            # structural checks count only when every value check of the cell passes
+            # the form checks share a quarter of the cell (docs/student-api.md)
+            others = sum(w for check, w in weights.items() if check not in form)
+            forms = [check for check in weights if check in form]
+            weights.update({check: others / 3 / len(forms) for check in forms})
+            # structural checks (form checks among them) count only when every value check passes
             values_right = not any(check in failing for check in weights if check not in structural)
             passed = sum(
                 w for check, w in weights.items() if check not in failing and (values_right or check not in structural)

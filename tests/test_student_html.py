@@ -246,3 +246,11 @@ def test_prompt_numbers_and_kernel_names_cannot_carry_markup_or_classes():
     assert nb.cells[0].execution_count is None
     assert nb.metadata.kernelspec == {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     assert "language_info" not in nb.metadata  # its name had a space: nothing of it is kept
+
+
+def test_the_kits_own_records_survive_and_a_students_other_metadata_does_not():
+    """The grader's gankit_* records (verdicts, faults, worked answers) stay; anything else goes."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata = {"gankit_worked_answers": True, "gankit_faults": [{"where": "x"}], "widgets": {"a": 1}}
+    make_safe(nb)
+    assert nb.metadata == {"gankit_worked_answers": True, "gankit_faults": [{"where": "x"}]}

@@ -2,29 +2,41 @@
 
 import numpy as np
 
-from gankit.judging.checking import graded, is_python_float, no_warnings, raises, require, same_values
+from gankit.judging.checking import graded, is_float_array, is_python_float, no_warnings, raises, same_values
 
-SHARE = "D* is the share of the data density in the total: p_data / (p_data + p_model)"
+SHARE = (
+    "go back to the condition your derivation sets to zero at each x: which share of the total density "
+    "there comes from the data?"
+)
+WORKED_SHARE = "D*(x) = p_data(x) / (p_data(x) + p_model(x)), the share of the data density in the total"
+WORKED_LOGS = "D* = sigmoid(log p_data - log p_model), evaluated as exp(-|a|) on both branches"
 
 
 @graded("correct_optimal_discriminator", weight=3, check_id="test_share_of_the_data_density")
 def test_share_of_the_data_density(student, reference, probe):
-    """D* on random pairs of positive densities."""
-    p, q = probe.uniform(0.01, 5.0, 40), probe.uniform(0.01, 5.0, 40)
-    tried = "optimal_discriminator on 40 random pairs of densities between 0.01 and 5"
+    """D* on pairs of positive densities, ordinary and tiny."""
+    # Every student gets both regimes: 30 ordinary pairs and 10 pairs of tiny densities (the same
+    # scale within a pair), 5 of them below 1e-200 and 5 between 1e-200 and 1e-13, where any
+    # constant added to guard a division shows, and so does arithmetic in single precision.
+    scale = 10.0 ** np.concatenate([probe.uniform(-300.0, -200.0, 5), probe.uniform(-200.0, -13.0, 5)])
+    p = np.concatenate([probe.uniform(0.01, 5.0, 30), probe.uniform(0.1, 5.0, 10) * scale])
+    q = np.concatenate([probe.uniform(0.01, 5.0, 30), probe.uniform(0.1, 5.0, 10) * scale])
+    tried = "optimal_discriminator on 30 pairs of ordinary densities and 10 pairs of tiny ones"
     got = student.optimal_discriminator(p, q)
     same_values(
         got,
         reference.optimal_discriminator(p, q),
         tried=tried,
-        expected="the share of p_data in p_data + p_model at each pair, a number in (0, 1)",
+        expected="D* at each pair: a probability, so a number in (0, 1)",
         hint=SHARE,
         mistakes={
-            "D* = p_data / p_model: a ratio, not a share": p / q,
-            "p_model is on top: the labels are swapped": q / (p + q),
+            "a ratio of the two densities, which is not a probability (values above 1 appear)": p / q,
+            "the roles of p_data and p_model are swapped": q / (p + q),
+            "a constant added to the total biases D* wherever the densities are tiny": p / (p + q + 1e-12),
         },
+        worked=WORKED_SHARE,
     )
-    no_warnings(got, tried=tried, hint="ordinary densities should not make numpy warn")
+    no_warnings(got, tried=tried, hint="ordinary positive densities should not make numpy warn")
 
 
 @graded("correct_optimal_discriminator", weight=1, check_id="test_broadcasts_a_column_against_a_row")
@@ -34,13 +46,6 @@ def test_broadcasts_a_column_against_a_row(student, reference, probe):
     p, q = probe.uniform(0.01, 3.0, (rows, 1)), probe.uniform(0.01, 3.0, columns)
     tried = "optimal_discriminator on a column of p_data values and a row of p_model values"
     got = student.optimal_discriminator(p, q)
-    require(
-        got.kind == "ndarray",
-        tried=tried,
-        expected="a numpy array (a table with one D* per pair)",
-        got=got.describe(),
-        hint="compute with numpy arrays throughout and return the array itself, not a list",
-    )
     same_values(
         got,
         reference.optimal_discriminator(p, q),
@@ -48,6 +53,13 @@ def test_broadcasts_a_column_against_a_row(student, reference, probe):
         expected="a table with one D* per pair",
         hint="let numpy broadcast the two inputs together",
     )
+
+
+@graded("correct_optimal_discriminator", form=True, check_id="test_d_star_is_a_float_array")
+def test_d_star_is_a_float_array(student, reference, probe):
+    """The documented form: a float64 ndarray for array inputs."""
+    p, q = probe.uniform(0.1, 2.0, 5), probe.uniform(0.1, 2.0, 5)
+    is_float_array(student.optimal_discriminator(p, q), tried="optimal_discriminator on two arrays", shape=(5,))
 
 
 @graded("correct_optimal_discriminator", weight=2, check_id="test_undefined_where_both_densities_vanish")
@@ -63,7 +75,8 @@ def test_undefined_where_both_densities_vanish(student, reference, probe):
         reference.optimal_discriminator(p, q),
         tried=tried,
         expected="nan where both are 0 (D* is undefined), 0 or 1 where only one is",
-        hint="divide only where the total is positive (np.divide with where=) and fill the rest with nan",
+        hint="D* is undefined only where both densities are 0: compute it everywhere else and fill those "
+        "points with nan, without ever evaluating 0/0",
         mistakes={
             "0 was filled in where D* is undefined": np.where(
                 (p == 0) & (q == 0), 0.0, p / np.where(p + q > 0, p + q, 1)
@@ -73,7 +86,7 @@ def test_undefined_where_both_densities_vanish(student, reference, probe):
             ),
         },
     )
-    no_warnings(got, tried=tried, hint="compute 0/0 nowhere: numpy's warning would reach stderr")
+    no_warnings(got, tried=tried, hint="evaluate 0/0 nowhere: numpy's warning would reach stderr")
 
 
 @graded("correct_optimal_discriminator", weight=1, structural=True, check_id="test_rejects_negative_densities")
@@ -98,9 +111,10 @@ def test_agrees_with_the_densities(student, reference, probe):
         student.optimal_discriminator_from_logs(a, b),
         reference.optimal_discriminator_from_logs(a, b),
         tried="optimal_discriminator_from_logs on 30 random pairs of moderate log-densities",
-        expected="the same D* as from the densities themselves",
-        hint="D* = sigmoid(log p_data - log p_model)",
-        mistakes={"p_model is on top: the labels are swapped": 1.0 / (1.0 + np.exp(a - b))},
+        expected="the same D* as Part A gives from the densities themselves",
+        hint="your D* from Part A, rewritten so that only log-densities appear in it",
+        mistakes={"the roles of p_data and p_model are swapped": 1.0 / (1.0 + np.exp(a - b))},
+        worked=WORKED_LOGS,
     )
 
 
@@ -115,21 +129,25 @@ def test_exact_in_the_far_tails(student, reference, probe):
         got,
         1.0 / (1.0 + np.exp(-(a - b))),
         tried=tried,
-        expected="finite values, exactly sigmoid(log p_data - log p_model)",
-        hint="never exponentiate the log-densities themselves: work with their difference",
+        expected="finite values, the same D* as for the same two densities scaled up together",
+        hint="both densities underflow here, but their ratio does not: work with the difference of the "
+        "log-densities, and never exponentiate the log-densities themselves",
         mistakes={
             "the log-densities were exponentiated first, so both underflowed to 0": np.full(30, np.nan),
-            "p_model is on top: the labels are swapped": 1.0 / (1.0 + np.exp(a - b)),
+            "the roles of p_data and p_model are swapped": 1.0 / (1.0 + np.exp(a - b)),
         },
+        worked=WORKED_LOGS,
     )
-    no_warnings(got, tried=tried, hint="a stable sigmoid needs no division by zero")
+    no_warnings(got, tried=tried, hint="nothing here needs a division by zero: work with the difference")
 
 
 @graded("correct_discriminator_from_logs", weight=1, check_id="test_huge_gaps_do_not_overflow")
 def test_huge_gaps_do_not_overflow(student, reference, probe):
     """D* when the log-densities differ by tens to hundreds, exact to the last digits."""
-    # Gaps past 35 tell a clipped log-ratio apart; gaps past 710 make a naive exp(a) overflow.
-    gap = np.concatenate([probe.uniform(35.0, 700.0, 6), probe.uniform(710.0, 1000.0, 4)]) * np.array([1.0, -1.0] * 5)
+    # Gaps past 35 tell a clipped log-ratio apart; gaps past 760 make exp overflow both of the gap
+    # (a naive sigmoid) and of log p_data itself (densities exponentiated first: b is above -50), for
+    # every student alike. Between 709.8 and 760 the second would depend on the draw.
+    gap = np.concatenate([probe.uniform(35.0, 700.0, 6), probe.uniform(760.0, 1000.0, 4)]) * np.array([1.0, -1.0] * 5)
     b = probe.uniform(-50.0, 0.0, 10)
     tried = "optimal_discriminator_from_logs with log-densities tens to hundreds apart"
     got = student.optimal_discriminator_from_logs(b + gap, b)
@@ -140,10 +158,17 @@ def test_huge_gaps_do_not_overflow(student, reference, probe):
         atol=0.0,  # D* is tiny on one side: only a relative comparison sees a clipped log-ratio
         tried=tried,
         expected="values extremely close to 0 or 1 (the small ones correct in every digit), never nan",
-        hint="use exp(-|a|) on both branches of the sigmoid, so nothing overflows and nothing needs clipping",
-        mistakes={"exp overflowed to inf and inf/inf gave nan": np.where(gap > 0, np.nan, tiny / (1.0 + tiny))},
+        hint="a huge difference of log-densities must neither overflow nor be cut off: look at which "
+        "intermediate quantity becomes enormous when the gap is large, and avoid computing it",
+        # exp(gap) overflows only past log(max float), about 709.78: below that the naive form is exact
+        mistakes={
+            "an intermediate result overflowed to inf, and inf/inf gave nan": np.where(
+                gap > np.log(np.finfo(float).max), np.nan, np.where(gap > 0, 1.0 / (1.0 + tiny), tiny / (1.0 + tiny))
+            )
+        },
+        worked=WORKED_LOGS,
     )
-    no_warnings(got, tried=tried, hint="exp of a large positive number overflows: avoid computing it")
+    no_warnings(got, tried=tried, hint="an overflow warning means a huge intermediate value: avoid computing it")
 
 
 @graded("correct_discriminator_from_logs", weight=1, check_id="test_scalars_and_broadcasting")
@@ -162,8 +187,18 @@ def test_scalars_and_broadcasting(student, reference, probe):
             want,
             tried=tried,
             expected="D* for every pair, broadcast like any numpy operation (one value for two numbers)",
+            worked=WORKED_LOGS,
             hint="work with whole arrays (np.where, np.exp) rather than Python branches on single values",
         )
+
+
+@graded("correct_discriminator_from_logs", form=True, check_id="test_from_logs_is_a_float_array")
+def test_from_logs_is_a_float_array(student, reference, probe):
+    """The documented form: a float64 ndarray for array inputs."""
+    a, b = probe.uniform(-6.0, 1.0, 5), probe.uniform(-6.0, 1.0, 5)
+    is_float_array(
+        student.optimal_discriminator_from_logs(a, b), tried="optimal_discriminator_from_logs on two arrays", shape=(5,)
+    )
 
 
 @graded("correct_discriminator_cost", weight=3, check_id="test_riemann_sum_of_the_cost")
@@ -177,22 +212,21 @@ def test_riemann_sum_of_the_cost(student, reference, probe):
         student.discriminator_cost(d, p, q, dx),
         j,
         tried="discriminator_cost on a random grid of discriminator and density values",
-        expected="-1/2 * sum(p_data log d + p_model log(1 - d)) * dx",
-        hint="both expectations carry a factor 1/2, the cost is minimised (so it is positive) and the "
-        "sum is multiplied by dx",
+        expected="the integral form of J(D) from the introduction, as a Riemann sum over the grid",
+        hint="check each part of the integral in the introduction: the factors in front of it, which density "
+        "goes with log D and which with log(1 - D), and the width dx of each grid cell",
+        worked="J = -1/2 * sum(p_data * log d + p_model * log(1 - d)) * dx",
         mistakes={
             "the factors 1/2 are missing": 2 * j,
             "the sign is flipped": -j,
             "the sum was not multiplied by dx": j / dx,
-            "p_model is on top: the labels are swapped (log(1 - d) for the data)": -0.5
-            * dx
-            * np.sum(p * np.log1p(-d) + q * np.log(d)),
+            "the roles of p_data and p_model are swapped": -0.5 * dx * np.sum(p * np.log1p(-d) + q * np.log(d)),
         },
     )
 
 
-@graded("correct_discriminator_cost", weight=1, structural=True, check_id="test_cost_is_a_float")
+@graded("correct_discriminator_cost", form=True, check_id="test_cost_is_a_float")
 def test_cost_is_a_float(student, reference, probe):
-    """discriminator_cost returns a Python float."""
+    """The documented form: a Python float."""
     d, p, q = probe.uniform(0.1, 0.9, 5), probe.uniform(0.0, 1.0, 5), probe.uniform(0.0, 1.0, 5)
     is_python_float(student.discriminator_cost(d, p, q, 0.1), tried="discriminator_cost on a small grid")

@@ -2,12 +2,18 @@
 
 import numpy as np
 
-from gankit.judging.checking import graded, is_python_float, same_values
+from gankit.judging.checking import CheckFailed, graded, is_float_array, is_python_float, same_values
 
 SIGN = (
-    "the KL gradient is minus an expectation over p_data; importance sampling keeps that minus sign "
-    "(the tutorial's printed solution, section 8.3, drops it)"
+    "rewrite the KL gradient, an expectation over p_data, as an expectation over p_g: what weight must each "
+    "sample from p_g carry, and what happens to the sign in front?"
 )
+LOGIT = "the optimal discriminator's logit encodes the density ratio: recover the ratio from a, then use Part A"
+WORKED_F = (
+    "f = -p_data / p_g (importance sampling keeps the KL gradient's minus sign; the tutorial's printed "
+    "solution, section 8.3, drops it)"
+)
+WORKED_LOGIT = "f = -exp(a): the optimal logit is log p_data - log p_g, so exp(a) is the density ratio"
 
 
 def _log_normal(x, mean, std):
@@ -22,12 +28,13 @@ def test_minus_the_density_ratio(student, reference, probe):
         student.f_from_densities(p, q),
         -p / q,
         tried="f_from_densities on 25 random pairs of densities",
-        expected="-p_data / p_g at each pair",
+        expected="f at each pair, the f whose expected gradient is the KL gradient",
         hint=SIGN,
         mistakes={
-            "f has a plus sign: the generator would climb the KL divergence": p / q,
-            "the ratio is upside down (p_g / p_data)": -q / p,
+            "the sign of f is flipped: the generator would climb the KL divergence": p / q,
+            "the two densities are swapped in the ratio": -q / p,
         },
+        worked=WORKED_F,
     )
 
 
@@ -39,9 +46,51 @@ def test_density_ratio_broadcasts(student, reference, probe):
         student.f_from_densities(p, q),
         -p / q,
         tried="f_from_densities on a column and a row",
-        expected="a table of -p_data / p_g",
+        expected="a table of f, one value per pair",
         hint="numpy broadcasts elementwise operations",
+        worked=WORKED_F,
     )
+
+
+@graded("correct_f_from_densities", form=True, check_id="test_f_from_densities_is_a_float_array")
+def test_f_from_densities_is_a_float_array(student, reference, probe):
+    """The documented form: a float64 ndarray for array inputs."""
+    p, q = probe.uniform(0.1, 2.0, 5), probe.uniform(0.1, 2.0, 5)
+    is_float_array(student.f_from_densities(p, q), tried="f_from_densities on two arrays", shape=(5,))
+
+
+@graded("correct_f_from_logit", form=True, check_id="test_f_from_logit_is_a_float_array")
+def test_f_from_logit_is_a_float_array(student, reference, probe):
+    """The documented form: a float64 ndarray for an array of logits."""
+    is_float_array(student.f_from_logit(probe.uniform(-2.0, 2.0, 5)), tried="f_from_logit on an array", shape=(5,))
+
+
+def _own_f(student, a):
+    """The student's own f_from_logit at ``a``, if it gives finite numbers of the right shape (else None):
+    what a later part is judged consistent with when f_from_logit itself is wrong (error carried forward)."""
+    got = student.f_from_logit(a)
+    values = None if got.raised else got.as_array()
+    if values is None or values.shape != np.shape(a) or not np.all(np.isfinite(values)):
+        return None
+    return values
+
+
+def _carried(check, carried_value):
+    """Run ``check(want)`` with the right value; if it fails and the student's own earlier function
+    gives ``carried_value`` (not None), pass when the result agrees with that instead: a mistake in
+    f_from_logit is charged once, in its own part."""
+    try:
+        check(None)
+    except CheckFailed:
+        if carried_value is None:
+            raise
+        try:
+            check(carried_value)
+        except CheckFailed:
+            pass
+        else:
+            return
+        raise
 
 
 @graded("correct_f_from_logit", weight=3, check_id="test_minus_exp_of_the_logit")
@@ -52,13 +101,14 @@ def test_minus_exp_of_the_logit(student, reference, probe):
         student.f_from_logit(a),
         -np.exp(a),
         tried="f_from_logit on 25 random logits between -5 and 5",
-        expected="-exp(a): the optimal logit is log p_data - log p_g, so exp(a) is the density ratio",
-        hint=SIGN,
+        expected="the f of Part A, written through the optimal discriminator's logit",
+        hint=LOGIT,
         mistakes={
-            "f has a plus sign": np.exp(a),
-            "f = -a: the exp is missing": -a,
-            "f = -exp(-a): the logit's sign is flipped": -np.exp(-a),
+            "the sign of f is flipped": np.exp(a),
+            "the logit was used as if it were the density ratio itself": -a,
+            "the logit's sign is flipped (p_data and p_g are swapped)": -np.exp(-a),
         },
+        worked=WORKED_LOGIT,
     )
 
 
@@ -66,24 +116,30 @@ def test_minus_exp_of_the_logit(student, reference, probe):
 def test_mean_of_f_over_the_batch(student, reference, probe):
     """J(G) for a random batch of logits."""
     a = probe.uniform(-3.0, 3.0, probe.choice([7, 12, 20]))
+    got, own = student.generator_cost(a), _own_f(student, a)
+    _carried(lambda carried: _mean_of_f(got, a, carried), None if own is None else float(np.mean(own)))
+
+
+def _mean_of_f(got, a, carried):
     same_values(
-        student.generator_cost(a),
-        np.mean(-np.exp(a)),
+        got,
+        np.mean(-np.exp(a)) if carried is None else carried,
         tried="generator_cost on a random batch of logits",
-        expected="the mean of -exp(a) over the batch",
-        hint="average f_from_logit over the batch",
+        expected="the Monte Carlo estimate of J(G) over the batch",
+        hint="a Monte Carlo estimate of an expectation averages over the batch; use your f_from_logit",
         mistakes={
-            "f has a plus sign": np.mean(np.exp(a)),
+            "the sign of f is flipped": np.mean(np.exp(a)),
             "the sum was returned instead of the mean": np.sum(-np.exp(a)),
-            "f = -a: the exp is missing": np.mean(-a),
-            "f = -exp(-a)": np.mean(-np.exp(-a)),
+            "the logit was used as if it were the density ratio itself": np.mean(-a),
+            "the logit's sign is flipped (p_data and p_g are swapped)": np.mean(-np.exp(-a)),
         },
+        worked="the mean of f_from_logit(a) = -exp(a) over the batch",
     )
 
 
-@graded("correct_generator_cost", weight=1, structural=True, check_id="test_generator_cost_is_a_float")
+@graded("correct_generator_cost", form=True, check_id="test_generator_cost_is_a_float")
 def test_generator_cost_is_a_float(student, reference, probe):
-    """generator_cost returns a Python float."""
+    """The documented form: a Python float."""
     is_python_float(student.generator_cost(probe.uniform(-3.0, 3.0, 5)), tried="generator_cost on a small batch")
 
 
@@ -115,13 +171,14 @@ def _estimators(seed, theta, s_g, mu, s_d, n):
     from_data = np.random.default_rng(seed).normal(mu, s_d, n)
     right = float(np.mean(f * score))
     mistakes = {
-        "the score term is missing: this is the mean of f": float(np.mean(f)),
-        "the estimate is exactly 0 whatever the samples, as when f is differentiated through as well "
-        "(its derivative cancels the score term)": 0.0,
-        "f = -a: the exp is missing": float(np.mean(-a * score)),
-        "f = -exp(-a): the logit's sign is flipped": float(np.mean(-np.exp(-a) * score)),
-        "the score is divided by sigma_g, not sigma_g^2": float(np.mean(f * (x - theta) / s_g)),
-        "the score uses sigma_data: it is the derivative of log p_g, so it needs sigma_g": float(
+        "the score factor is missing: this is the mean of f alone": float(np.mean(f)),
+        "the estimate is exactly 0 whatever the samples: look at what your code differentiates": 0.0,
+        "the logit was used as if it were the density ratio itself": float(np.mean(-a * score)),
+        "the logit's sign is flipped (p_data and p_g are swapped)": float(np.mean(-np.exp(-a) * score)),
+        "the score has the wrong power of sigma_g: differentiate log p_g with respect to theta again": float(
+            np.mean(f * (x - theta) / s_g)
+        ),
+        "the score uses sigma_data: it is the derivative of log p_g, so only the generator's parameters enter": float(
             np.mean(f * (x - theta) / s_d**2)
         ),
         "the samples were drawn with sigma_g^2 as the scale (numpy's normal takes the standard deviation)": float(
@@ -143,9 +200,9 @@ def _sign_mistake(student, probe) -> str:
     a = probe.uniform(-2.0, 2.0, 5)
     f = student.f_from_logit(a).as_array()
     if f is not None and f.shape == a.shape and np.allclose(f, np.exp(a), rtol=1e-9):
-        return "f has a plus sign, so the gradient points the wrong way"
+        return "the gradient points the wrong way, and your f_from_logit has the opposite sign too"
     if f is not None and f.shape == a.shape and np.allclose(f, -np.exp(a), rtol=1e-9):
-        return "the gradient points the wrong way although your f_from_logit is right: check the sign of the score term"
+        return "the gradient points the wrong way although your f_from_logit passes: check the sign of the score term"
     return "the estimate has the opposite sign of the gradient: check the signs of f and of the score term"
 
 
@@ -154,16 +211,26 @@ def _seeded_check(student, probe, theta, s_g, mu, s_d, tried):
     seeded = probe.generator()
     right, mistakes = _estimators(seeded.seed, theta, s_g, mu, s_d, n)
     mistakes[_sign_mistake(student, probe)] = -right
+    got = student.ml_gradient_estimate(theta, s_g, mu, s_d, n, seeded)
+    x = _draws(seeded.seed, theta, s_g, n)
+    own = _own_f(student, _logit(x, theta, s_g, mu, s_d))
+    carried = None if own is None else float(np.mean(own * (x - theta) / s_g**2))
+    _carried(lambda value: _seeded_value(got, right if value is None else value, mistakes, tried), carried)
+
+
+def _seeded_value(got, right, mistakes, tried):
     same_values(
-        student.ml_gradient_estimate(theta, s_g, mu, s_d, n, seeded),
+        got,
         right,
         rtol=1e-7,
         atol=0.0,
         tried=tried,
-        expected="the score-function estimate from the samples rng.normal(theta, sigma_g, n_samples): the mean "
-        "of f(x) times d/dtheta log p_g(x), the same number the reference computes from the same generator",
-        hint="draw the samples first, with one call rng.normal(theta, sigma_g, n_samples); evaluate f and the score "
-        "of N(theta, sigma_g^2) at those samples and average their product",
+        expected="the score-function estimate of Part D from the samples rng.normal(theta, sigma_g, n_samples), "
+        "the same number the grader computes from the same generator",
+        hint="draw the samples first, with one call rng.normal(theta, sigma_g, n_samples), and evaluate every "
+        "factor of the estimator at those same samples; differentiate log p_g by theta yourself for the score",
+        worked="the mean over the samples x of f_from_logit(a(x)) * (x - theta) / sigma_g**2, with "
+        "a(x) = log p_data(x) - log p_g(x)",
         mistakes=mistakes,
     )
 
@@ -197,9 +264,9 @@ def test_seeded_estimate_at_the_data(student, reference, probe):
                   "generator equal to the data distribution")  # fmt: skip
 
 
-@graded("correct_ml_gradient_estimate", weight=1, structural=True, check_id="test_estimate_is_a_float")
+@graded("correct_ml_gradient_estimate", form=True, check_id="test_estimate_is_a_float")
 def test_estimate_is_a_float(student, reference, probe):
-    """ml_gradient_estimate returns a Python float."""
+    """The documented form: a Python float."""
     is_python_float(
         student.ml_gradient_estimate(0.3, 1.2, 0.0, 1.0, 100, probe.generator()),
         tried="ml_gradient_estimate with 100 samples",

@@ -90,6 +90,7 @@ class CheckResult:
     name: str
     weight: float
     structural: bool = False  # counts only when the cell's value checks all pass
+    form: bool = False  # the documented form: a quarter of the cell's points (structural too)
     failure: CheckFailed | None = None
     internal_error: str | None = None
     probe_values: list[float] = field(default_factory=list)  # secret: never shown to the student
@@ -117,11 +118,19 @@ class CellVerdict:
         """Whether ``result`` earns its weight: it passed, and is a value check or the values are right."""
         return result.passed and (self.values_right or not result.structural)
 
+    def weight_of(self, result: CheckResult) -> float:
+        """A check's weight in this cell; the form checks share a quarter of the cell, whatever their
+        declared weight (the policy of docs/student-api.md: a wrong form costs exactly that quarter)."""
+        if not result.form:
+            return result.weight
+        others = sum(r.weight for r in self.results if not r.form)
+        forms = sum(1 for r in self.results if r.form)
+        return others / 3 / forms if others else 1.0
+
     @property
     def score(self) -> float:
-        total = sum(r.weight for r in self.results)
-        counted = [r for r in self.results if self.counts(r)]
-        earned = sum(r.weight for r in counted)
+        total = sum(self.weight_of(r) for r in self.results)
+        earned = sum(self.weight_of(r) for r in self.results if self.counts(r))
         return round(self.points * earned / total, 4) if total else 0.0
 
     def summary(self) -> dict[str, Any]:
@@ -134,6 +143,7 @@ class CellVerdict:
                     "name": r.name,
                     "passed": r.passed,
                     "structural": r.structural,
+                    "form": r.form,
                     "mistake": r.failure.mistake if r.failure else None,
                     "internal_error": r.internal_error is not None,
                 }
@@ -143,10 +153,12 @@ class CellVerdict:
 
     def share(self, result: CheckResult) -> float:
         """The points of this cell that ``result`` is worth (the cell's points split by weight)."""
-        total = sum(r.weight for r in self.results)
-        return self.points * result.weight / total if total else 0.0
+        total = sum(self.weight_of(r) for r in self.results)
+        return self.points * self.weight_of(result) / total if total else 0.0
 
-    def feedback(self) -> str:
+    def feedback(self, worked: bool = False) -> str:
+        """The cell's feedback; ``worked`` adds each failed check's worked answer (the right
+        result, stated), which a course shows only after the due date."""
         passed = sum(r.passed for r in self.results)
         lines = [
             f"Hidden checks: {passed} of {len(self.results)} passed, "
@@ -162,7 +174,7 @@ class CellVerdict:
             if result.passed and result.structural and not self.values_right:
                 lines.append("    (this check counts once the values checked above are right)")
             if result.failure is not None:
-                lines.append(result.failure.text(indent="    "))
+                lines.append(result.failure.text(indent="    ", worked=worked))
             elif result.internal_error:
                 lines.append(
                     "    this check could not run (a problem on the grader's side, not yours); "
@@ -265,7 +277,11 @@ class Grader:
                 continue  # a test cell the student's notebook lacks scores nothing anyway
             probe = Probe(derive_seed(self.assignment, notebook, student_id, check.check_id))
             result = CheckResult(
-                _check_name(check), check.weight, getattr(check, "structural", False), probe_values=probe.values
+                _check_name(check),
+                check.weight,
+                getattr(check, "structural", False),
+                form=getattr(check, "form", False),
+                probe_values=probe.values,
             )
             if deadline and time.monotonic() >= deadline[0]:
                 result.failure = out_of_time(deadline[1])

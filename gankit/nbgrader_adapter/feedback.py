@@ -11,6 +11,7 @@ no network and no script: it reads the same in a browser offline and in JupyterL
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,30 @@ from gankit.nbgrader_adapter.untrusted_html import PAGE_POLICY, ShowSafely, clea
 TEMPLATES = Path(__file__).with_name("feedback_template")
 
 
+class WorkedAnswersBeforeDueDate(RuntimeError):
+    """Feedback holding worked answers was asked for while students may still resubmit."""
+
+
+def refuse_early_worked_answers(nb: NotebookNode, duedate: datetime | None, now: datetime | None = None) -> None:
+    """Raise if ``nb`` (an autograded notebook) states worked answers and its due date has not
+    passed (or it has none): a student reading them could resubmit the stated results."""
+    from gankit.nbgrader_adapter.hidden_checks import WORKED_KEY
+
+    if not nb.metadata.get(WORKED_KEY):
+        return
+    now = now or datetime.now(timezone.utc).replace(tzinfo=None)  # nbgrader keeps due dates in naive UTC
+    if duedate is None or now < duedate:
+        raise WorkedAnswersBeforeDueDate(
+            "REFUSED: this feedback holds worked answers (HiddenChecks.worked_answers = True) and the "
+            f"assignment's due date {'is not set' if duedate is None else f'({duedate} UTC) has not passed'}. "
+            "Students who read it could resubmit the stated results. Regrade without worked answers, "
+            "or generate this feedback after the due date."
+        )
+
+
 class MarkUngraded(NbGraderPreprocessor):
-    """Mark each grade cell still waiting for its grader (nbgrader's feedback shows it as 0)."""
+    """Mark each grade cell still waiting for its grader (nbgrader's feedback shows it as 0), and
+    refuse feedback that states worked answers before the due date."""
 
     # as nbgrader's GetGrades declares it: the HTML exporter configures it for every preprocessor
     display_data_priority = List(GetGrades.class_traits()["display_data_priority"].default()).tag(config=True)
@@ -39,6 +62,7 @@ class MarkUngraded(NbGraderPreprocessor):
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         info = resources["nbgrader"]
         with Gradebook(info["db_url"]) as gradebook:
+            refuse_early_worked_answers(nb, gradebook.find_assignment(info["assignment"]).duedate)
             for cell in nb.cells:
                 meta = cell.get("metadata", {}).get("nbgrader", {})
                 if meta.get("grade") and meta.get("grade_id"):

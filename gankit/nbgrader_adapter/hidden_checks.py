@@ -16,7 +16,7 @@ from pathlib import Path
 from nbformat import NotebookNode
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Float
+from traitlets import Bool, Float
 
 from gankit import notebooks
 from gankit.judging.grader import CellVerdict, Grader
@@ -25,6 +25,7 @@ from gankit.nbgrader_adapter.faults import DEADLINE_KEY, FAULTS_KEY, UNREADABLE_
 from gankit.sandbox.settings import Sandbox
 
 VERDICTS_KEY = "gankit_hidden_checks"
+WORKED_KEY = "gankit_worked_answers"  # set on a notebook whose feedback states worked answers
 _graders: dict[tuple[str, str, bool, CheckLimits], Grader] = {}
 
 
@@ -40,6 +41,11 @@ class HiddenChecks(NbGraderPreprocessor):
 
     call_seconds = Float(10.0, help="Seconds one call of a student's function may take.").tag(config=True)
     setup_seconds = Float(20.0, help="Seconds all of a notebook's code may take to load.").tag(config=True)
+    worked_answers = Bool(
+        False,
+        help="Add each failed check's worked answer (the right formula or form) to the feedback. "
+        "Feedback that holds them is refused by generate_feedback before the assignment's due date.",
+    ).tag(config=True)
 
     def grader(self, assignment: str) -> Grader:
         root = self.config.get("CourseDirectory", {}).get("root") or os.getcwd()
@@ -70,6 +76,10 @@ class HiddenChecks(NbGraderPreprocessor):
             verdicts = self.grader(info["assignment"]).grade(nb, notebook, student, deadline=(deadline, budget))
         # Plain data for the class report (check names and diagnosed mistakes; no probe values).
         nb.metadata[VERDICTS_KEY] = {grade_id: verdict.summary() for grade_id, verdict in verdicts.items()}
+        if self.worked_answers:
+            nb.metadata[WORKED_KEY] = True
+        else:
+            nb.metadata.pop(WORKED_KEY, None)
         faults = list(nb.metadata.get(FAULTS_KEY, []))
         if unreadable:
             faults.insert(0, fault(notebook, "unreadable", unreadable))
@@ -81,7 +91,7 @@ class HiddenChecks(NbGraderPreprocessor):
                 continue
             verdict = verdicts[grade_id]
             cell.outputs = [
-                new_output("stream", name="stdout", text=verdict.feedback()),
+                new_output("stream", name="stdout", text=verdict.feedback(worked=self.worked_answers)),
                 new_output(
                     "execute_result",
                     data={"text/plain": f"{verdict.score:g}"},

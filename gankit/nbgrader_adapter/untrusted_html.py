@@ -42,11 +42,10 @@ from nbgrader.api import Gradebook, MissingEntry
 from pygments.token import STANDARD_TYPES
 from traitlets import Bool
 
-from gankit.nbgrader_adapter.faults import FAULTS_KEY, UNREADABLE_KEY
-from gankit.nbgrader_adapter.hidden_checks import VERDICTS_KEY
 from gankit.nbgrader_adapter.mathml import ATTRIBUTES as MATHML_ATTRIBUTES
 from gankit.nbgrader_adapter.mathml import TAGS as MATHML_TAGS
 from gankit.nbgrader_adapter.mathml import MathMLRenderer
+from gankit.nbgrader_adapter.repair import KIT_PREFIX
 
 # The kit's own pages (feedback, class report) need no script and fetch nothing: their policy says
 # so to the browser, as a second line of defence behind ``clean``.
@@ -258,9 +257,9 @@ def _notebook_metadata(metadata: Any) -> dict:
     kept: dict = {}
     if not isinstance(metadata, dict):
         return kept
-    for key in (VERDICTS_KEY, FAULTS_KEY, UNREADABLE_KEY):
-        if key in metadata:
-            kept[key] = metadata[key]
+    for key, value in metadata.items():  # repair removed every such key a student sent
+        if isinstance(key, str) and key.startswith(KIT_PREFIX):
+            kept[key] = value
     for key, fields in _KERNEL_KEYS.items():
         value = metadata.get(key)
         if isinstance(value, dict):
