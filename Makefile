@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # nbgrader shells out to `alembic`, and kernels must be the environment's own.
 RUN := PATH="$(BIN):$$PATH"
 
-.PHONY: venv test test-fast course goldens benchmark format lint lab lock clean
+.PHONY: venv test test-fast course goldens benchmark format lint lab lock clean mutation
 
 $(STAMP): requirements.lock
 	# Students' code is graded inside bubblewrap (Debian's bubblewrap package).
@@ -33,6 +33,15 @@ test: $(STAMP)
 # The fast lane: no root, no services, no browser, no course cycle (see tests/conftest.py).
 test-fast: $(STAMP)
 	$(RUN) $(BIN)/python -m pytest -m "not slow and not root and not browser and not postgres" $(PYTEST_ARGS)
+
+# Mutation testing with cosmic-ray over the judging core, the sandbox and the grading steps (not in
+# CI: hours). Narrow it for a quick look: make mutation MUTATE=gankit/judging/checking.py MUTATION_SLOW=
+MUTATE ?= gankit/judging gankit/sandbox $(addprefix gankit/nbgrader_adapter/,intake.py execute.py hidden_checks.py \
+	repair.py exchange.py) gankit/cluster/writes.py source/gan_exercises/gan_checks.py
+MUTATION_FAST ?= -m "not slow and not root and not browser and not postgres"
+MUTATION_SLOW ?= tests/test_fair_grades.py tests/test_course_cycle.py tests/test_adversarial.py
+mutation: $(STAMP)
+	tools/mutation.sh "$(BIN)" "$(MUTATE)" '$(MUTATION_FAST)' "$(MUTATION_SLOW)"
 
 course: $(STAMP)
 	$(RUN) $(BIN)/python -m gankit.course_cycle $(COURSE_ARGS)
