@@ -3,10 +3,23 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 
-from gankit.judging.checking import CheckFailed, same_values
+from gankit.judging.checking import (
+    CheckFailed,
+    Probe,
+    derive_seed,
+    graded,
+    is_python_float,
+    no_warnings,
+    raises,
+    require,
+    same_values,
+)
+from gankit.judging.codec import Seeded
 from gankit.judging.grader import CellVerdict, CheckResult
 from gankit.judging.outcome import Outcome
 
@@ -94,3 +107,100 @@ def test_a_check_that_crashed_earns_nothing_and_says_it_could_not_run():
     assert not crashed.passed
     assert verdict.score == pytest.approx(1.0)
     assert "could not run" in verdict.feedback()
+
+
+def test_a_seed_is_the_first_eight_bytes_of_the_parts_sha256_halved_so_regrades_draw_the_same():
+    """Seeds must never change (a regrade would draw other inputs): SHA-256 of the NUL-joined parts,
+    its first 8 bytes big-endian, shifted right once (63 bits)."""
+    for parts in [("gan", "ex1", "ada", "test_share"), ("ab", "c"), ("a", "bc"), ("",)]:
+        digest = hashlib.sha256("\0".join(parts).encode()).digest()
+        assert derive_seed(*parts) == int.from_bytes(digest[:8], "big") // 2
+    assert derive_seed("ab", "c") != derive_seed("a", "bc")
+
+
+def test_a_probe_draws_from_its_seed_and_remembers_what_it_drew():
+    """A probe's inputs are numpy's default generator from the seed, recorded so tests can look for them."""
+    probe, rng = Probe(7), np.random.default_rng(7)
+    drawn = probe.uniform(-2.0, 3.0, (2, 2))
+    assert drawn.tolist() == rng.uniform(-2.0, 3.0, (2, 2)).tolist()
+    assert probe.values == drawn.ravel().tolist()
+    assert probe.choice(["a", "b", "c", "d"]) == "abcd"[int(rng.integers(4))]
+    assert probe.generator() == Seeded(int(rng.integers(2**62)))
+    assert probe.uniform(1.0, 2.0) == rng.uniform(1.0, 2.0) and len(probe.values) == 5
+
+
+def test_graded_marks_a_check_with_its_cell_weight_kind_and_id():
+    """Unless told otherwise a check weighs 1 and checks values (it is not structural)."""
+
+    @graded("cell_a", check_id="id_a")
+    def test_plain(student, reference, probe):
+        """A plain check."""
+
+    @graded("cell_b", 2.5, True, check_id="id_b")
+    def test_form(student, reference, probe):
+        """A structural check."""
+
+    assert (test_plain.cell, test_plain.weight, test_plain.structural, test_plain.check_id) == (
+        "cell_a",
+        1.0,
+        False,
+        "id_a",
+    )
+    assert (test_form.cell, test_form.weight, test_form.structural, test_form.check_id) == ("cell_b", 2.5, True, "id_b")
+
+
+def test_the_feedback_lists_what_was_tried_expected_and_got_with_a_mistake_only_when_one_is_named():
+    """Each field on its own line, indented as asked; the likely mistake only when there is one."""
+    plain = CheckFailed("tried this", "that", "something else", "think again").text(indent="  ")
+    named = CheckFailed("tried this", "that", "something else", "think again", "a sign error").text()
+    assert plain.splitlines() == [
+        "  tried:    tried this",
+        "  expected: that",
+        "  got:      something else",
+        "  hint:     think again",
+    ]
+    assert "likely mistake: a sign error" in named.splitlines()
+
+
+def test_an_error_or_no_numbers_fails_and_a_reference_without_numbers_is_the_graders_bug():
+    """A student's error or non-numeric answer is a failed check; a reference without numbers raises."""
+    error = Outcome("error", error_type="ZeroDivisionError")
+    with pytest.raises(CheckFailed, match="an error instead of a result"):
+        same_values(error, 1.0, **FEEDBACK)
+    with pytest.raises(CheckFailed, match="not numbers"):
+        same_values(Outcome("str", "0.5"), 0.5, **FEEDBACK)
+    with pytest.raises(RuntimeError):
+        same_values(_got(0.5), Outcome("str", "0.5"), **FEEDBACK)
+
+
+def test_a_mistake_is_named_only_when_exactly_one_known_mistake_gives_the_answer():
+    """Values matching one named mistake name it; matching two, or none, name nothing."""
+    want = [1.0, 2.0]
+    mistakes = {"negated": [-1.0, -2.0], "doubled": [2.0, 4.0], "zero": [0.0, 0.0], "also zero": [0.0, 0.0]}
+    assert _verdict([-1.0, -2.0], want, mistakes=mistakes).mistake == "negated"
+    assert _verdict([2.0, 4.0 * (1 + 1e-8)], want, mistakes=mistakes).mistake == "doubled"
+    assert _verdict([0.0, 0.0], want, mistakes=mistakes).mistake is None
+    assert _verdict([5.0, 5.0], want, mistakes=mistakes).mistake is None
+    assert _verdict([-1.0], [1.0], mistakes={"negated": [-1.0, -1.0]}) is not None
+
+
+def test_python_float_and_the_other_comparisons_fail_exactly_when_they_should():
+    """``python_float``, ``is_python_float``, ``no_warnings``, ``raises`` and ``require``."""
+    assert _verdict(0.5, 0.5, python_float=True) is None
+    with pytest.raises(CheckFailed, match="float"):
+        same_values(Outcome("numpy.float64", 0.5), 0.5, python_float=True, **FEEDBACK)
+    same_values(Outcome("numpy.float64", 0.5), 0.5, **FEEDBACK)
+    is_python_float(Outcome("float", 0.5), tried="t")
+    with pytest.raises(CheckFailed):
+        is_python_float(Outcome("ndarray", np.array(0.5)), tried="t")
+    no_warnings(Outcome("float", 0.5), tried="t", hint="h")
+    with pytest.raises(CheckFailed, match="RuntimeWarning"):
+        no_warnings(Outcome("float", 0.5, warnings=("RuntimeWarning: divide by zero",)), tried="t", hint="h")
+    raises(Outcome("error", error_type="ValueError"), "ValueError", tried="t", hint="h")
+    for got in (Outcome("float", 0.5), Outcome("error", error_type="TypeError")):
+        with pytest.raises(CheckFailed):
+            raises(got, "ValueError", tried="t", hint="h")
+    require(True, tried="t", expected="e", got="g", hint="h")
+    with pytest.raises(CheckFailed) as failed:
+        require(False, tried="t", expected="e", got="g", hint="h", mistake="m")
+    assert (failed.value.got, failed.value.mistake) == ("g", "m")
