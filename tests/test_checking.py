@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import numpy as np
 import pytest
@@ -204,3 +205,44 @@ def test_python_float_and_the_other_comparisons_fail_exactly_when_they_should():
     with pytest.raises(CheckFailed) as failed:
         require(False, tried="t", expected="e", got="g", hint="h", mistake="m")
     assert (failed.value.got, failed.value.mistake) == ("g", "m")
+
+
+def _words(got, want) -> str:
+    return _verdict(got, want).got
+
+
+def test_the_same_kind_of_difference_reads_the_same_and_a_sign_error_says_so():
+    """Feedback depends on the kind of difference, not on the (secret) values: a sign error
+    mentions the sign whatever the signs are, a plain wrong value never does."""
+    for flipped in ([-2.0, 2.0], [2.0, -2.0], [[1.0, -2.0], [1.0, 2.0]], [[-1.0, -2.0], [1.0, 2.0]]):
+        assert "sign" in _words(*flipped), flipped
+    for wrong in ([3.0, 2.0], [-5.0, -2.0], [[1.0, 5.0], [1.0, 2.0]], [[np.inf, 5.0], [1.0, 2.0]]):
+        assert "sign" not in _words(*wrong), wrong
+    assert _words(3.0, 2.0) == _words(-5.0, -2.0) != _words(1.0, 0.0)
+    assert _words([np.inf, -2.0], [1.0, 2.0]) != _words([np.inf, 5.0], [1.0, 2.0])
+    # nan where nan is expected is right; nan where a number is expected is counted as such.
+    assert _words([np.nan, 5.0], [np.nan, 3.0]) == _words([1.0, 5.0], [1.0, 3.0])
+    assert _words([np.nan, 5.0], [1.0, 3.0]) != _words([7.0, 5.0], [1.0, 3.0])
+    assert _words([1.0, 2.0], [np.nan, 3.0]) == _words([7.0, 2.0], [1.0, 3.0])
+
+
+def test_nan_where_nan_is_expected_passes():
+    """An undefined value the reference also leaves undefined is right."""
+    assert _verdict([np.nan, 1.0], [np.nan, 1.0]) is None
+
+
+def test_a_mistake_of_another_shape_or_only_near_the_answer_is_not_named():
+    """A known mistake is named only for values of the same shape, within a millionth."""
+    shapes = {"a scalar": [-1.0], "a column": [[-1.0], [-1.0]]}
+    assert _verdict([-1.0, -1.0], [1.0, 1.0], mistakes=shapes).mistake is None
+    assert _verdict([2.0, 4.5], [1.0, 2.0], mistakes={"doubled": [2.0, 4.0]}).mistake is None
+
+
+def test_outcomes_read_from_the_wire_compare_by_value():
+    """Kinds and error names arrive as new strings from JSON: equal text is what counts."""
+    number = Outcome.from_reply(json.loads('{"value": {"type": "float", "value": 0.5}}'))
+    error = Outcome.from_reply(json.loads('{"error": {"type": "ValueError", "message": ""}}'))
+    is_python_float(number, tried="t")
+    raises(error, "ValueError", tried="t", hint="h")
+    with pytest.raises(CheckFailed):
+        raises(Outcome("error", error_type="ZeroDivisionError"), "ValueError", tried="t", hint="h")
