@@ -646,7 +646,7 @@ import subprocess, sys, time
 def hogs(count, mib):
     code = "import time; x = b'x' * (%d << 20); time.sleep(30)" % mib
     children = [subprocess.Popen([sys.executable, "-I", "-S", "-c", code]) for _ in range(count)]
-    time.sleep(4)
+    time.sleep(8)  # time to allocate even on a busy machine; the supervisor ends it much sooner
     for child in children:
         child.kill()
     return "all alive"
@@ -655,6 +655,6 @@ def hogs(count, mib):
 
 def test_the_supervisor_ends_a_sandbox_whose_processes_together_pass_its_memory(user_mode):
     """Four processes of 100 MiB each fit the per-process limit of 300 MiB, but not the sandbox's."""
-    with _process(HOGS, memory_mb=300) as process:
+    with _process(HOGS, memory_mb=300, call_seconds=20) as process:
         outcome = Outcome.from_reply(process.call("hogs", [4, 100]))
     assert outcome.raised, outcome
