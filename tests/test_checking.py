@@ -246,3 +246,23 @@ def test_outcomes_read_from_the_wire_compare_by_value():
     raises(error, "ValueError", tried="t", hint="h")
     with pytest.raises(CheckFailed):
         raises(Outcome("error", error_type="ZeroDivisionError"), "ValueError", tried="t", hint="h")
+
+
+def test_the_counts_in_the_feedback_follow_the_check_and_nan_is_mentioned_only_when_returned():
+    """Rounding noise is not counted as a wrong value, a small error is; nan only when there is one."""
+    assert _words([1.0 + 1e-13, 5.0], [1.0, 2.0]) == _words([1.0, 5.0], [1.0, 2.0])
+    assert _words([1.0, 2.5, 9.0], [1.0, 2.0, 3.0]) != _words([1.0, 2.0, 9.0], [1.0, 2.0, 3.0])
+    assert "nan" in _words([np.nan, 5.0], [1.0, 3.0]) and "nan" not in _words([7.0, 5.0], [1.0, 3.0])
+
+
+def test_a_mistake_is_matched_by_shape_nan_included_and_the_first_warning_is_named():
+    """One mistake of another shape is not named, a nan mistake is; the first of two warnings is shown."""
+    assert _verdict([-1.0, -1.0], [1.0, 1.0], mistakes={"a scalar": [-1.0]}).mistake is None
+    assert _verdict([np.nan, np.nan], [1.0, 2.0], mistakes={"undefined": [np.nan, np.nan]}).mistake == "undefined"
+    warned = Outcome("float", 0.5, warnings=("RuntimeWarning: divide by zero", "UserWarning: later"))
+    with pytest.raises(CheckFailed) as failed:
+        no_warnings(warned, tried="t", hint="h")
+    assert "RuntimeWarning" in failed.value.got and "UserWarning" not in failed.value.got
+    for other in (Outcome("bool", True), Outcome("error", error_type="ValueError"), Outcome("int", 1)):
+        with pytest.raises(CheckFailed):
+            is_python_float(other, tried="t")
