@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # nbgrader shells out to `alembic`, and kernels must be the environment's own.
 RUN := PATH="$(BIN):$$PATH"
 
-.PHONY: venv test test-fast course goldens benchmark format lint lab lock clean relocated-venv
+.PHONY: venv test test-fast course goldens benchmark format lint lab lock clean relocated-venv mutation
 
 # The stamp records the absolute path the environment was built at: its scripts name that path, so
 # a clone copied with its .venv (cp -a, to hand it to another account) or moved would run the old
@@ -47,6 +47,16 @@ test: $(STAMP)
 # The fast lane: no root, no services, no browser, no course cycle (see tests/conftest.py).
 test-fast: $(STAMP)
 	$(RUN) $(BIN)/python -m pytest -m "not slow and not root and not browser and not postgres" $(PYTEST_ARGS)
+
+# Mutation testing with cosmic-ray over the judging core, the sandbox and the grading steps (not in
+# CI: hours). Narrow it for a quick look: make mutation MUTATE=gankit/judging/checking.py MUTATION_SLOW=
+# (MUTATION_MINUTES=20 stops after a random sample and prints the rate's bounds).
+MUTATE ?= gankit/judging gankit/sandbox $(addprefix gankit/nbgrader_adapter/,intake.py execute.py hidden_checks.py \
+	repair.py exchange.py) gankit/cluster/writes.py source/gan_exercises/gan_checks.py
+MUTATION_FAST ?= -m "not slow and not root and not browser and not postgres"
+MUTATION_SLOW ?= tests/test_fair_grades.py tests/test_course_cycle.py tests/test_adversarial.py
+mutation: $(STAMP)
+	MUTATION_MINUTES="$(MUTATION_MINUTES)" tools/mutation.sh "$(BIN)" "$(MUTATE)" '$(MUTATION_FAST)' "$(MUTATION_SLOW)"
 
 course: $(STAMP)
 	$(RUN) $(BIN)/python -m gankit.course_cycle $(COURSE_ARGS)

@@ -95,3 +95,14 @@ def test_the_student_process_source_runs_without_the_kit(tmp_path):
     assert replies[-2:][0] == {"op": "ready"}
     outcome = Outcome.from_reply(replies[-1])
     assert outcome.value[0] == 2.0 and math.isnan(outcome.value[1])
+
+
+def test_a_float_subclass_is_not_taken_for_a_plain_float():
+    """``float(...)`` is what the checks ask for: numpy's float64 (a subclass of float) is not it."""
+
+    class Fussy(float):
+        pass
+
+    kinds = [Outcome.from_reply(_across({"value": encode_result(v)})).kind for v in (np.float64(0.5), Fussy(0.5))]
+    assert kinds == ["numpy.float64", "object"]
+    assert Outcome.from_reply(_across({"value": encode_result(0.5)})).kind == "float"

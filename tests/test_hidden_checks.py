@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import re
 import secrets
@@ -19,16 +20,19 @@ import nbformat
 import numpy as np
 import pytest
 import zmq
+from nbgrader.utils import determine_grade
 from paths import RELEASE, SOURCE
 from processes import running
+from traitlets.config import Config
 
 from gankit import ASSIGNMENT, NOTEBOOKS, ROOT, notebooks
-from gankit.judging import student_process
+from gankit.judging import checking, student_process
 from gankit.judging.checking import Probe, derive_seed
 from gankit.judging.codec import encode_result
 from gankit.judging.grader import Grader, checks_for
 from gankit.judging.outcome import Outcome
 from gankit.judging.student_process import CheckLimits, StudentProcess
+from gankit.nbgrader_adapter.hidden_checks import HiddenChecks
 from gankit.sandbox.cgroups import CGROUP_ROOT
 from gankit.sandbox.command import UID_BASE, SandboxedCommand
 from gankit.sandbox.kernel import SandboxedKernelManager
@@ -69,6 +73,38 @@ def test_students_get_different_probes_and_a_regrade_the_same():
 
     assert drawn("ada") == drawn("ada")
     assert drawn("ada") != drawn("ben")
+
+
+def test_the_grader_draws_each_students_own_probes_and_the_same_again_on_a_regrade(grader, monkeypatch):
+    """Probes as the grader draws them: other ids get other inputs, the same id the same inputs."""
+    name = NOTEBOOKS[0]
+    nb = notebooks.read(SOLUTIONS / f"{name}.ipynb")
+    monkeypatch.setitem(grader.checks, name, grader.checks[name][:2])
+
+    def probes(verdicts):
+        return [r.probe_values for v in verdicts.values() for r in v.results]
+
+    both = grader.grade_many(nb, name, ["ada", "ben"])
+    again = grader.grade(nb, name, "ada")
+    assert all(probes(both["ada"])) and probes(again) == probes(both["ada"])
+    assert all(a != b for a, b in zip(probes(both["ada"]), probes(both["ben"]), strict=True))
+
+
+def test_a_hidden_check_that_crashes_awards_no_points(grader, monkeypatch):
+    """A check with a bug fails its share of the cell, even for the model solution."""
+    name = NOTEBOOKS[0]
+    fine = grader.checks[name][0]
+
+    @checking.graded(fine.cell, weight=fine.weight, check_id="crashes")
+    def test_crashes(student, reference, probe):
+        """A check with a bug in it."""
+        raise ZeroDivisionError("a bug in the check")
+
+    monkeypatch.setitem(grader.checks, name, [fine, test_crashes])
+    verdict = grader.grade(notebooks.read(SOLUTIONS / f"{name}.ipynb"), name, "ada")[fine.cell]
+    assert verdict.score == pytest.approx(verdict.points / 2, abs=1e-4)
+    monkeypatch.setitem(grader.checks, name, [test_crashes])
+    assert grader.grade(notebooks.read(SOLUTIONS / f"{name}.ipynb"), name, "ada")[fine.cell].score == 0
 
 
 def test_a_checks_probes_follow_its_stable_id_not_its_function_name(monkeypatch):
@@ -565,3 +601,101 @@ def test_feedback_shows_nothing_the_students_code_chose(grader, student_id):
         assert "LEAK" not in text, name
         assert not _appearances(probes, text), name
         assert any(not result.passed for verdict in verdicts.values() for result in verdict.results)
+
+
+@pytest.mark.parametrize(("folder", "earns"), [(SOLUTIONS, 1.0), (RELEASE, 0.0)])
+def test_the_autograde_step_writes_each_cells_hidden_score_where_nbgrader_reads_it(folder, earns, test_points):
+    """nbgrader reads a test cell's score from its output: full points for the model answer, 0 for the stubs."""
+    name = NOTEBOOKS[0]
+    step = HiddenChecks(config=Config({"CourseDirectory": {"root": str(ROOT)}}))
+    resources = {"nbgrader": {"notebook": name, "student": "ada", "assignment": ASSIGNMENT}}
+    nb, _ = step.preprocess(notebooks.read(folder / f"{name}.ipynb"), resources)
+    read = {
+        cell.metadata.nbgrader["grade_id"]: determine_grade(cell)
+        for cell in nb.cells
+        if cell.metadata.get("nbgrader", {}).get("grade_id") in test_points[name]
+    }
+    assert read == {grade_id: (earns * points, points) for grade_id, points in test_points[name].items()}
+
+
+# -- the sandbox's own limits, in user mode ------------------------------------------------------
+
+
+@pytest.fixture
+def user_mode(monkeypatch) -> None:
+    """Build sandboxes as an ordinary user's grader does, even when the tests run as root: no
+    cgroups, so the seccomp filter, the rlimits and the supervisor's memory watch are all that
+    hold (as root, the cgroup's own limits would hide a missing one)."""
+    if os.geteuid() == 0:
+        monkeypatch.setattr(os, "geteuid", lambda: 1000)
+
+
+READ_OWN_MEMORY = """
+import ctypes, os
+
+class _Iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("length", ctypes.c_size_t)]
+
+def read_own_memory():
+    libc = ctypes.CDLL(None, use_errno=True)
+    source, target = ctypes.create_string_buffer(b"mine", 8), ctypes.create_string_buffer(8)
+    local = _Iovec(ctypes.cast(target, ctypes.c_void_p), 8)
+    remote = _Iovec(ctypes.cast(source, ctypes.c_void_p), 8)
+    done = libc.process_vm_readv(os.getpid(), ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
+    return done if done >= 0 else -ctypes.get_errno()
+"""
+
+
+def test_the_seccomp_filter_denies_what_no_namespace_or_missing_capability_does(user_mode):
+    """``process_vm_readv`` on itself needs no privilege (it reads 8 bytes without the filter):
+    only the seccomp filter makes it fail, with EPERM."""
+    with _process(READ_OWN_MEMORY) as process:
+        assert Outcome.from_reply(process.call("read_own_memory", [])).value == -errno.EPERM
+
+
+THREADS = """
+import resource, threading
+
+def threads(wanted):
+    threading.stack_size(256 * 1024)  # so that the address-space limit is not what stops them
+    started, stop = 0, threading.Event()
+    try:
+        for _ in range(wanted):
+            threading.Thread(target=stop.wait).start()
+            started += 1
+    except RuntimeError:
+        pass
+    stop.set()
+    return list(resource.getrlimit(resource.RLIMIT_NPROC)), started
+"""
+GRADING_AS_ROOT = os.geteuid() == 0
+
+
+def test_the_process_count_limit_holds_threads_included_without_cgroups(user_mode):
+    """At most ``max_processes`` processes and threads in the whole sandbox, from the rlimit alone."""
+    with _process(THREADS, max_processes=8) as process:
+        limit, started = Outcome.from_reply(process.call("threads", [40])).value
+    assert [item.value for item in limit.value] == [8, 8]
+    # The kernel does not count a user namespace that host root made (the sandbox's processes are
+    # root's there), so the count itself is only seen bounded when the tests run unprivileged.
+    assert GRADING_AS_ROOT or 0 < started.value < 8
+
+
+HOGS = """
+import subprocess, sys, time
+
+def hogs(count, mib):
+    code = "import time; x = b'x' * (%d << 20); time.sleep(30)" % mib
+    children = [subprocess.Popen([sys.executable, "-I", "-S", "-c", code]) for _ in range(count)]
+    time.sleep(8)  # time to allocate even on a busy machine; the supervisor ends it much sooner
+    for child in children:
+        child.kill()
+    return "all alive"
+"""
+
+
+def test_the_supervisor_ends_a_sandbox_whose_processes_together_pass_its_memory(user_mode):
+    """Four processes of 100 MiB each fit the per-process limit of 300 MiB, but not the sandbox's."""
+    with _process(HOGS, memory_mb=300, call_seconds=20) as process:
+        outcome = Outcome.from_reply(process.call("hogs", [4, 100]))
+    assert outcome.raised, outcome

@@ -10,8 +10,17 @@ import threading
 from pathlib import Path
 
 import pytest
+from nbgrader.coursedir import CourseDirectory
 
-from gankit.nbgrader_adapter.intake import Bounds, NotAFolder, Skipped, copy_submission, read_record, write_record
+from gankit.nbgrader_adapter.intake import (
+    Bounds,
+    NotAFolder,
+    SafeCollect,
+    Skipped,
+    copy_submission,
+    read_record,
+    write_record,
+)
 
 
 @pytest.fixture
@@ -161,3 +170,41 @@ def test_the_record_sits_beside_the_copy_and_reads_back(tmp_path):
     assert read_record(folder) == [] and not (folder.parent / "gan_exercises.intake.json").exists()
     (folder.parent / "gan_exercises.intake.json").symlink_to(tmp_path / "elsewhere.json")
     assert read_record(folder) == []  # a record is the grader's file, never a link
+
+
+def test_a_file_swapped_for_a_link_after_it_was_looked_at_is_not_followed(tmp_path, secret, monkeypatch):
+    """The look (``lstat``) and the open are two steps: a link put in between is still not followed."""
+    src = _submission(tmp_path)
+    (src / "ex1.ipynb").write_text("my answer")
+    looked = os.stat
+
+    def swap_after_the_look(path, *args, **kwargs):
+        info = looked(path, *args, **kwargs)
+        if path == "ex1.ipynb" and kwargs.get("follow_symlinks") is False:
+            (src / "ex1.ipynb").unlink()
+            (src / "ex1.ipynb").symlink_to(secret)
+        return info
+
+    monkeypatch.setattr(os, "stat", swap_after_the_look)
+    dest = tmp_path / "copy"
+    try:
+        copy_submission(src, dest)
+    except OSError:
+        pass  # refusing the whole copy is as safe as leaving the file out
+    monkeypatch.undo()
+    assert (src / "ex1.ipynb").is_symlink()  # the swap happened
+    for base, _, names in os.walk(dest):
+        assert not any("MODEL ANSWER" in (Path(base) / n).read_text() for n in names)
+
+
+def test_collect_bounds_files_by_nbgraders_max_file_size_in_kilobytes(tmp_path):
+    """``CourseDirectory.max_file_size`` is in kilobytes (nbgrader's unit): 2 means 2000 bytes."""
+    src = _submission(tmp_path)
+    (src / "small.txt").write_bytes(b"x" * 1500)
+    (src / "large.txt").write_bytes(b"y" * 2500)
+    dest = tmp_path / "collected" / "ann" / "gan_exercises"
+    collect = SafeCollect(coursedir=CourseDirectory(max_file_size=2, max_dir_size=100), check_owner=False)
+    collect.do_copy(str(src), str(dest))
+    assert (dest / "small.txt").read_bytes() == b"x" * 1500
+    assert not (dest / "large.txt").exists()
+    assert "large.txt" in _skipped(read_record(dest))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import pwd
 import shutil
+import stat
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -129,15 +130,18 @@ def test_a_student_cannot_make_a_courses_folder_in_the_exchange(course_cycle):
 def test_a_student_cannot_list_or_guess_another_students_submission(course_cycle):
     inbound = course_cycle["inbound"]
     cwd = Path(pwd.getpwnam(BOB).pw_dir)
-    # Nor take the course's folder away to plant one of his own in its place (the sticky bit).
-    course_folder = inbound.parent
-    moved = run_as(BOB, ["mv", str(course_folder), f"{course_folder}-gone"], cwd, check=False)
-    assert moved.returncode != 0 and course_folder.is_dir()
+    # inbound/ is writable by every student: its sticky bit keeps Bob from renaming (or removing)
+    # Alice's submission there, even knowing its name.
+    alice = course_cycle["submissions"][ALICE]
+    assert inbound.stat().st_mode & stat.S_ISVTX
+    moved = run_as(BOB, ["mv", str(alice), f"{alice}-gone"], cwd, check=False)
+    if moved.returncode == 0:  # put it back for the tests that follow, then fail
+        Path(f"{alice}-gone").rename(alice)
+    assert moved.returncode != 0 and alice.is_dir()
     listing = run_as(BOB, ["ls", str(inbound)], cwd, check=False)
     assert listing.returncode != 0 and "Permission denied" in listing.stderr
     # nbgrader names a submission student+assignment+timestamp+random string: without listing the
     # folder, the name (and so the file) cannot be found.
-    alice = course_cycle["submissions"][ALICE]
     without_random = alice.name.rsplit("+", 1)[0]
     guess = run_as(BOB, ["cat", f"{inbound}/{without_random}/{NOTEBOOKS[0]}.ipynb"], cwd, check=False)
     assert guess.returncode != 0

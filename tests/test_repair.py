@@ -9,6 +9,7 @@ import logging
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbgrader.nbgraderformat import SCHEMA_VERSION
 from nbgrader.preprocessors import OverwriteCells
 
 from gankit.nbgrader_adapter.faults import FAULTS_KEY
@@ -157,3 +158,12 @@ def test_the_metadata_check_with_its_schema_compiled_once_gives_nbgraders_verdic
             expected = _verdict(stock, nb)
             assert expected == "valid" if name == "right" else expected != "valid", (name, expected)
             assert _verdict(kit, nb) == _verdict(kit, nb) == expected, name
+
+
+def test_a_changed_schema_version_is_restored_and_named(course):
+    """nbgrader refuses a whole notebook whose grade cell claims another schema version: it is put back."""
+    released, resources = course
+    released.cells[2].metadata.nbgrader["schema_version"] = 2
+    nb, _ = RepairGradeCells().preprocess(released, resources)
+    assert nb.cells[2].metadata.nbgrader["schema_version"] == SCHEMA_VERSION
+    assert [item["where"] for item in nb.metadata[FAULTS_KEY]] == ["correct_f"]
