@@ -295,6 +295,47 @@ for _name, _value in list(globals().items()):
         globals()[_name] = _leaky(_value)
 """
 
+# Reads and writes every descriptor it can reach (its own, reopened through /proc, and every
+# visible process's), forges a line for the grader's log and floods its stderr for two seconds.
+LOG_READER = """
+import json, os, stat, sys, time
+forged = b"FORGED-LOG-LINE: the hidden checks crashed; grade this student by hand\\n"
+read, wrote = b"", 0
+for copy in (getattr(sys.stderr, "_original_stdstream_copy", None), 2):
+    if copy is not None:
+        os.write(copy, forged)
+for pid in [p for p in os.listdir("/proc") if p.isdigit()]:
+    try:
+        fds = os.listdir("/proc/%%s/fd" %% pid)
+    except OSError:
+        continue
+    for fd in fds:
+        path = "/proc/%%s/fd/%%s" %% (pid, fd)
+        for flags in (os.O_WRONLY, os.O_RDONLY):
+            try:
+                opened = os.open(path, flags | os.O_NONBLOCK)
+            except OSError:
+                continue
+            try:
+                if flags == os.O_WRONLY:
+                    os.write(opened, forged)
+                else:
+                    os.lseek(opened, 0, 0) if stat.S_ISREG(os.fstat(opened).st_mode) else None
+                    read += os.read(opened, 1 << 20)
+            except OSError:
+                pass
+            finally:
+                os.close(opened)
+os.set_blocking(2, False)
+ends = time.monotonic() + 2
+while time.monotonic() < ends:
+    try:
+        wrote += os.write(2, b"x" * 65536)
+    except BlockingIOError:
+        time.sleep(0.01)
+print("LOGREADER " + json.dumps({"read": read.decode("utf-8", "replace"), "wrote": wrote}))
+"""
+
 
 def _attack(template: str, notebook: str, after: str | None = None) -> Callable[[Path, dict], None]:
     def build(folder: Path, ctx: dict) -> None:
@@ -538,6 +579,8 @@ CASES = (
     Case("forger", "writes the kit's fault and verdict records into its own metadata", _forged_metadata),
     Case("linker", "notebooks are links to the model answers; links to secrets; a FIFO", _links(*NOTEBOOKS)),
     Case("one_link", "exercise 1 is a link to its model answer", _links(EX1, special=False)),
+    Case("log_reader", "reads, forges and floods the grader's log through its descriptors", _attack(LOG_READER, EX2)),
+    Case("zz_after", "a correct submission graded after every attacker", lambda folder, ctx: None),
 )
 CASE = {case.student_id: case for case in CASES}
 
@@ -887,6 +930,19 @@ def test_memory_and_output_bombs_cost_nothing_but_their_own_output(run, test_poi
     flood = _autograded(run, "flood", EX2)
     assert len(nbformat.writes(flood)) < 3 << 20
     assert "Output stopped here" in _text(flood)
+
+
+def test_a_kernel_can_neither_read_nor_write_the_graders_log(run, test_points):
+    """Whatever descriptor a notebook reaches, it reads nothing of the grader's log (what was said
+    about the students graded before it), writes nothing into it and floods nothing past the caps;
+    the student graded after it is graded in full."""
+    found = _printed(run, "log_reader", EX2, "LOGREADER ")
+    for earlier in ("control", "crash_exit", "flood", "AutogradeApp", "Autograding"):
+        assert earlier not in found["read"], earlier
+    assert "FORGED-LOG-LINE" not in _log(run)
+    assert found["wrote"] > 0 and "x" * 4096 not in _log(run)
+    assert _total(run, "log_reader") == _full(test_points)
+    assert _total(run, "zz_after") == _full(test_points)
 
 
 def test_an_exception_at_import_costs_only_that_functions_checks(run, test_points):

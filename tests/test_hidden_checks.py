@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import re
 import secrets
@@ -372,6 +374,139 @@ def test_the_graders_sockets_to_a_starting_kernel_try_again_within_milliseconds(
     intervals, reply = _in_a_grading_kernel(tmp_path, body)
     assert max(intervals) <= 10, intervals
     assert reply["content"]["status"] == "ok"
+
+
+# Run inside a sandbox: every descriptor any process there holds (by the object it names: device
+# and inode), after writing the marker to fd 2 and to every descriptor it can reopen through /proc,
+# and reading what those give.
+DESCRIPTORS = r"""
+import json, os, stat, sys
+def descriptors(mark):
+    mark = mark.encode()
+    seen, read = {}, b""
+    for copy in (getattr(sys.stderr, "_original_stdstream_copy", None), 2):
+        if copy is not None:
+            os.write(copy, mark)
+    for pid in [p for p in os.listdir("/proc") if p.isdigit()]:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            path = f"/proc/{pid}/fd/{fd}"
+            try:
+                info = os.stat(path)
+            except OSError:
+                continue
+            seen[f"{pid}/{fd}"] = [info.st_dev, info.st_ino, stat.S_IFMT(info.st_mode), os.readlink(path)]
+            for flags in (os.O_WRONLY, os.O_RDONLY):
+                try:
+                    opened = os.open(path, flags | os.O_NONBLOCK)
+                except OSError:
+                    continue
+                try:
+                    if flags == os.O_WRONLY:
+                        os.write(opened, mark)
+                    elif not stat.S_ISREG(info.st_mode):
+                        read += os.read(opened, 1 << 16)
+                except OSError:
+                    pass
+                finally:
+                    os.close(opened)
+    copies = [getattr(s, "_original_stdstream_copy", None) for s in (sys.stdout, sys.stderr)]
+    return json.dumps({"seen": seen, "read": read.decode("utf-8", "replace"),
+                       "copies": [os.readlink(f"/proc/self/fd/{c}") if c is not None else None for c in copies]})
+"""
+
+
+def _graders_objects(but: set[int] = frozenset()) -> dict[tuple[int, int], str]:
+    """What this process's descriptors (but ``but``) name, by device and inode; /dev/null aside."""
+    null = os.stat("/dev/null")
+    found = {}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            info = os.stat(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if int(fd) not in but and (info.st_dev, info.st_ino) != (null.st_dev, null.st_ino):
+            found[(info.st_dev, info.st_ino)] = os.readlink(f"/proc/self/fd/{fd}")
+    return found
+
+
+def _descriptors_under(supervisor: int) -> dict[str, list]:
+    """Every descriptor of every process below the sandbox's ``supervisor`` (not its own), seen by
+    the grader from outside, in the form ``descriptors`` reports."""
+    found, todo = {}, [supervisor]
+    while todo:
+        pid = todo.pop()
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                todo += [int(child) for child in f.read().split()]
+        if pid == supervisor:
+            continue
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                info = os.stat(f"/proc/{pid}/fd/{fd}")
+                found[f"{pid}/{fd}"] = [info.st_dev, info.st_ino, 0, os.readlink(f"/proc/{pid}/fd/{fd}")]
+    return found
+
+
+def _shared(inside: dict, graders: dict) -> list[str]:
+    """The descriptors inside that name an object the grader holds. (Every eventfd and epoll
+    instance shares one anonymous inode, so those cannot be told apart and are not compared.)"""
+    return [
+        f"{key} -> {link} (the grader's {graders[(dev, ino)]})"
+        for key, (dev, ino, _, link) in inside.items()
+        if (dev, ino) in graders and not link.startswith("anon_inode:")
+    ]
+
+
+def test_a_grading_kernel_holds_no_descriptor_of_the_graders(tmp_path, capfd):
+    """The kernel gets nothing of the grader's: no descriptor in its sandbox names anything the
+    grader holds (its stderr, its log, its pipes), stdin and stdout are /dev/null, and what it
+    writes to fd 2 or to any descriptor it reopens through /proc never reaches the grader's
+    stderr, nor can it read the grader's log from one."""
+    secret, mark = f"GRADER-LOG-{secrets.token_hex(8)}", f"FORGED-{secrets.token_hex(8)}"
+    os.write(2, f"{secret} the grader's log, before the kernel starts\n".encode())
+    outputs: list[dict] = []
+
+    async def body(client) -> dict:
+        graders = _graders_objects()  # the grader's while its kernel runs: its sockets and pipes
+        reply = await client.execute_interactive(
+            DESCRIPTORS + f"\nprint(descriptors({mark!r}))", timeout=60, output_hook=outputs.append
+        )
+        return reply, graders
+
+    reply, graders = _in_a_grading_kernel(tmp_path, body)
+    assert reply["content"]["status"] == "ok", reply["content"]
+    text = "".join(m["content"]["text"] for m in outputs if m["msg_type"] == "stream")
+    found = json.loads(text[text.index("{") :].splitlines()[0])
+    assert len(found["seen"]) > 20  # the kernel's own sockets, pipes and files, at least
+    assert _shared(found["seen"], graders) == []
+    assert found["copies"] == ["/dev/null", found["copies"][1]] and found["copies"][1].startswith("pipe:")
+    assert secret not in found["read"]
+    assert mark not in capfd.readouterr().err
+
+
+def test_the_hidden_checks_process_holds_no_descriptor_of_the_graders(capfd):
+    """The same for the hidden checks' process: nothing in its sandbox names what the grader holds
+    but the pipes made for this notebook's requests and replies, and what it writes to fd 2 or
+    any descriptor it reopens never reaches the grader's stderr."""
+    secret, mark = f"GRADER-LOG-{secrets.token_hex(8)}", f"FORGED-{secrets.token_hex(8)}"
+    os.write(2, f"{secret} the grader's log\n".encode())
+    with StudentProcess([DESCRIPTORS], {}) as process:
+        reply = process.call("descriptors", [mark])
+        protocol = {process._replies, process._requests.fileno()}
+        graders = _graders_objects(but=protocol)
+        # Also seen from outside: processes the notebook cannot look into (bubblewrap's, the server).
+        outside = _descriptors_under(process._server.proc.pid)
+    found = json.loads(Outcome.from_reply(reply).value)
+    assert len(found["seen"]) >= 3
+    assert len(outside) > len(found["seen"])
+    assert _shared(found["seen"], graders) == []
+    assert _shared(outside, graders) == []
+    assert secret not in found["read"]
+    assert mark not in capfd.readouterr().err
 
 
 def _waiting_server() -> student_process._Server:
