@@ -25,7 +25,7 @@ from processes import running
 
 from gankit import ASSIGNMENT, NOTEBOOKS, ROOT, notebooks
 from gankit.judging import student_process
-from gankit.judging.checking import Probe, derive_seed
+from gankit.judging.checking import Probe, derive_seed, require
 from gankit.judging.codec import encode_result
 from gankit.judging.grader import Grader, checks_for
 from gankit.judging.outcome import Outcome
@@ -659,3 +659,83 @@ def test_feedback_shows_nothing_the_students_code_chose(grader, student_id):
         assert "LEAK" not in text, name
         assert not _appearances(probes, text), name
         assert any(not result.passed for verdict in verdicts.values() for result in verdict.results)
+
+
+# -- a student's values are the student's doing ----------------------------------------------------
+
+UNJUDGEABLE = """
+import gc, io
+def discriminator_cost(d, p_data, p_model, dx):
+    return 10**400  # a Python int past a float's range
+def optimal_discriminator_from_logs(log_p_data, log_p_model):
+    # A reply line nested too deep for any JSON parser, written to the process's own reply pipe.
+    for handle in gc.get_objects():
+        if isinstance(handle, io.TextIOWrapper) and handle.mode == "w" and handle.fileno() > 2:
+            handle.write("[" * 200000 + "]" * 200000 + "\\n")
+            handle.flush()
+    return 0.5
+"""
+
+
+def test_values_that_cannot_be_judged_are_the_students_fault_never_the_graders(grader):
+    """A number past a float's range or a reply nested too deep fails the student's checks, named
+    as theirs; no check is said to have failed on the grader's side, the other cells keep their
+    points, and the next student is graded in full."""
+    name = NOTEBOOKS[0]
+    nb = notebooks.read(SOLUTIONS / f"{name}.ipynb")
+    nb.cells.append(nbformat.v4.new_code_cell(UNJUDGEABLE))
+    verdicts = grader.grade(nb, name, "mallory")
+    text = "\n".join(verdict.feedback() for verdict in verdicts.values())
+    assert not any(r.internal_error for verdict in verdicts.values() for r in verdict.results), text
+    assert "grader's side" not in text
+    assert verdicts["correct_discriminator_cost"].score == 0
+    assert "not numbers" in verdicts["correct_discriminator_cost"].feedback()
+    assert "UnreadableReply" in verdicts["correct_discriminator_from_logs"].feedback()
+    assert verdicts["correct_discriminator_from_logs"].score < verdicts["correct_discriminator_from_logs"].points
+    assert verdicts["correct_optimal_discriminator"].score == verdicts["correct_optimal_discriminator"].points
+    after = grader.grade(notebooks.read(SOLUTIONS / f"{name}.ipynb"), name, "zoe")
+    assert all(verdict.score == verdict.points for verdict in after.values())
+
+
+def _only_check(grader: Grader, monkeypatch, name: str, check_id: str, body) -> None:
+    """Have ``body`` stand for the check ``check_id`` of notebook ``name``, its only check."""
+    (check,) = [c for c in grader.checks[name] if c.check_id == check_id]
+    for attribute in ("cell", "weight", "structural", "check_id"):
+        setattr(body, attribute, getattr(check, attribute))
+    monkeypatch.setitem(grader.checks, name, [body])
+
+
+def test_a_check_that_trips_over_a_students_value_blames_the_student(grader, monkeypatch):
+    """Any check that raises on what a student's code returned (here it reads the value with
+    ``float``, which a Python int past a float's range breaks) fails that student's check, named as
+    theirs, since the same check runs on the model answer; the next student is graded in full."""
+    name = NOTEBOOKS[0]
+
+    def reads_with_float(student, reference, probe):
+        """J(D) read as a float."""
+        got = student.discriminator_cost(np.array([0.5]), np.array([1.0]), np.array([1.0]), 0.1)
+        require(float(got.value) > -1e300, tried="J(D)", expected="a number", got=got.describe(), hint="")
+
+    _only_check(grader, monkeypatch, name, "test_riemann_sum_of_the_cost", reads_with_float)
+    nb = notebooks.read(SOLUTIONS / f"{name}.ipynb")
+    nb.cells.append(nbformat.v4.new_code_cell(UNJUDGEABLE))
+    verdict = grader.grade(nb, name, "mallory")["correct_discriminator_cost"]
+    assert verdict.results[0].internal_error is None and verdict.score == 0
+    assert "could not be judged (OverflowError while reading them)" in verdict.feedback()
+    assert "grader's side" not in verdict.feedback()
+    after = grader.grade(notebooks.read(SOLUTIONS / f"{name}.ipynb"), name, "zoe")["correct_discriminator_cost"]
+    assert after.results[0].passed and after.score == after.points
+
+
+def test_a_check_that_fails_on_the_model_answer_too_is_the_graders_fault(grader, monkeypatch):
+    """The other side of the line: a check broken for every answer is an internal error, said to
+    be the grader's, and earns nothing."""
+    name = NOTEBOOKS[0]
+
+    def broken(student, reference, probe):
+        return {}["no such key"]
+
+    _only_check(grader, monkeypatch, name, "test_riemann_sum_of_the_cost", broken)
+    verdict = grader.grade(notebooks.read(SOLUTIONS / f"{name}.ipynb"), name, "ada")["correct_discriminator_cost"]
+    assert verdict.results[0].internal_error == "KeyError: 'no such key'"
+    assert verdict.score == 0 and "a problem on the grader's side" in verdict.feedback()
