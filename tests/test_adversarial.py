@@ -486,6 +486,17 @@ def _links(*notebooks_linked: str, special: bool = True) -> Callable[[Path, dict
     return build
 
 
+def _many_folders(folder: Path, ctx: dict) -> None:
+    """20,500 subfolders in one folder: more than a grader's 1,024 open files, were each held open."""
+    (folder / "many").mkdir()
+    fd = os.open(folder / "many", os.O_RDONLY)
+    try:
+        for i in range(20_500):
+            os.mkdir(f"d{i:05d}", dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
 def _empty(folder: Path, ctx: dict) -> None:
     for name in NOTEBOOKS:
         _path(folder, name).unlink()
@@ -579,6 +590,7 @@ CASES = (
     Case("forger", "writes the kit's fault and verdict records into its own metadata", _forged_metadata),
     Case("linker", "notebooks are links to the model answers; links to secrets; a FIFO", _links(*NOTEBOOKS)),
     Case("one_link", "exercise 1 is a link to its model answer", _links(EX1, special=False)),
+    Case("many_folders", "a folder of 20,500 subfolders", _many_folders),
     Case("log_reader", "reads, forges and floods the grader's log through its descriptors", _attack(LOG_READER, EX2)),
     Case("zz_after", "a correct submission graded after every attacker", lambda folder, ctx: None),
 )
@@ -943,6 +955,15 @@ def test_a_kernel_can_neither_read_nor_write_the_graders_log(run, test_points):
     assert found["wrote"] > 0 and "x" * 4096 not in _log(run)
     assert _total(run, "log_reader") == _full(test_points)
     assert _total(run, "zz_after") == _full(test_points)
+
+
+def test_a_submission_of_20500_folders_costs_only_what_is_left_out(run, test_points):
+    """The intake looks at a bounded number of entries with a bounded number of open files: the
+    student is graded in full, the folder's remainder is named, and everyone after is graded."""
+    assert _total(run, "many_folders") == _full(test_points)
+    assert "more than 500 entries in one folder" in _log(run)
+    assert _total(run, "zz_after") == _full(test_points)
+    assert run.host_tmp_left == set()
 
 
 def test_an_exception_at_import_costs_only_that_functions_checks(run, test_points):

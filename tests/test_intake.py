@@ -5,13 +5,21 @@ end to end in ``test_adversarial`` and ``test_multi_user``.)"""
 from __future__ import annotations
 
 import os
+import resource
 import socket
 import threading
 from pathlib import Path
 
 import pytest
 
-from gankit.nbgrader_adapter.intake import Bounds, NotAFolder, Skipped, copy_submission, read_record, write_record
+from gankit.nbgrader_adapter.intake import (
+    Bounds,
+    NotAFolder,
+    Skipped,
+    copy_submission,
+    read_record,
+    write_record,
+)
 
 
 @pytest.fixture
@@ -161,3 +169,92 @@ def test_the_record_sits_beside_the_copy_and_reads_back(tmp_path):
     assert read_record(folder) == [] and not (folder.parent / "gan_exercises.intake.json").exists()
     (folder.parent / "gan_exercises.intake.json").symlink_to(tmp_path / "elsewhere.json")
     assert read_record(folder) == []  # a record is the grader's file, never a link
+
+
+def _open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def _folders(top: Path, count: int) -> None:
+    top.mkdir()
+    fd = os.open(top, os.O_RDONLY)
+    try:
+        for i in range(count):
+            os.mkdir(f"d{i:05d}", dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+@pytest.fixture
+def few_descriptors():
+    """This process may open only 48 more descriptors than it holds now, as a grader near its
+    limit would (the soft limit is restored afterwards)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (_open_descriptors() + 48, hard))
+    yield
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_folder_of_20500_subfolders_is_cut_with_few_descriptors_and_the_next_student_copied(
+    tmp_path, few_descriptors
+):
+    """20,500 subfolders, copied by a grader that may open only 48 more files: the walk holds one
+    descriptor per folder level, names what it did not look at, leaks nothing, and the next
+    student's submission is copied whole."""
+    src = _submission(tmp_path)
+    (src / "ex1.ipynb").write_text("{}")
+    _folders(src / "many", 20_500)
+    before = _open_descriptors()
+    copied = copy_submission(src, tmp_path / "copy")
+    assert _open_descriptors() == before
+    assert copied.complete is False
+    assert _skipped(copied) == {"many/": "more than 500 entries in one folder; the rest were not looked at"}
+    assert len(list((tmp_path / "copy" / "many").iterdir())) == 500
+    assert (tmp_path / "copy" / "ex1.ipynb").read_text() == "{}"
+    honest = tmp_path / "honest"
+    honest.mkdir()
+    (honest / "ex1.ipynb").write_text('{"cells": []}')
+    (honest / "data").mkdir()
+    (honest / "data" / "x.csv").write_text("1,2")
+    after = copy_submission(honest, tmp_path / "honest-copy")
+    assert after == [] and after.complete
+    assert (tmp_path / "honest-copy" / "data" / "x.csv").read_text() == "1,2"
+
+
+def test_entries_are_bounded_in_all_and_only_the_first_are_named(tmp_path):
+    src = _submission(tmp_path)
+    for name in ("a", "b", "c"):
+        (src / name).mkdir()
+        for i in range(300):
+            os.symlink("/etc/passwd", src / name / f"l{i:03d}")
+    bounds = Bounds(max_entries=700, max_folder_entries=400, max_named=50)
+    copied = copy_submission(src, tmp_path / "copy", bounds)
+    assert not copied.complete
+    # Looked at: a, b, c, then a's 300 links and b's 300 (603 entries), then 97 of c's (700); left
+    # out: those 697 links and the rest of c, 698 in all, the first 50 by name.
+    assert len(copied) == 51 and copied[-1] == Skipped("...", "648 more entries left out, not named one by one")
+    assert all("symbolic link" in item.reason for item in copied[:50])
+    assert sorted(p.name for p in (tmp_path / "copy").iterdir()) == ["a", "b", "c"]
+    every = copy_submission(src, tmp_path / "copy2", Bounds(max_entries=700, max_folder_entries=400, max_named=1000))
+    assert len(every) == 698
+    assert Skipped("c/", "the submission holds more than 700 entries; the rest were not looked at") in every
+
+
+def test_an_error_part_way_leaks_no_descriptor(tmp_path, monkeypatch):
+    src = _submission(tmp_path)
+    for i in range(20):
+        (src / f"d{i:02d}" / "inner").mkdir(parents=True)
+    made = []
+    real_mkdir = os.mkdir
+
+    def full_disk(path, *args, **kwargs):
+        made.append(path)
+        if len(made) == 15:
+            raise OSError(28, "No space left on device")
+        return real_mkdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "mkdir", full_disk)
+    before = _open_descriptors()
+    with pytest.raises(OSError):
+        copy_submission(src, tmp_path / "copy")
+    assert _open_descriptors() == before

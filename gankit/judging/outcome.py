@@ -166,8 +166,6 @@ class Outcome:
             return _PUBLIC_OBJECTS.get(str(self.value), "an object of another type")
         if self.kind == "unreadable":
             return "a value that could not be read back"
-        if self.kind in ("float", "int", "bool", "str", "None") or self.kind in {
-            f"numpy.{t}" for t in NUMERIC_DTYPES
-        }:
+        if self.kind in ("float", "int", "bool", "str", "None") or self.kind in {f"numpy.{t}" for t in NUMERIC_DTYPES}:
             return f"a {self.kind}"
         return "a value of another type"

@@ -38,12 +38,15 @@ RECORD_SUFFIX = ".intake.json"  # beside a copied folder: what was left out of i
 
 @dataclass(frozen=True)
 class Bounds:
-    """How much one submission may bring in."""
+    """How much one submission may bring in, and how much of it the copy may look at."""
 
     max_files: int = 200
     max_file_bytes: int = 100 * 1024 * 1024  # nbgrader's own default for one file
     max_total_bytes: int = 200 * 1024 * 1024
     max_depth: int = 8
+    max_entries: int = 2000  # entries of any kind looked at in the whole submission
+    max_folder_entries: int = 500  # entries looked at in one folder
+    max_named: int = 50  # entries left out that are named one by one; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,16 @@ class Skipped:
         return f"{self.path}: {self.reason}"
 
 
+class Copied(list):
+    """What ``copy_submission`` left out (a list of ``Skipped``), and what it saw of the rest:
+    ``complete`` is False when part of the submission could not be looked at or read (a folder
+    it may not read, an entry that changed or vanished during the copy, a listing cut at a bound);
+    ``changed`` is the latest inode change time of everything it did look at."""
+
+    complete: bool = True
+    changed: float = 0.0
+
+
 _KINDS = {
     stat.S_IFLNK: "a symbolic link, which is never followed",
     stat.S_IFIFO: "a named pipe, not a file",
@@ -66,6 +79,11 @@ _KINDS = {
 }
 _OPEN_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _shown(path: str) -> str:
+    """A path as records and logs can hold it: a name that is not UTF-8 keeps its readable part."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")[:300]
 
 
 class NotAFolder(OSError):
@@ -94,74 +112,162 @@ def _valid_timestamp(data: bytes) -> bool:
         return False
 
 
-def copy_submission(
-    src: str | Path, dest: str | Path, bounds: Bounds = Bounds(), ignore: Iterable[str] = ()
-) -> list[Skipped]:
+def copy_submission(src: str | Path, dest: str | Path, bounds: Bounds = Bounds(), ignore: Iterable[str] = ()) -> Copied:
     """Copy the folder ``src`` to ``dest`` (created), regular files and folders only, within ``bounds``.
 
     Names matching an ``ignore`` pattern are left out silently (as nbgrader does); anything else
-    that is not copied is returned. Raises ``NotAFolder`` if ``src`` itself is a link or no folder.
+    that is not copied is returned, at most ``bounds.max_named`` of them by name. The walk holds one
+    descriptor per folder level (so at most ``max_depth`` + 2 at once, whatever the submission
+    holds) and closes each on every path out. Raises ``NotAFolder`` if ``src`` itself is a link or
+    no folder; nothing below it raises.
     """
-    ignore = list(ignore)
     try:
         top = os.open(src, _OPEN_DIR)
     except OSError as error:
         raise NotAFolder(f"{src} is not a folder (links are never followed): {error.strerror}") from None
     os.makedirs(dest, exist_ok=True)
-    skipped: list[Skipped] = []
-    files = total = 0
-    todo = [(top, "", 0)]
-    while todo:
-        folder, rel, depth = todo.pop()
+    walk = _Walk(str(dest), bounds, list(ignore))
+    try:
+        walk.folder(top, "", 0)
+    finally:
+        os.close(top)
+    return walk.result()
+
+
+class _Walk:
+    """One copy: the folders depth first, each listed within the bounds before any is entered."""
+
+    def __init__(self, dest: str, bounds: Bounds, ignore: list[str]):
+        self.dest, self.bounds, self.ignore = dest, bounds, ignore
+        self.files = self.total = self.entries = 0
+        self.skipped: list[Skipped] = []
+        self.unnamed = 0  # entries left out beyond those named
+        self.complete = True
+        self.changed = 0.0
+        self.stopped = False  # the whole submission's entry bound was reached
+
+    def skip(self, path: str, reason: str, *, partial: bool = False) -> None:
+        self.complete = self.complete and not partial
+        if len(self.skipped) < self.bounds.max_named:
+            self.skipped.append(Skipped(_shown(path), reason))
+        else:
+            self.unnamed += 1
+
+    def result(self) -> Copied:
+        copied = Copied(self.skipped)
+        if self.unnamed:
+            copied.append(Skipped("...", f"{self.unnamed} more entries left out, not named one by one"))
+        copied.complete, copied.changed = self.complete, self.changed
+        return copied
+
+    def seen(self, info: os.stat_result) -> None:
+        self.changed = max(self.changed, info.st_ctime)
+
+    def listing(self, folder: int, rel: str) -> list[str] | None:
+        """The folder's names, sorted, within the bounds on entries (None if it cannot be read)."""
+        names: list[str] = []
+        room = min(self.bounds.max_folder_entries, self.bounds.max_entries - self.entries)
         try:
-            for name in sorted(os.listdir(folder)):
-                path = os.path.join(rel, name)
-                if any(fnmatch.fnmatch(name, pattern) for pattern in ignore):
-                    continue
-                info = os.stat(name, dir_fd=folder, follow_symlinks=False)
-                kind = stat.S_IFMT(info.st_mode)
-                if kind == stat.S_IFDIR:
-                    if depth + 1 >= bounds.max_depth:
-                        skipped.append(Skipped(path + "/", f"folders nested more than {bounds.max_depth} deep"))
-                        continue
-                    sub = os.open(name, _OPEN_DIR, dir_fd=folder)
-                    os.mkdir(os.path.join(dest, path))
-                    todo.append((sub, path, depth + 1))
-                    continue
-                if kind != stat.S_IFREG:
-                    skipped.append(Skipped(path, _KINDS.get(kind, "not a regular file")))
-                    continue
-                if files >= bounds.max_files:
-                    skipped.append(Skipped(path, f"more than {bounds.max_files} files in the submission"))
-                    continue
-                limit = min(bounds.max_file_bytes, bounds.max_total_bytes - total)
-                if info.st_size > limit:
-                    skipped.append(Skipped(path, _too_big(info.st_size, bounds, total)))
-                    continue
-                fd = os.open(name, _OPEN_FILE, dir_fd=folder)
-                try:
-                    opened = os.fstat(fd)
-                    if not stat.S_ISREG(opened.st_mode):  # swapped for something else since the look
-                        skipped.append(Skipped(path, "changed while it was being copied"))
-                        continue
-                    data = _read_bounded(fd, limit)
-                finally:
-                    os.close(fd)
-                if data is None:
-                    skipped.append(Skipped(path, _too_big(limit + 1, bounds, total)))
-                    continue
-                if rel == "" and name == "timestamp.txt" and not _valid_timestamp(data):
-                    skipped.append(Skipped(path, "not a submission time nbgrader can read"))
-                    continue
-                out = os.open(os.path.join(dest, path), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-                with os.fdopen(out, "wb") as handle:
-                    handle.write(data)
-                os.utime(os.path.join(dest, path), ns=(opened.st_atime_ns, opened.st_mtime_ns))
-                files += 1
-                total += len(data)
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if len(names) == room:
+                        whole = len(names) < self.bounds.max_folder_entries
+                        self.stopped = self.stopped or whole
+                        limit = (
+                            f"the submission holds more than {self.bounds.max_entries} entries"
+                            if whole
+                            else f"more than {self.bounds.max_folder_entries} entries in one folder"
+                        )
+                        self.skip(rel + "/", f"{limit}; the rest were not looked at", partial=True)
+                        break
+                    names.append(entry.name)
+        except OSError as error:
+            self.skip(rel + "/", f"could not be read: {error.strerror or error}", partial=True)
+            return None
+        self.entries += len(names)
+        return sorted(names)
+
+    def folder(self, fd: int, rel: str, depth: int) -> None:
+        """Copy the open folder ``fd`` (``rel`` in the submission) and, one at a time, its folders."""
+        names = self.listing(fd, rel)
+        subfolders = []
+        for name in names or ():
+            path = os.path.join(rel, name)
+            if any(fnmatch.fnmatch(name, pattern) for pattern in self.ignore):
+                continue
+            try:
+                info = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except OSError as error:  # gone since the listing, or unreadable
+                self.skip(path, f"could not be looked at: {error.strerror or error}", partial=True)
+                continue
+            self.seen(info)
+            if stat.S_ISDIR(info.st_mode):
+                subfolders.append(name)
+            else:
+                self.file(fd, name, path, info, rel == "")
+        for name in subfolders:
+            path = os.path.join(rel, name)
+            if self.stopped:
+                self.skip(path + "/", "not looked at: the submission holds too many entries", partial=True)
+                continue
+            if depth + 1 >= self.bounds.max_depth:
+                self.skip(path + "/", f"folders nested more than {self.bounds.max_depth} deep", partial=True)
+                continue
+            try:
+                sub = os.open(name, _OPEN_DIR, dir_fd=fd)
+            except OSError as error:  # replaced by a link since the look, or unreadable
+                self.skip(path + "/", f"could not be read: {error.strerror or error}", partial=True)
+                continue
+            try:
+                os.mkdir(os.path.join(self.dest, path))
+                self.folder(sub, path, depth + 1)
+                self.seen(os.fstat(sub))  # after the walk: a change made meanwhile counts
+            finally:
+                os.close(sub)
+        self.seen(os.fstat(fd))
+
+    def file(self, folder: int, name: str, path: str, info: os.stat_result, top: bool) -> None:
+        kind = stat.S_IFMT(info.st_mode)
+        if kind != stat.S_IFREG:
+            self.skip(path, _KINDS.get(kind, "not a regular file"))
+            return
+        if self.files >= self.bounds.max_files:
+            self.skip(path, f"more than {self.bounds.max_files} files in the submission")
+            return
+        limit = min(self.bounds.max_file_bytes, self.bounds.max_total_bytes - self.total)
+        if info.st_size > limit:
+            self.skip(path, _too_big(info.st_size, self.bounds, self.total))
+            return
+        try:
+            fd = os.open(name, _OPEN_FILE, dir_fd=folder)
+        except OSError as error:
+            self.skip(path, f"could not be read: {error.strerror or error}", partial=True)
+            return
+        try:
+            opened = os.fstat(fd)
+            if not stat.S_ISREG(opened.st_mode):  # swapped for something else since the look
+                self.skip(path, "changed while it was being copied", partial=True)
+                return
+            data = _read_bounded(fd, limit)
+            self.seen(os.fstat(fd))  # after the read: a change made meanwhile counts
+        except OSError as error:
+            self.skip(path, f"could not be read: {error.strerror or error}", partial=True)
+            return
         finally:
-            os.close(folder)
-    return skipped
+            os.close(fd)
+        if data is None:
+            self.skip(path, _too_big(limit + 1, self.bounds, self.total))
+            return
+        if top and name == "timestamp.txt" and not _valid_timestamp(data):
+            self.skip(path, "not a submission time nbgrader can read")
+            return
+        target = os.path.join(self.dest, path)
+        out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        with os.fdopen(out, "wb") as handle:
+            handle.write(data)
+        os.utime(target, ns=(opened.st_atime_ns, opened.st_mtime_ns))
+        self.files += 1
+        self.total += len(data)
 
 
 def take_in(folder: Path, copy: Path, bounds: Bounds = Bounds(), ignore: Iterable[str] = ()) -> list[Skipped] | None:
@@ -179,9 +285,15 @@ def take_in(folder: Path, copy: Path, bounds: Bounds = Bounds(), ignore: Iterabl
     except NotAFolder:
         copy.mkdir(parents=True, exist_ok=True)
         skipped.append(Skipped(folder.name, "the submission is a link, not a folder; it was not followed"))
-    except OSError as error:  # unreadable by the grader: the student is graded on what was copied
-        skipped.append(Skipped(folder.name, f"could not be read: {error.strerror or error}"))
+    except Exception as error:  # noqa: BLE001 - whatever it is, it costs this student alone
+        copy.mkdir(parents=True, exist_ok=True)
+        skipped.append(Skipped(folder.name, f"could not be read: {_error_text(error)}"))
     return skipped
+
+
+def _error_text(error: BaseException) -> str:
+    text = getattr(error, "strerror", None) or str(error) or type(error).__name__
+    return _shown(f"{text}")[:200]
 
 
 def _too_big(size: int, bounds: Bounds, total: int) -> str:
@@ -333,9 +445,9 @@ class SafeCollect(ExchangeCollect):
             self.log.error("Not collected: %s", error)
             os.makedirs(dest, exist_ok=True)
             skipped = [Skipped(os.path.basename(src), "the submission is not a folder; nothing was collected")]
-        except OSError as error:  # e.g. a folder the instructor may not read: this student only
-            self.log.error("Could not fully collect %s: %s", src, error)
-            skipped = [Skipped(os.path.basename(src), f"could not be read: {error.strerror or error}")]
+        except Exception as error:  # noqa: BLE001 - e.g. a folder the instructor may not read: this student only
+            self.log.error("Could not fully collect %s: %s", src, _error_text(error))
+            skipped = [Skipped(os.path.basename(src), f"could not be read: {_error_text(error)}")]
         for item in skipped:
             self.log.warning("Left out of %s: %s", dest, item.text())
         write_record(dest, skipped)
