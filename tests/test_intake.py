@@ -4,17 +4,27 @@ end to end in ``test_adversarial`` and ``test_multi_user``.)"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
+import shutil
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
+import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.utils import parse_utc
 
 from gankit.nbgrader_adapter.intake import (
     Bounds,
     NotAFolder,
+    SafeCollect,
     Skipped,
     copy_submission,
     read_record,
@@ -258,3 +268,116 @@ def test_an_error_part_way_leaks_no_descriptor(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         copy_submission(src, tmp_path / "copy")
     assert _open_descriptors() == before
+
+
+# -- the submission time collect records ------------------------------------------------------------
+
+CLAIM = "2020-01-01 00:00:00.000000 UTC"  # long before any file here was made
+
+
+def _collect(src: Path, dest: Path) -> tuple[str, list[Skipped]]:
+    """``SafeCollect.do_copy`` of ``src`` as nbgrader collect calls it: the time it records, and
+    what it left out."""
+    collect = SafeCollect(coursedir=CourseDirectory(root=str(src.parent)), check_owner=False)
+    collect.do_copy(str(src), str(dest))
+    return (dest / "timestamp.txt").read_text(), read_record(dest)
+
+
+def _as_time(text: str) -> float:
+    return parse_utc(text).replace(tzinfo=timezone.utc).timestamp()
+
+
+def test_a_backdated_time_is_replaced_and_an_honest_one_kept(tmp_path):
+    src = _submission(tmp_path)
+    (src / "ex1.ipynb").write_text("{}")
+    (src / "timestamp.txt").write_text(CLAIM)
+    recorded, _ = _collect(src, tmp_path / "copy")
+    assert abs(_as_time(recorded) - os.stat(src / "timestamp.txt").st_ctime) < 1e-3
+    honest = tmp_path / "honest"
+    honest.mkdir()
+    (honest / "ex1.ipynb").write_text("{}")
+    claim = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+    (honest / "timestamp.txt").write_text(claim)
+    assert _collect(honest, tmp_path / "honest-copy") == (claim, [])
+
+
+@pytest.fixture
+def shared_tmp():
+    """A folder every account may pass through (pytest's own are root's alone when run as root)."""
+    folder = Path(tempfile.mkdtemp(prefix="intake-test-"))
+    folder.chmod(0o755)
+    yield folder
+    for path in folder.rglob("*"):
+        if path.is_dir() and not path.is_symlink():
+            path.chmod(0o755)
+    shutil.rmtree(folder)
+
+
+def test_a_folder_collect_cannot_read_makes_the_time_collect_time(shared_tmp):
+    """The copy stops short of a folder its owner made unreadable (mode 000), collected by an
+    ordinary account (this one, or uid 65534 when the tests run as root): the student keeps what
+    was copied, and the claimed time is bounded all the same, by collect time."""
+    src = _submission(shared_tmp)
+    (src / "ex1.ipynb").write_text("{}")
+    (src / "timestamp.txt").write_text(CLAIM)
+    (src / "locked").mkdir()
+    (src / "locked" / "x.txt").write_text("x")
+    (src / "locked").chmod(0)
+    out = shared_tmp / "out"
+    out.mkdir()
+    out.chmod(0o777)
+    grader = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"] if os.geteuid() == 0 else []
+    script = (
+        "import sys; from pathlib import Path; sys.path.insert(0, sys.argv[3]); "
+        "from test_intake import _collect; print(_collect(Path(sys.argv[1]), Path(sys.argv[2]))[0])"
+    )
+    started = time.time()
+    done = subprocess.run(
+        [*grader, sys.executable, "-c", script, str(src), str(out / "copy"), str(Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert _as_time(done.stdout.strip()) >= started - 1
+    record = read_record(out / "copy")
+    assert any(item.path == "locked/" and "could not be read" in item.reason for item in record), record
+    assert (out / "copy" / "ex1.ipynb").read_text() == "{}"
+
+
+def test_a_walk_cut_at_a_bound_makes_the_time_collect_time(tmp_path):
+    src = _submission(tmp_path)
+    (src / "timestamp.txt").write_text(CLAIM)
+    _folders(src / "many", 600)
+    started = time.time()
+    recorded, record = _collect(src, tmp_path / "copy")
+    assert _as_time(recorded) >= started - 1
+    assert any("the rest were not looked at" in item.reason for item in record)
+
+
+def test_files_changing_during_collect_never_keep_a_backdated_time(tmp_path):
+    """A process of the student's makes and removes files in the submission while it is collected
+    (entries vanish between the listing and the look): the recorded time is never the claim."""
+    src = _submission(tmp_path)
+    (src / "timestamp.txt").write_text(CLAIM)
+    for i in range(400):
+        (src / f"f{i:03d}.txt").write_text("x")
+    stop = threading.Event()
+
+    def churn():
+        while not stop.is_set():
+            for i in range(400):
+                with contextlib.suppress(OSError):
+                    (src / f"f{i:03d}.txt").unlink()
+                    (src / f"f{i:03d}.txt").write_text("y")
+
+    worker = threading.Thread(target=churn, daemon=True)
+    worker.start()
+    try:
+        for round_ in range(6):
+            started = time.time()
+            recorded, _ = _collect(src, tmp_path / f"copy{round_}")
+            assert _as_time(recorded) >= started - 1, recorded
+    finally:
+        stop.set()
+        worker.join()

@@ -19,12 +19,11 @@ goes on.
 from __future__ import annotations
 
 import fnmatch
-import itertools
 import json
 import os
 import pwd
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -347,24 +346,6 @@ def owner(path: str | Path) -> str:
         return f"uid {uid}"
 
 
-def _entries(folder: str | Path) -> Iterator[str]:
-    for root, dirs, files in os.walk(folder, followlinks=False):
-        for name in dirs + files:
-            yield os.path.join(root, name)
-
-
-def last_changed(folder: str | Path, limit: int = 10_000) -> datetime:
-    """When ``folder`` or anything in it last changed, in UTC (inode change times, which no user
-    can set back); links are not followed, and at most ``limit`` entries are looked at."""
-    latest = os.lstat(folder).st_ctime
-    for path in itertools.islice(_entries(folder), limit):  # the walk stops at the limit too
-        try:
-            latest = max(latest, os.lstat(path).st_ctime)
-        except OSError:
-            continue
-    return datetime.fromtimestamp(latest, timezone.utc).replace(tzinfo=None)  # naive UTC, as nbgrader's times
-
-
 class SafeCollect(ExchangeCollect):
     """``nbgrader collect`` that copies each submission with ``copy_submission``, and only the
     submissions a student made as themselves.
@@ -407,26 +388,30 @@ class SafeCollect(ExchangeCollect):
                 self.log.error("Not collected: %s: %s", src, reason)
         return genuine + forged
 
-    def _bound_submission_time(self, src: str, dest: str) -> list[Skipped]:
+    def _bound_submission_time(self, src: str, dest: str, changed: float | None) -> list[Skipped]:
         """Replace a submission time that claims to be earlier than the submission's files by
         when they last changed: a student owns their submitted folder and can rewrite its
-        timestamp.txt (to escape a late penalty), but not the change times of its files."""
+        timestamp.txt (to escape a late penalty), but not the change times of its files.
+        ``changed`` is that time as the copy saw it; None when the copy could not see or read all
+        of the submission, which then counts as changed now, at collect time."""
         stamp = Path(dest) / "timestamp.txt"
         try:
             text = stamp.read_text(encoding="utf-8").strip() if stamp.is_file() else ""
             claimed = parse_utc(text) if text else None
         except (OSError, UnicodeDecodeError, ValueError, OverflowError):
-            claimed = None
-        changed = last_changed(src)
-        if claimed is not None and changed <= claimed + timedelta(seconds=self.timestamp_slack):
+            text, claimed = "", None
+        now = datetime.now(timezone.utc).timestamp()
+        latest = datetime.fromtimestamp(now if changed is None else changed, timezone.utc).replace(tzinfo=None)
+        if claimed is not None and latest <= claimed + timedelta(seconds=self.timestamp_slack):
             return []
-        when = changed.strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+        when = latest.strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+        os.makedirs(dest, exist_ok=True)
+        stamp.unlink(missing_ok=True)
         stamp.write_text(when, encoding="utf-8")
         said = f"it said {text!r}" if text else "it had none"
-        self.log.warning("Submission time of %s: %s, but its files last changed at %s", src, said, when)
-        return [
-            Skipped("timestamp.txt", f"{said}, but the submission's files last changed at {when}: that is its time")
-        ]
+        why = "was not all readable when collected" if changed is None else f"last changed at {when}"
+        self.log.warning("Submission time of %s: %s, but its files %s", src, said, why)
+        return [Skipped("timestamp.txt", f"{said}, but the submission's files {why}: {when} is its time")]
 
     def do_copy(self, src: str, dest: str, log=None) -> None:  # noqa: ANN001 - nbgrader's signature
         reason = self._forged(src, Path(dest).parent.name)
@@ -438,16 +423,23 @@ class SafeCollect(ExchangeCollect):
             max_file_bytes=self.coursedir.max_file_size * 1000,
             max_total_bytes=self.coursedir.max_dir_size * 1000,
         )
+        changed: float | None = None  # unless the copy saw and read all of it: changed now
         try:
-            skipped = copy_submission(src, dest, bounds, self.coursedir.ignore)
-            skipped += self._bound_submission_time(src, dest)
+            copied = copy_submission(src, dest, bounds, self.coursedir.ignore)
+            skipped = list(copied)
+            changed = copied.changed if copied.complete else None
         except NotAFolder as error:
             self.log.error("Not collected: %s", error)
             os.makedirs(dest, exist_ok=True)
-            skipped = [Skipped(os.path.basename(src), "the submission is not a folder; nothing was collected")]
+            write_record(
+                dest, [Skipped(os.path.basename(src), "the submission is not a folder; nothing was collected")]
+            )
+            return
         except Exception as error:  # noqa: BLE001 - e.g. a folder the instructor may not read: this student only
             self.log.error("Could not fully collect %s: %s", src, _error_text(error))
             skipped = [Skipped(os.path.basename(src), f"could not be read: {_error_text(error)}")]
+        # Whatever the copy met: a backdated time must not survive a copy that stopped part-way.
+        skipped += self._bound_submission_time(src, dest, changed)
         for item in skipped:
             self.log.warning("Left out of %s: %s", dest, item.text())
         write_record(dest, skipped)
