@@ -497,6 +497,18 @@ def _many_folders(folder: Path, ctx: dict) -> None:
         os.close(fd)
 
 
+def _bloated(notebook: str) -> Callable[[Path, dict], None]:
+    """Two million empty JSON objects in the notebook's metadata: 6 MB of text, gigabytes parsed."""
+
+    def build(folder: Path, ctx: dict) -> None:
+        path = _path(folder, notebook)
+        nb = json.loads(path.read_bytes())
+        nb["metadata"]["bloat"] = "@BLOAT@"
+        path.write_bytes(json.dumps(nb).encode().replace(b'"@BLOAT@"', b"[" + b",".join([b"{}"] * 2_000_000) + b"]"))
+
+    return build
+
+
 def _empty(folder: Path, ctx: dict) -> None:
     for name in NOTEBOOKS:
         _path(folder, name).unlink()
@@ -590,6 +602,7 @@ CASES = (
     Case("forger", "writes the kit's fault and verdict records into its own metadata", _forged_metadata),
     Case("linker", "notebooks are links to the model answers; links to secrets; a FIFO", _links(*NOTEBOOKS)),
     Case("one_link", "exercise 1 is a link to its model answer", _links(EX1, special=False)),
+    Case("bloated", "exercise 1 holds two million empty JSON objects in its metadata", _bloated(EX1)),
     Case("many_folders", "a folder of 20,500 subfolders", _many_folders),
     Case("log_reader", "reads, forges and floods the grader's log through its descriptors", _attack(LOG_READER, EX2)),
     Case("zz_after", "a correct submission graded after every attacker", lambda folder, ctx: None),
@@ -964,6 +977,13 @@ def test_a_submission_of_20500_folders_costs_only_what_is_left_out(run, test_poi
     assert "more than 500 entries in one folder" in _log(run)
     assert _total(run, "zz_after") == _full(test_points)
     assert run.host_tmp_left == set()
+
+
+def test_a_notebook_too_large_in_structure_costs_only_itself(run, test_points):
+    """Left out before nbgrader parses it, named; the student's other notebooks are graded."""
+    assert _total(run, "bloated") == _full(test_points) - sum(test_points[EX1].values())
+    assert "a notebook of more than 200,000 JSON values, too many to grade" in _log(run)
+    assert _total(run, "zz_after") == _full(test_points)
 
 
 def test_an_exception_at_import_costs_only_that_functions_checks(run, test_points):

@@ -5,6 +5,7 @@ end to end in ``test_adversarial`` and ``test_multi_user``.)"""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import resource
 import shutil
@@ -28,6 +29,7 @@ from gankit.nbgrader_adapter.intake import (
     Skipped,
     copy_submission,
     read_record,
+    take_in,
     write_record,
 )
 
@@ -381,3 +383,121 @@ def test_files_changing_during_collect_never_keep_a_backdated_time(tmp_path):
     finally:
         stop.set()
         worker.join()
+
+
+# -- a notebook's structure, bounded before nbgrader parses it ----------------------------------------
+
+RELEASED = Path(__file__).resolve().parent.parent / "release" / "gan_exercises" / "ex1_optimal_discriminator.ipynb"
+
+
+def _bloated(objects: int) -> bytes:
+    """The released notebook with ``objects`` empty JSON objects in its metadata (written as text:
+    building them as Python objects is what the bound avoids)."""
+    nb = json.loads(RELEASED.read_bytes())
+    nb["metadata"]["bloat"] = "@BLOAT@"
+    return json.dumps(nb).encode().replace(b'"@BLOAT@"', b"[" + b",".join([b"{}"] * objects) + b"]")
+
+
+MEASURE = """
+import json, sys, time
+from pathlib import Path
+from gankit.nbgrader_adapter.intake import take_in
+import nbformat
+def status(field):  # this process's own figures, in MiB (VmHWM is its peak since clear_refs)
+    line = next(l for l in open("/proc/self/status") if l.startswith(field + ":"))
+    return int(line.split()[1]) / 1024
+folder, copy, parse = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3] == "parse"
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # the peak starts again from here, after the imports
+base = status("VmRSS")
+start = time.monotonic()
+if parse:
+    nbformat.read(str(folder / "ex1_optimal_discriminator.ipynb"), as_version=4)
+    left = []
+else:
+    left = [[i.path, i.reason] for i in take_in(folder, copy)]
+print(json.dumps({"seconds": time.monotonic() - start, "base_mib": base, "peak_mib": status("VmHWM"), "left": left}))
+"""
+
+
+def _measure(folder: Path, copy: Path, parse: bool = False) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(folder), str(copy), "parse" if parse else "intake"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
+def test_a_notebook_of_two_million_empty_objects_is_left_out_and_costs_the_grader_little(tmp_path):
+    """The issue's notebook (5.7 MiB of text, two million empty objects in its metadata; nbgrader's
+    parse took 4.3 GiB) is left out at intake, for its structure, read from the text alone; the
+    student's other notebook is graded. Figures are printed: the intake's peak memory, and for
+    scale what parsing a notebook of a twentieth of that bloat costs."""
+    src = _submission(tmp_path)
+    attack = _bloated(2_000_000)
+    (src / "ex1_optimal_discriminator.ipynb").write_bytes(attack)
+    (src / "ex2.ipynb").write_bytes(RELEASED.read_bytes())
+    intake = _measure(src, tmp_path / "copy")
+    small = tmp_path / "small"
+    small.mkdir()
+    (small / "ex1_optimal_discriminator.ipynb").write_bytes(_bloated(100_000))
+    parsed = _measure(small, tmp_path / "unused", parse=True)
+    print(
+        f"\nnotebook of {len(attack) / 2**20:.1f} MiB, 2,000,000 empty objects: intake {intake['seconds']:.2f} s, "
+        f"peak {intake['peak_mib']:.0f} MiB ({intake['peak_mib'] - intake['base_mib']:.0f} MiB over the "
+        f"{intake['base_mib']:.0f} MiB after imports); nbformat parsing 100,000 of them: {parsed['seconds']:.2f} s, "
+        f"{parsed['peak_mib'] - parsed['base_mib']:.0f} MiB over its imports"
+    )
+    assert intake["left"] == [
+        ["ex1_optimal_discriminator.ipynb", "a notebook of more than 200,000 JSON values, too many to grade"]
+    ]
+    assert not (tmp_path / "copy" / "ex1_optimal_discriminator.ipynb").exists()
+    assert (
+        json.loads((tmp_path / "copy" / "ex2.ipynb").read_bytes())["cells"]
+        == json.loads(RELEASED.read_bytes())["cells"]
+    )
+    # The copy and the scan hold a few copies of the text at a time (its bytes, the copy's, the text
+    # without its strings, the brackets): linear in its size, under what parsing a twentieth costs.
+    assert intake["peak_mib"] - intake["base_mib"] < 8 * len(attack) / 2**20 + 8
+    assert intake["peak_mib"] - intake["base_mib"] < parsed["peak_mib"] - parsed["base_mib"]
+
+
+def test_a_notebook_nested_too_deep_is_left_out(tmp_path):
+    src = _submission(tmp_path)
+    nb = json.loads(RELEASED.read_bytes())
+    nb["metadata"]["deep"] = "@DEEP@"
+    (src / "ex1.ipynb").write_bytes(json.dumps(nb).encode().replace(b'"@DEEP@"', b"[" * 100 + b"]" * 100))
+    assert _skipped(take_in(src, tmp_path / "copy")) == {
+        "ex1.ipynb": "a notebook nested more than 64 deep, too deep to grade"
+    }
+
+
+def test_unknown_metadata_and_saved_outputs_are_dropped_before_grading(tmp_path):
+    """What nbgrader never reads is not copied: unknown and oversized metadata, saved outputs.
+    The cells, their sources and their grading metadata are kept as they were."""
+    src = _submission(tmp_path)
+    nb = json.loads(RELEASED.read_bytes())
+    nb["metadata"]["widgets"] = {"state": "w" * 1000}
+    nb["metadata"]["gankit_faults"] = [{"forged": True}]
+    code = next(cell for cell in nb["cells"] if cell["cell_type"] == "code")
+    code["metadata"]["tags"] = ["x" * 20_000]  # a known entry past the bound
+    code["metadata"]["anything"] = {"a": 1}
+    code["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "y" * 100_000}]
+    (src / "ex1.ipynb").write_text(json.dumps(nb))
+    assert take_in(src, tmp_path / "copy") == []
+    copied = json.loads((tmp_path / "copy" / "ex1.ipynb").read_text())
+    assert set(copied["metadata"]) == {"kernelspec", "language_info"}
+    released = json.loads(RELEASED.read_bytes())
+    assert [c["source"] for c in copied["cells"]] == [c["source"] for c in released["cells"]]
+    assert [c["metadata"] for c in copied["cells"]] == [c["metadata"] for c in released["cells"]]
+    assert all(not c.get("outputs") for c in copied["cells"])
+
+
+@pytest.mark.parametrize("text", [b'{"cells": [', b"\xff\xfe not utf-8", b'{"nbformat": 3, "worksheets": []}'])
+def test_what_is_not_a_notebook_of_nbformat_4_is_left_for_nbgrader_to_name(tmp_path, text):
+    src = _submission(tmp_path)
+    (src / "ex1.ipynb").write_bytes(text)
+    assert take_in(src, tmp_path / "copy") == []
+    assert (tmp_path / "copy" / "ex1.ipynb").read_bytes() == text

@@ -22,12 +22,14 @@ import fnmatch
 import json
 import os
 import pwd
+import re
 import stat
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import numpy as np
 from nbgrader.exchange.default.collect import ExchangeCollect
 from nbgrader.utils import parse_utc
 from traitlets import Integer
@@ -46,6 +48,9 @@ class Bounds:
     max_entries: int = 2000  # entries of any kind looked at in the whole submission
     max_folder_entries: int = 500  # entries looked at in one folder
     max_named: int = 50  # entries left out that are named one by one; the rest are counted
+    max_notebook_values: int = 200_000  # JSON values in one notebook (counted from its text, see bound_notebook)
+    max_notebook_depth: int = 64  # JSON nesting in one notebook
+    max_metadata_bytes: int = 16 * 1024  # one kept metadata entry of a notebook or a cell, as JSON
 
 
 @dataclass(frozen=True)
@@ -287,7 +292,94 @@ def take_in(folder: Path, copy: Path, bounds: Bounds = Bounds(), ignore: Iterabl
     except Exception as error:  # noqa: BLE001 - whatever it is, it costs this student alone
         copy.mkdir(parents=True, exist_ok=True)
         skipped.append(Skipped(folder.name, f"could not be read: {_error_text(error)}"))
+    for notebook in sorted(copy.glob("*.ipynb")):  # what nbgrader grades: the top folder's notebooks
+        try:
+            left_out = bound_notebook(notebook, bounds)
+        except Exception as error:  # noqa: BLE001 - this notebook's alone
+            notebook.unlink(missing_ok=True)
+            left_out = Skipped(notebook.name, f"could not be read: {_error_text(error)}")
+        if left_out is not None:
+            skipped.append(left_out)
     return skipped
+
+
+# -- a notebook's structure, bounded before nbgrader parses it ------------------------------------
+
+# What nbgrader, nbconvert and JupyterLab use of a notebook's and a cell's metadata; the rest
+# (anything a student or an extension put there) is dropped from the copy that is graded.
+NOTEBOOK_METADATA = frozenset({"kernelspec", "language_info", "celltoolbar", "nbgrader"})
+CELL_METADATA = frozenset(
+    {"nbgrader", "deletable", "editable", "tags", "collapsed", "scrolled", "jupyter", "trusted", "slideshow"}
+)
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')  # a JSON string, escapes included
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def structure(data: bytes) -> tuple[int, int]:
+    """An upper bound on the number of JSON values in ``data`` and its nesting depth, read from the
+    text without building any of it (a notebook of two million empty objects is 6 MB of text but
+    gigabytes once parsed). Strings are blanked first; then every value but the last of each
+    container is followed by a comma, and every container opens with a bracket."""
+    bare = _STRING.sub(b"", data)
+    values = bare.count(b",") + bare.count(b"{") + bare.count(b"[") + 1
+    brackets = np.frombuffer(bare.translate(None, _NOT_BRACKETS), dtype=np.uint8)
+    del bare
+    depth = deepest = 0
+    for start in range(0, brackets.size, 1 << 20):  # a megabyte at a time: memory stays a few copies of the text
+        chunk = brackets[start : start + (1 << 20)]
+        walk = np.cumsum(((chunk == ord("{")) | (chunk == ord("["))).astype(np.int32) * 2 - 1) + depth
+        deepest, depth = max(deepest, int(walk.max())), int(walk[-1])
+    return values, deepest
+
+
+def bound_notebook(path: Path, bounds: Bounds = Bounds()) -> Skipped | None:
+    """Leave the notebook at ``path`` (the grader's copy) out if its JSON structure passes the
+    bounds, saying why; otherwise drop what grading never reads (saved outputs, which autograde
+    clears anyway, and unknown or oversized metadata), so that nbgrader parses, and
+    ``autograded/`` keeps, no more than the notebook's cells. Text that is not a JSON notebook
+    of nbformat 4 is left as it is, for nbgrader to name."""
+    data = path.read_bytes()
+    values, depth = structure(data)
+    reason = None
+    if values > bounds.max_notebook_values:
+        reason = f"a notebook of more than {bounds.max_notebook_values:,} JSON values, too many to grade"
+    elif depth > bounds.max_notebook_depth:
+        reason = f"a notebook nested more than {bounds.max_notebook_depth} deep, too deep to grade"
+    if reason:
+        path.unlink()
+        return Skipped(path.name, reason)
+    try:
+        nb = json.loads(data)
+    except (ValueError, RecursionError):
+        return None  # not JSON (or not UTF-8): nbgrader's own reading names it
+    del data
+    if not isinstance(nb, dict) or nb.get("nbformat") != 4 or not isinstance(nb.get("cells"), list):
+        return None
+    changed = _keep_metadata(nb, NOTEBOOK_METADATA, bounds)
+    for cell in nb["cells"]:
+        if not isinstance(cell, dict):
+            continue
+        changed |= _keep_metadata(cell, CELL_METADATA, bounds)
+        if cell.get("outputs"):
+            cell["outputs"], changed = [], True
+    if changed:
+        path.write_text(json.dumps(nb, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    return None
+
+
+def _keep_metadata(holder: dict, known: frozenset[str], bounds: Bounds) -> bool:
+    """Keep only the ``known`` metadata entries of ``holder`` that are no larger than the bound;
+    return whether any was dropped."""
+    metadata = holder.get("metadata")
+    if not isinstance(metadata, dict):
+        return False
+    kept = {
+        key: value
+        for key, value in metadata.items()
+        if key in known and len(json.dumps(value)) <= bounds.max_metadata_bytes
+    }
+    holder["metadata"] = kept
+    return len(kept) != len(metadata)
 
 
 def _error_text(error: BaseException) -> str:
