@@ -558,13 +558,17 @@ def test_the_server_started_ahead_serves_the_next_notebook_with_its_limits_and_s
 
 LEAVER = """
 import ctypes, os, subprocess
-def leave(sleeper, shared_memory):
+def leave(sleeper, too_deep):
     os.makedirs("/tmp/locked/deep")
     open("/tmp/locked/deep/answers.py", "w").write("ANSWER = 42")
     os.symlink("/proc/self/environ", "/tmp/link")
     os.chmod("/tmp/locked", 0)
     subprocess.Popen(["sleep", sleeper], start_new_session=True)
-    if shared_memory:  # a System V segment outlives every process (IPC_PRIVATE, IPC_CREAT | 0600)
+    if too_deep:  # folders nested past what the server's clean-up walks (System V IPC is refused)
+        os.chdir("/tmp")
+        for _ in range(1200):
+            os.mkdir("d")
+            os.chdir("d")
         return ctypes.CDLL(None).shmget(0, 4096, 0o1600)
     return " ".join(sorted(os.listdir("/tmp")))
 def poke():  # the server's memory, which every later notebook's process is forked from
@@ -583,8 +587,8 @@ def look():
 def test_a_students_next_notebook_runs_in_a_fresh_process_in_an_emptied_sandbox():
     """One server serves a student's notebooks in turn: each notebook's process is new, and what
     the one before left (processes, files, folders it locked, links) is gone before the next
-    starts. Another student's notebook never runs there. A sandbox that cannot be emptied (a
-    System V segment) is ended, never handed on."""
+    starts. Another student's notebook never runs there. A sandbox that cannot be emptied (folders
+    nested past what the clean-up walks) is ended, never handed on."""
     sleeper = f"300.{os.getpid()}3"
     with StudentProcess([LOOKER], {}) as blank:  # a new sandbox (its /tmp holds the runtime when that lies under /tmp)
         new = Outcome.from_reply(blank.call("look", [])).value
@@ -600,7 +604,7 @@ def test_a_students_next_notebook_runs_in_a_fresh_process_in_an_emptied_sandbox(
     with StudentProcess([LEAVER, LOOKER], {}, student="ada") as second:
         assert Outcome.from_reply(second.call("look", [])).value == new
         assert second._server is server  # the same sandbox, emptied
-        assert Outcome.from_reply(second.call("leave", [sleeper, True])).value >= 0
+        assert Outcome.from_reply(second.call("leave", [sleeper, True])).value == -1  # no System V segment
     assert student_process._waiting == {} and not server.alive()
     assert _gone(sleeper)
     with StudentProcess([LOOKER], {}, student="ada") as third:
@@ -756,3 +760,63 @@ def test_a_check_that_fails_on_the_model_answer_too_is_the_graders_fault(grader,
     verdict = grader.grade(notebooks.read(SOLUTIONS / f"{name}.ipynb"), name, "ada")["correct_discriminator_cost"]
     assert verdict.results[0].internal_error == "KeyError: 'no such key'"
     assert verdict.score == 0 and "a problem on the grader's side" in verdict.feedback()
+
+
+# -- memory that no process's set size shows ------------------------------------------------------
+
+PINNER = r"""
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+print("shmget", libc.shmget(0, 4096, 0o1600), ctypes.get_errno(), flush=True)
+try:
+    os.memfd_create("pinned")
+    print("memfd made", flush=True)
+except OSError as error:
+    print("memfd", error.errno, flush=True)
+made = 0
+while made < 600_000:  # empty folders: no page of memory each, but an inode and a dentry of the kernel's
+    os.mkdir("/tmp/d%d" % made)
+    made += 1
+    if made % 50000 == 0:
+        print("folders", made, flush=True)
+print("never stopped", flush=True)  # three times the limit, had the bound not held
+"""
+
+AS_AN_ORDINARY_ACCOUNT = """
+import subprocess, sys
+from gankit.sandbox.command import SandboxedCommand
+from gankit.sandbox.limits import Limits
+box = SandboxedCommand([sys.executable, "-I", "-S", "-c", sys.argv[1]], Limits(memory_mb=200), grader_stderr=True)
+done = subprocess.run(box.command, capture_output=True, text=True)
+box.close()
+print(done.stdout + f"status {done.returncode}")
+print(done.stderr, end="", file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("account", ["this", "ordinary"])
+def test_memory_outside_every_process_is_refused_or_counted(account, tmp_path):
+    """System V segments and memfd files, which no process's memory shows, are refused (as if
+    absent); a tmpfs's inodes (millions of empty folders) count toward the whole-sandbox limit, so
+    the sandbox ends near its 200 MiB: as this account (root: a cgroup too) and as an ordinary one
+    (uid 65534 when the tests run as root), where the supervisor's count is the only bound."""
+    ordinary = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+    prefix = ordinary if account == "ordinary" and os.geteuid() == 0 else []
+    done = subprocess.run(
+        [*prefix, sys.executable, "-c", AS_AN_ORDINARY_ACCOUNT, PINNER],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path.anchor,
+        env={**os.environ, "HOME": "/tmp", "TMPDIR": "/tmp"},
+    )
+    lines = done.stdout.splitlines()
+    assert lines[:2] == ["shmget -1 38", "memfd 38"], done.stdout + done.stderr  # ENOSYS
+    made = max([int(line.split()[1]) for line in lines if line.startswith("folders")], default=0)
+    # Killed (by the supervisor, or as root perhaps by the cgroup, which kills the supervisor too).
+    assert lines[-1] in (f"status {128 + signal.SIGKILL}", f"status {-signal.SIGKILL}"), done.stdout + done.stderr
+    if prefix or os.geteuid() != 0:  # no cgroup: the supervisor's count is the bound
+        assert "the whole sandbox passed its memory limit of 200 MiB" in done.stderr
+        # 1 KiB an inode: the folders alone reach the limit at 204,800; the supervisor samples five
+        # times a second, so a loaded machine may let a burst pass it a little before the kill.
+        assert made < 300_000, made

@@ -130,6 +130,7 @@ class SandboxedCommand:
         self.info_path = os.path.join(self.private, "info.json") if enabled else ""
         self.cgroup = Cgroup(limits) if enabled and os.geteuid() == 0 else None
         env = env if env is not None else minimal_env()
+        scratch = list(scratch)
         program, unavailable = seccomp.compiled() if enabled else ("", "")
         self.config = {
             "sandbox": enabled,
@@ -140,6 +141,7 @@ class SandboxedCommand:
             "uid": UID_BASE,  # plus the launcher's pid: unique while the sandbox lives
             "grader_pid": os.getpid(),  # the launcher's parent: it ends when this process is gone
             "memory_bytes": limits.memory_mb * 1024 * 1024,
+            "scratch": ["/tmp", *(inside for inside, _ in scratch)],  # tmpfs mounts whose inodes count
             "quiet": quiet,
             "grader_stderr": grader_stderr,
             "cgroup_procs": self.cgroup.procs_files if self.cgroup else [],

@@ -14,7 +14,9 @@ caller:
 3. opens the file bubblewrap reports the sandbox's process id into;
 4. stays outside as a supervisor: passes an interrupt on to the sandboxed command, ends the
    sandbox on SIGTERM or when the grader dies, and kills it when the memory of all its processes
-   together passes the limit (the only whole-sandbox memory limit when there are no cgroups);
+   together, with the inodes of its tmpfs mounts, passes the limit (the only whole-sandbox memory
+   limit when there are no cgroups; the seccomp filter refuses what would pin memory outside both:
+   System V IPC and memfd);
 5. ends whatever bubblewrap left behind: bubblewrap arms its own parent-death signal only some
    way into its start, so a bubblewrap killed early (its grader killed a moment after starting
    it) would orphan the sandbox's first process. This supervisor is their subreaper: orphans come
@@ -98,6 +100,23 @@ def memory_bytes(pids):
                         break
         except (OSError, IndexError, ValueError):
             pass
+    return total
+
+
+INODE_BYTES = 1024  # kernel memory one file or folder of a tmpfs holds (inode and dentry), at least
+
+
+def scratch_bytes(pid, mounts):
+    """The kernel memory the sandbox's tmpfs mounts hold in inodes (their data is bounded by their
+    size): an empty folder costs no page, so millions of them show in no process's memory. Read
+    from outside through the sandbox's root."""
+    total = 0
+    for mount in mounts:
+        try:
+            fs = os.statvfs(f"/proc/{pid}/root{mount}")
+        except OSError:
+            continue
+        total += (fs.f_files - fs.f_ffree) * INODE_BYTES
     return total
 
 
@@ -217,7 +236,12 @@ def supervise(state, cfg):
         drain(state)
         if state["pid"] is None:
             state["pid"] = read_info(cfg["info_path"])
-        elif not state["over"] and limit and memory_bytes([state["pid"], *children(state["pid"])]) > limit:
+        elif (
+            not state["over"]
+            and limit
+            and memory_bytes([state["pid"], *children(state["pid"])]) + scratch_bytes(state["pid"], cfg["scratch"])
+            > limit
+        ):
             state["over"] = True
             kill_bwrap(state)
 
