@@ -149,3 +149,12 @@ def test_a_value_that_is_no_float_array_is_judged_as_no_numbers(value):
     """Python can hold it, a float array cannot: ``as_array`` says None, as for any non-number."""
     got = Outcome.from_reply({"value": value})
     assert got.kind == value["type"] and got.as_array() is None
+
+
+def test_an_error_or_warnings_of_any_shape_are_read_without_an_error():
+    deep = _nested(900, "x")  # within what JSON parses, past what str() of it may walk
+    assert Outcome.from_reply({"error": {"type": deep, "message": deep}}).error_type == "?"
+    assert Outcome.from_reply({"error": {"type": "ValueError", "message": 3}}).describe() == "ValueError"
+    got = Outcome.from_reply({"value": {"type": "float", "value": 1.0}, "warnings": [deep, "RuntimeWarning: x"]})
+    assert got.warnings == ("?", "RuntimeWarning: x")
+    assert Outcome.from_reply({"value": {"type": "float", "value": 1.0}, "warnings": {"a": 1}}).warnings == ()

@@ -49,6 +49,11 @@ _PUBLIC_OBJECTS = {
 _MAX_COUNT = 8  # counts a student's code chooses are shown up to this; beyond, only "more than"
 
 
+def _text(value: Any) -> str:
+    """A word of a reply as text: only a string is taken as it is (another value says nothing)."""
+    return value if isinstance(value, str) else "?"
+
+
 def public_name(name: str | None, fallback: str = OWN_CLASS) -> str:
     """``name`` if the student's code cannot have chosen it, else ``fallback``."""
     return name if name in PUBLIC_NAMES else fallback
@@ -72,18 +77,21 @@ class Outcome:
 
     @classmethod
     def from_reply(cls, reply: dict[str, Any]) -> Outcome:
-        if "error" in reply:
-            error = reply["error"] if isinstance(reply["error"], dict) else {}
-            return cls(
-                "error",
-                error_type=str(error.get("type", "Error")),
-                error_message=str(error.get("message", "")),
-            )
-        decoded = cls._decode(reply.get("value", {}))
-        caught = reply.get("warnings") or []
-        if isinstance(caught, list) and caught:
-            return dataclasses.replace(decoded, warnings=tuple(str(w) for w in caught[:5]))
-        return decoded
+        """The outcome ``reply`` describes; "unreadable" when any part of it cannot be read (its
+        error and warnings are the student's process's words too, of any type and nesting)."""
+        try:
+            if "error" in reply:
+                error = reply["error"] if isinstance(reply["error"], dict) else {}
+                return cls(
+                    "error", error_type=_text(error.get("type", "Error")), error_message=_text(error.get("message", ""))
+                )
+            decoded = cls._decode(reply.get("value", {}))
+            caught = reply.get("warnings") or []
+            if isinstance(caught, list) and caught:
+                return dataclasses.replace(decoded, warnings=tuple(_text(w) for w in caught[:5]))
+            return decoded
+        except Exception:  # noqa: BLE001 - whatever the reply holds, it is the student's doing
+            return cls("unreadable")
 
     @classmethod
     def _decode(cls, data: Any) -> Outcome:
