@@ -837,6 +837,7 @@ def test_the_run_finishes_and_grades_every_student(run):
     # Every student is graded; the exit status still says that some notebooks could not be (as
     # nbgrader's does), and the last message names each.
     assert run.done.returncode == 1, _log(run)[-4000:]
+    assert "notebooks could not be graded" in _log(run), _log(run)[-6000:]
     failed = _log(run)[_log(run).rindex("notebooks could not be graded") :]
     for student_id, notebook in (("bad_json", EX1), ("not_utf8", EX2), ("future_format", EX3)):
         assert f"{student_id}/{notebook}: " in failed, (student_id, failed[:2000])
