@@ -22,6 +22,7 @@ import pytest
 import zmq
 from paths import RELEASE, SOURCE
 from processes import running
+from unix_accounts import kit_reachable_by_everyone
 
 from gankit import ASSIGNMENT, NOTEBOOKS, ROOT, notebooks
 from gankit.judging import student_process
@@ -802,14 +803,15 @@ def test_memory_outside_every_process_is_refused_or_counted(account, tmp_path):
     (uid 65534 when the tests run as root), where the supervisor's count is the only bound."""
     ordinary = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
     prefix = ordinary if account == "ordinary" and os.geteuid() == 0 else []
-    done = subprocess.run(
-        [*prefix, sys.executable, "-c", AS_AN_ORDINARY_ACCOUNT, PINNER],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path.anchor,
-        env={**os.environ, "HOME": "/tmp", "TMPDIR": "/tmp"},
-    )
+    with kit_reachable_by_everyone() if prefix else contextlib.nullcontext():
+        done = subprocess.run(
+            [*prefix, sys.executable, "-c", AS_AN_ORDINARY_ACCOUNT, PINNER],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path.anchor,
+            env={**os.environ, "HOME": "/tmp", "TMPDIR": "/tmp"},
+        )
     lines = done.stdout.splitlines()
     assert lines[:2] == ["shmget -1 38", "memfd 38"], done.stdout + done.stderr  # ENOSYS
     made = max([int(line.split()[1]) for line in lines if line.startswith("folders")], default=0)
