@@ -340,7 +340,10 @@ while time.monotonic() < ends:
         wrote += os.write(flood, b"x" * 65536)
     except BlockingIOError:
         time.sleep(0.01)
-print("LOGREADER " + json.dumps({"read": read.decode("utf-8", "replace"), "wrote": wrote}))
+text = read.decode("utf-8", "replace")  # searched here: all of it would pass the output cap
+# The log's words, spelt backwards here: this cell's own source is in what it reads (its history).
+words = [w[::-1] for w in ("lortnoc", "tixe_hsarc", "doolf", "ppAedargotuA", "gnidargotuA")]
+print("LOGREADER " + json.dumps({"found": [w for w in words if w in text], "read": len(read), "wrote": wrote}))
 """
 
 
@@ -970,8 +973,7 @@ def test_a_kernel_can_neither_read_nor_write_the_graders_log(run, test_points):
     about the students graded before it), writes nothing into it and floods nothing past the caps;
     the student graded after it is graded in full."""
     found = _printed(run, "log_reader", EX2, "LOGREADER ")
-    for earlier in ("control", "crash_exit", "flood", "AutogradeApp", "Autograding"):
-        assert earlier not in found["read"], earlier
+    assert found["found"] == [] and found["read"] > 0, found  # it read its own descriptors, none of the log
     assert "FORGED-LOG-LINE" not in _log(run)
     assert found["wrote"] > 0 and "x" * 4096 not in _log(run)
     assert _total(run, "log_reader") == _full(test_points)
