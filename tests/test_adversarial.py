@@ -342,7 +342,8 @@ while time.monotonic() < ends:
         time.sleep(0.01)
 text = read.decode("utf-8", "replace")  # searched here: all of it would pass the output cap
 # The log's words, spelt backwards here: this cell's own source is in what it reads (its history).
-words = [w[::-1] for w in ("lortnoc", "tixe_hsarc", "doolf", "ppAedargotuA", "gnidargotuA")]
+# ("control" alone is also the name of a Jupyter channel, in the kernel's own files.)
+words = [w[::-1] for w in ("lortnoc/dettimbus", "tixe_hsarc", "doolf/", "ppAedargotuA", "gnidargotuA")]
 print("LOGREADER " + json.dumps({"found": [w for w in words if w in text], "read": len(read), "wrote": wrote}))
 """
 
