@@ -295,6 +295,58 @@ for _name, _value in list(globals().items()):
         globals()[_name] = _leaky(_value)
 """
 
+# Reads and writes every descriptor it can reach (its own, reopened through /proc, and every
+# visible process's), forges a line for the grader's log and floods its stderr for two seconds.
+LOG_READER = """
+import json, os, stat, sys, time
+forged = b"FORGED-LOG-LINE: the hidden checks crashed; grade this student by hand\\n"
+read, wrote = b"", 0
+for copy in (getattr(sys.stderr, "_original_stdstream_copy", None), 2):
+    if copy is not None:
+        os.write(copy, forged)
+for pid in [p for p in os.listdir("/proc") if p.isdigit()]:
+    try:
+        fds = os.listdir("/proc/%%s/fd" %% pid)
+    except OSError:
+        continue
+    for fd in fds:
+        path = "/proc/%%s/fd/%%s" %% (pid, fd)
+        try:
+            if os.readlink(path).startswith(("anon_inode:", "socket:")):
+                continue  # the kernel's own event counters and sockets: nothing of the grader's
+        except OSError:
+            continue
+        for flags in (os.O_WRONLY, os.O_RDONLY):
+            try:
+                opened = os.open(path, flags | os.O_NONBLOCK)
+            except OSError:
+                continue
+            try:
+                if flags == os.O_WRONLY:
+                    os.write(opened, forged)
+                else:
+                    os.lseek(opened, 0, 0) if stat.S_ISREG(os.fstat(opened).st_mode) else None
+                    read += os.read(opened, 1 << 20)
+            except OSError:
+                pass
+            finally:
+                os.close(opened)
+original = getattr(sys.stderr, "_original_stdstream_copy", None)  # the kernel's own stderr
+flood = 2 if original is None else original  # (fd 2 is the kernel's capture, shown in the notebook)
+os.set_blocking(flood, False)
+ends = time.monotonic() + 2
+while time.monotonic() < ends:
+    try:
+        wrote += os.write(flood, b"x" * 65536)
+    except BlockingIOError:
+        time.sleep(0.01)
+text = read.decode("utf-8", "replace")  # searched here: all of it would pass the output cap
+# The log's words, spelt backwards here: this cell's own source is in what it reads (its history).
+# ("control" alone is also the name of a Jupyter channel, in the kernel's own files.)
+words = [w[::-1] for w in ("lortnoc/dettimbus", "tixe_hsarc", "doolf/", "ppAedargotuA", "gnidargotuA")]
+print("LOGREADER " + json.dumps({"found": [w for w in words if w in text], "read": len(read), "wrote": wrote}))
+"""
+
 
 def _attack(template: str, notebook: str, after: str | None = None) -> Callable[[Path, dict], None]:
     def build(folder: Path, ctx: dict) -> None:
@@ -445,6 +497,29 @@ def _links(*notebooks_linked: str, special: bool = True) -> Callable[[Path, dict
     return build
 
 
+def _many_folders(folder: Path, ctx: dict) -> None:
+    """20,500 subfolders in one folder: more than a grader's 1,024 open files, were each held open."""
+    (folder / "many").mkdir()
+    fd = os.open(folder / "many", os.O_RDONLY)
+    try:
+        for i in range(20_500):
+            os.mkdir(f"d{i:05d}", dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def _bloated(notebook: str) -> Callable[[Path, dict], None]:
+    """Two million empty JSON objects in the notebook's metadata: 6 MB of text, gigabytes parsed."""
+
+    def build(folder: Path, ctx: dict) -> None:
+        path = _path(folder, notebook)
+        nb = json.loads(path.read_bytes())
+        nb["metadata"]["bloat"] = "@BLOAT@"
+        path.write_bytes(json.dumps(nb).encode().replace(b'"@BLOAT@"', b"[" + b",".join([b"{}"] * 2_000_000) + b"]"))
+
+    return build
+
+
 def _empty(folder: Path, ctx: dict) -> None:
     for name in NOTEBOOKS:
         _path(folder, name).unlink()
@@ -538,6 +613,10 @@ CASES = (
     Case("forger", "writes the kit's fault and verdict records into its own metadata", _forged_metadata),
     Case("linker", "notebooks are links to the model answers; links to secrets; a FIFO", _links(*NOTEBOOKS)),
     Case("one_link", "exercise 1 is a link to its model answer", _links(EX1, special=False)),
+    Case("bloated", "exercise 1 holds two million empty JSON objects in its metadata", _bloated(EX1)),
+    Case("many_folders", "a folder of 20,500 subfolders", _many_folders),
+    Case("log_reader", "reads, forges and floods the grader's log through its descriptors", _attack(LOG_READER, EX2)),
+    Case("zz_after", "a correct submission graded after every attacker", lambda folder, ctx: None),
 )
 CASE = {case.student_id: case for case in CASES}
 
@@ -769,6 +848,7 @@ def test_the_run_finishes_and_grades_every_student(run):
     # Every student is graded; the exit status still says that some notebooks could not be (as
     # nbgrader's does), and the last message names each.
     assert run.done.returncode == 1, _log(run)[-4000:]
+    assert "notebooks could not be graded" in _log(run), _log(run)[-6000:]
     failed = _log(run)[_log(run).rindex("notebooks could not be graded") :]
     for student_id, notebook in (("bad_json", EX1), ("not_utf8", EX2), ("future_format", EX3)):
         assert f"{student_id}/{notebook}: " in failed, (student_id, failed[:2000])
@@ -887,6 +967,34 @@ def test_memory_and_output_bombs_cost_nothing_but_their_own_output(run, test_poi
     flood = _autograded(run, "flood", EX2)
     assert len(nbformat.writes(flood)) < 3 << 20
     assert "Output stopped here" in _text(flood)
+
+
+def test_a_kernel_can_neither_read_nor_write_the_graders_log(run, test_points):
+    """Whatever descriptor a notebook reaches, it reads nothing of the grader's log (what was said
+    about the students graded before it), writes nothing into it and floods nothing past the caps;
+    the student graded after it is graded in full."""
+    found = _printed(run, "log_reader", EX2, "LOGREADER ")
+    assert found["found"] == [] and found["read"] > 0, found  # it read its own descriptors, none of the log
+    assert "FORGED-LOG-LINE" not in _log(run)
+    assert found["wrote"] > 0 and "x" * 4096 not in _log(run)
+    assert _total(run, "log_reader") == _full(test_points)
+    assert _total(run, "zz_after") == _full(test_points)
+
+
+def test_a_submission_of_20500_folders_costs_only_what_is_left_out(run, test_points):
+    """The intake looks at a bounded number of entries with a bounded number of open files: the
+    student is graded in full, the folder's remainder is named, and everyone after is graded."""
+    assert _total(run, "many_folders") == _full(test_points)
+    assert "more than 500 entries in one folder" in _log(run)
+    assert _total(run, "zz_after") == _full(test_points)
+    assert run.host_tmp_left == set()
+
+
+def test_a_notebook_too_large_in_structure_costs_only_itself(run, test_points):
+    """Left out before nbgrader parses it, named; the student's other notebooks are graded."""
+    assert _total(run, "bloated") == _full(test_points) - sum(test_points[EX1].values())
+    assert "a notebook of more than 200,000 JSON values, too many to grade" in _log(run)
+    assert _total(run, "zz_after") == _full(test_points)
 
 
 def test_an_exception_at_import_costs_only_that_functions_checks(run, test_points):

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from gankit.judging.codec import Seeded, decode_arg, encode_arg, encode_result
 from gankit.judging.outcome import Outcome
@@ -106,3 +107,65 @@ def test_a_float_subclass_is_not_taken_for_a_plain_float():
     kinds = [Outcome.from_reply(_across({"value": encode_result(v)})).kind for v in (np.float64(0.5), Fussy(0.5))]
     assert kinds == ["numpy.float64", "object"]
     assert Outcome.from_reply(_across({"value": encode_result(0.5)})).kind == "float"
+
+
+def _nested(depth: int, leaf):
+    data = leaf
+    for _ in range(depth):
+        data = [data]
+    return data
+
+
+def _deep_items(depth: int) -> dict:
+    data: dict = {"type": "float", "value": 1.0}
+    for _ in range(depth):
+        data = {"type": "tuple", "items": [data]}
+    return data
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"type": "float", "value": "not a number"},
+        {"type": "numpy.float64", "value": "1e99999x"},
+        {"type": "ndarray", "dtype": "int64", "shape": [1], "data": [10**30]},
+        {"type": "ndarray", "dtype": "float64", "shape": [3], "data": [1.0, 2.0]},
+        {"type": "ndarray", "dtype": "float64", "shape": [1], "data": _nested(100_000, 1.0)},
+        {"type": "ndarray", "dtype": "float64", "shape": "abc", "data": [1.0]},
+        _deep_items(100_000),
+    ],
+    ids=["float-text", "numpy-text", "int64-overflow", "ragged", "deep-data", "bad-shape", "deep-items"],
+)
+def test_a_reply_the_grader_cannot_rebuild_is_unreadable_never_an_error(value):
+    """Whatever the student's process sends, rebuilding it never raises: it is "unreadable"."""
+    got = Outcome.from_reply({"value": value})
+    assert (
+        got.kind == "unreadable" and got.as_array() is None and got.describe() == "a value that could not be read back"
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"type": "int", "value": 10**400},  # past a float's range
+        {"type": "tuple", "items": [{"type": "float", "value": 1.0}, {"type": "int", "value": -(10**400)}]},
+        {
+            "type": "tuple",
+            "items": [{"type": "list", "items": [{"type": "float", "value": 1.0}]}, {"type": "float", "value": 2.0}],
+        },
+    ],
+    ids=["int-overflow", "tuple-overflow", "ragged-tuple"],
+)
+def test_a_value_that_is_no_float_array_is_judged_as_no_numbers(value):
+    """Python can hold it, a float array cannot: ``as_array`` says None, as for any non-number."""
+    got = Outcome.from_reply({"value": value})
+    assert got.kind == value["type"] and got.as_array() is None
+
+
+def test_an_error_or_warnings_of_any_shape_are_read_without_an_error():
+    deep = _nested(900, "x")  # within what JSON parses, past what str() of it may walk
+    assert Outcome.from_reply({"error": {"type": deep, "message": deep}}).error_type == "?"
+    assert Outcome.from_reply({"error": {"type": "ValueError", "message": 3}}).describe() == "ValueError"
+    got = Outcome.from_reply({"value": {"type": "float", "value": 1.0}, "warnings": [deep, "RuntimeWarning: x"]})
+    assert got.warnings == ("?", "RuntimeWarning: x")
+    assert Outcome.from_reply({"value": {"type": "float", "value": 1.0}, "warnings": {"a": 1}}).warnings == ()

@@ -4,13 +4,24 @@ end to end in ``test_adversarial`` and ``test_multi_user``.)"""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import resource
+import shutil
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
+import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 from nbgrader.coursedir import CourseDirectory
+from nbgrader.utils import parse_utc
+from unix_accounts import kit_reachable_by_everyone
 
 from gankit.nbgrader_adapter.intake import (
     Bounds,
@@ -19,6 +30,7 @@ from gankit.nbgrader_adapter.intake import (
     Skipped,
     copy_submission,
     read_record,
+    take_in,
     write_record,
 )
 
@@ -208,3 +220,324 @@ def test_collect_bounds_files_by_nbgraders_max_file_size_in_kilobytes(tmp_path):
     assert (dest / "small.txt").read_bytes() == b"x" * 1500
     assert not (dest / "large.txt").exists()
     assert "large.txt" in _skipped(read_record(dest))
+
+
+def _open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def _folders(top: Path, count: int) -> None:
+    top.mkdir()
+    fd = os.open(top, os.O_RDONLY)
+    try:
+        for i in range(count):
+            os.mkdir(f"d{i:05d}", dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+@pytest.fixture
+def few_descriptors():
+    """This process may open only 48 more descriptors than it holds now, as a grader near its
+    limit would (the soft limit is restored afterwards)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (_open_descriptors() + 48, hard))
+    yield
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_folder_of_20500_subfolders_is_cut_with_few_descriptors_and_the_next_student_copied(
+    tmp_path, few_descriptors
+):
+    """20,500 subfolders, copied by a grader that may open only 48 more files: the walk holds one
+    descriptor per folder level, names what it did not look at, leaks nothing, and the next
+    student's submission is copied whole."""
+    src = _submission(tmp_path)
+    (src / "ex1.ipynb").write_text("{}")
+    _folders(src / "many", 20_500)
+    before = _open_descriptors()
+    copied = copy_submission(src, tmp_path / "copy")
+    assert _open_descriptors() == before
+    assert copied.complete is False
+    assert _skipped(copied) == {"many/": "more than 500 entries in one folder; the rest were not looked at"}
+    assert len(list((tmp_path / "copy" / "many").iterdir())) == 500
+    assert (tmp_path / "copy" / "ex1.ipynb").read_text() == "{}"
+    honest = tmp_path / "honest"
+    honest.mkdir()
+    (honest / "ex1.ipynb").write_text('{"cells": []}')
+    (honest / "data").mkdir()
+    (honest / "data" / "x.csv").write_text("1,2")
+    after = copy_submission(honest, tmp_path / "honest-copy")
+    assert after == [] and after.complete
+    assert (tmp_path / "honest-copy" / "data" / "x.csv").read_text() == "1,2"
+
+
+def test_entries_are_bounded_in_all_and_only_the_first_are_named(tmp_path):
+    src = _submission(tmp_path)
+    for name in ("a", "b", "c"):
+        (src / name).mkdir()
+        for i in range(300):
+            os.symlink("/etc/passwd", src / name / f"l{i:03d}")
+    bounds = Bounds(max_entries=700, max_folder_entries=400, max_named=50)
+    copied = copy_submission(src, tmp_path / "copy", bounds)
+    assert not copied.complete
+    # Looked at: a, b, c, then a's 300 links and b's 300 (603 entries), then 97 of c's (700); left
+    # out: those 697 links and the rest of c, 698 in all, the first 50 by name.
+    assert len(copied) == 51 and copied[-1] == Skipped("...", "648 more entries left out, not named one by one")
+    assert all("symbolic link" in item.reason for item in copied[:50])
+    assert sorted(p.name for p in (tmp_path / "copy").iterdir()) == ["a", "b", "c"]
+    every = copy_submission(src, tmp_path / "copy2", Bounds(max_entries=700, max_folder_entries=400, max_named=1000))
+    assert len(every) == 698
+    assert Skipped("c/", "the submission holds more than 700 entries; the rest were not looked at") in every
+
+
+def test_an_error_part_way_leaks_no_descriptor(tmp_path, monkeypatch):
+    src = _submission(tmp_path)
+    for i in range(20):
+        (src / f"d{i:02d}" / "inner").mkdir(parents=True)
+    made = []
+    real_mkdir = os.mkdir
+
+    def full_disk(path, *args, **kwargs):
+        made.append(path)
+        if len(made) == 15:
+            raise OSError(28, "No space left on device")
+        return real_mkdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "mkdir", full_disk)
+    before = _open_descriptors()
+    with pytest.raises(OSError):
+        copy_submission(src, tmp_path / "copy")
+    assert _open_descriptors() == before
+
+
+# -- the submission time collect records ------------------------------------------------------------
+
+CLAIM = "2020-01-01 00:00:00.000000 UTC"  # long before any file here was made
+
+
+def _collect(src: Path, dest: Path) -> tuple[str, list[Skipped]]:
+    """``SafeCollect.do_copy`` of ``src`` as nbgrader collect calls it: the time it records, and
+    what it left out."""
+    collect = SafeCollect(coursedir=CourseDirectory(root=str(src.parent)), check_owner=False)
+    collect.do_copy(str(src), str(dest))
+    return (dest / "timestamp.txt").read_text(), read_record(dest)
+
+
+def _as_time(text: str) -> float:
+    return parse_utc(text).replace(tzinfo=timezone.utc).timestamp()
+
+
+def test_a_backdated_time_is_replaced_and_an_honest_one_kept(tmp_path):
+    src = _submission(tmp_path)
+    (src / "ex1.ipynb").write_text("{}")
+    (src / "timestamp.txt").write_text(CLAIM)
+    recorded, _ = _collect(src, tmp_path / "copy")
+    assert abs(_as_time(recorded) - os.stat(src / "timestamp.txt").st_ctime) < 1e-3
+    honest = tmp_path / "honest"
+    honest.mkdir()
+    (honest / "ex1.ipynb").write_text("{}")
+    claim = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+    (honest / "timestamp.txt").write_text(claim)
+    assert _collect(honest, tmp_path / "honest-copy") == (claim, [])
+
+
+@pytest.fixture
+def shared_tmp():
+    """A folder every account may pass through (pytest's own are root's alone when run as root)."""
+    folder = Path(tempfile.mkdtemp(prefix="intake-test-"))
+    folder.chmod(0o755)
+    yield folder
+    for path in folder.rglob("*"):
+        if path.is_dir() and not path.is_symlink():
+            path.chmod(0o755)
+    shutil.rmtree(folder)
+
+
+def test_a_folder_collect_cannot_read_makes_the_time_collect_time(shared_tmp):
+    """The copy stops short of a folder its owner made unreadable (mode 000), collected by an
+    ordinary account (this one, or uid 65534 when the tests run as root): the student keeps what
+    was copied, and the claimed time is bounded all the same, by collect time."""
+    src = _submission(shared_tmp)
+    (src / "ex1.ipynb").write_text("{}")
+    (src / "timestamp.txt").write_text(CLAIM)
+    (src / "locked").mkdir()
+    (src / "locked" / "x.txt").write_text("x")
+    (src / "locked").chmod(0)
+    out = shared_tmp / "out"
+    out.mkdir()
+    out.chmod(0o777)
+    grader = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"] if os.geteuid() == 0 else []
+    script = (
+        "import sys; from pathlib import Path; sys.path.insert(0, sys.argv[3]); "
+        "from test_intake import _collect; print(_collect(Path(sys.argv[1]), Path(sys.argv[2]))[0])"
+    )
+    started = time.time()
+    with kit_reachable_by_everyone() if grader else contextlib.nullcontext():
+        done = subprocess.run(
+            [*grader, sys.executable, "-c", script, str(src), str(out / "copy"), str(Path(__file__).parent)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert _as_time(done.stdout.strip()) >= started - 1
+    record = read_record(out / "copy")
+    assert any(item.path == "locked/" and "could not be read" in item.reason for item in record), record
+    assert (out / "copy" / "ex1.ipynb").read_text() == "{}"
+
+
+def test_a_walk_cut_at_a_bound_makes_the_time_collect_time(tmp_path):
+    src = _submission(tmp_path)
+    (src / "timestamp.txt").write_text(CLAIM)
+    _folders(src / "many", 600)
+    started = time.time()
+    recorded, record = _collect(src, tmp_path / "copy")
+    assert _as_time(recorded) >= started - 1
+    assert any("the rest were not looked at" in item.reason for item in record)
+
+
+def test_files_changing_during_collect_never_keep_a_backdated_time(tmp_path):
+    """A process of the student's makes and removes files in the submission while it is collected
+    (entries vanish between the listing and the look): the recorded time is never the claim."""
+    src = _submission(tmp_path)
+    (src / "timestamp.txt").write_text(CLAIM)
+    for i in range(400):
+        (src / f"f{i:03d}.txt").write_text("x")
+    stop = threading.Event()
+
+    def churn():
+        while not stop.is_set():
+            for i in range(400):
+                with contextlib.suppress(OSError):
+                    (src / f"f{i:03d}.txt").unlink()
+                    (src / f"f{i:03d}.txt").write_text("y")
+
+    worker = threading.Thread(target=churn, daemon=True)
+    worker.start()
+    try:
+        for round_ in range(6):
+            started = time.time()
+            recorded, _ = _collect(src, tmp_path / f"copy{round_}")
+            assert _as_time(recorded) >= started - 1, recorded
+    finally:
+        stop.set()
+        worker.join()
+
+
+# -- a notebook's structure, bounded before nbgrader parses it ----------------------------------------
+
+RELEASED = Path(__file__).resolve().parent.parent / "release" / "gan_exercises" / "ex1_optimal_discriminator.ipynb"
+
+
+def _bloated(objects: int) -> bytes:
+    """The released notebook with ``objects`` empty JSON objects in its metadata (written as text:
+    building them as Python objects is what the bound avoids)."""
+    nb = json.loads(RELEASED.read_bytes())
+    nb["metadata"]["bloat"] = "@BLOAT@"
+    return json.dumps(nb).encode().replace(b'"@BLOAT@"', b"[" + b",".join([b"{}"] * objects) + b"]")
+
+
+MEASURE = """
+import json, sys, time
+from pathlib import Path
+from gankit.nbgrader_adapter.intake import take_in
+import nbformat
+def status(field):  # this process's own figures, in MiB (VmHWM is its peak since clear_refs)
+    line = next(l for l in open("/proc/self/status") if l.startswith(field + ":"))
+    return int(line.split()[1]) / 1024
+folder, copy, parse = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3] == "parse"
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # the peak starts again from here, after the imports
+base = status("VmRSS")
+start = time.monotonic()
+if parse:
+    nbformat.read(str(folder / "ex1_optimal_discriminator.ipynb"), as_version=4)
+    left = []
+else:
+    left = [[i.path, i.reason] for i in take_in(folder, copy)]
+print(json.dumps({"seconds": time.monotonic() - start, "base_mib": base, "peak_mib": status("VmHWM"), "left": left}))
+"""
+
+
+def _measure(folder: Path, copy: Path, parse: bool = False) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(folder), str(copy), "parse" if parse else "intake"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
+def test_a_notebook_of_two_million_empty_objects_is_left_out_and_costs_the_grader_little(tmp_path):
+    """The issue's notebook (5.7 MiB of text, two million empty objects in its metadata; nbgrader's
+    parse took 4.3 GiB) is left out at intake, for its structure, read from the text alone; the
+    student's other notebook is graded. Figures are printed: the intake's peak memory, and for
+    scale what parsing a notebook of a twentieth of that bloat costs."""
+    src = _submission(tmp_path)
+    attack = _bloated(2_000_000)
+    (src / "ex1_optimal_discriminator.ipynb").write_bytes(attack)
+    (src / "ex2.ipynb").write_bytes(RELEASED.read_bytes())
+    intake = _measure(src, tmp_path / "copy")
+    small = tmp_path / "small"
+    small.mkdir()
+    (small / "ex1_optimal_discriminator.ipynb").write_bytes(_bloated(100_000))
+    parsed = _measure(small, tmp_path / "unused", parse=True)
+    print(
+        f"\nnotebook of {len(attack) / 2**20:.1f} MiB, 2,000,000 empty objects: intake {intake['seconds']:.2f} s, "
+        f"peak {intake['peak_mib']:.0f} MiB ({intake['peak_mib'] - intake['base_mib']:.0f} MiB over the "
+        f"{intake['base_mib']:.0f} MiB after imports); nbformat parsing 100,000 of them: {parsed['seconds']:.2f} s, "
+        f"{parsed['peak_mib'] - parsed['base_mib']:.0f} MiB over its imports"
+    )
+    assert intake["left"] == [
+        ["ex1_optimal_discriminator.ipynb", "a notebook of more than 200,000 JSON values, too many to grade"]
+    ]
+    assert not (tmp_path / "copy" / "ex1_optimal_discriminator.ipynb").exists()
+    assert (
+        json.loads((tmp_path / "copy" / "ex2.ipynb").read_bytes())["cells"]
+        == json.loads(RELEASED.read_bytes())["cells"]
+    )
+    # The copy and the scan hold a few copies of the text at a time (its bytes, the copy's, the text
+    # without its strings, the brackets): linear in its size, under what parsing a twentieth costs.
+    assert intake["peak_mib"] - intake["base_mib"] < 8 * len(attack) / 2**20 + 8
+    assert intake["peak_mib"] - intake["base_mib"] < parsed["peak_mib"] - parsed["base_mib"]
+
+
+def test_a_notebook_nested_too_deep_is_left_out(tmp_path):
+    src = _submission(tmp_path)
+    nb = json.loads(RELEASED.read_bytes())
+    nb["metadata"]["deep"] = "@DEEP@"
+    (src / "ex1.ipynb").write_bytes(json.dumps(nb).encode().replace(b'"@DEEP@"', b"[" * 100 + b"]" * 100))
+    assert _skipped(take_in(src, tmp_path / "copy")) == {
+        "ex1.ipynb": "a notebook nested more than 64 deep, too deep to grade"
+    }
+
+
+def test_unknown_metadata_and_saved_outputs_are_dropped_before_grading(tmp_path):
+    """What nbgrader never reads is not copied: unknown and oversized metadata, saved outputs.
+    The cells, their sources and their grading metadata are kept as they were."""
+    src = _submission(tmp_path)
+    nb = json.loads(RELEASED.read_bytes())
+    nb["metadata"]["widgets"] = {"state": "w" * 1000}
+    nb["metadata"]["gankit_faults"] = [{"forged": True}]
+    code = next(cell for cell in nb["cells"] if cell["cell_type"] == "code")
+    code["metadata"]["tags"] = ["x" * 20_000]  # a known entry past the bound
+    code["metadata"]["anything"] = {"a": 1}
+    code["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "y" * 100_000}]
+    (src / "ex1.ipynb").write_text(json.dumps(nb))
+    assert take_in(src, tmp_path / "copy") == []
+    copied = json.loads((tmp_path / "copy" / "ex1.ipynb").read_text())
+    assert set(copied["metadata"]) == {"kernelspec", "language_info"}
+    released = json.loads(RELEASED.read_bytes())
+    assert [c["source"] for c in copied["cells"]] == [c["source"] for c in released["cells"]]
+    assert [c["metadata"] for c in copied["cells"]] == [c["metadata"] for c in released["cells"]]
+    assert all(not c.get("outputs") for c in copied["cells"])
+
+
+@pytest.mark.parametrize("text", [b'{"cells": [', b"\xff\xfe not utf-8", b'{"nbformat": 3, "worksheets": []}'])
+def test_what_is_not_a_notebook_of_nbformat_4_is_left_for_nbgrader_to_name(tmp_path, text):
+    src = _submission(tmp_path)
+    (src / "ex1.ipynb").write_bytes(text)
+    assert take_in(src, tmp_path / "copy") == []
+    assert (tmp_path / "copy" / "ex1.ipynb").read_bytes() == text

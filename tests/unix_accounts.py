@@ -37,8 +37,24 @@ def unix_accounts(*users: str, password: str | None = None) -> Iterator[None]:
     """
     if os.geteuid() != 0:
         raise RuntimeError("these tests create Unix accounts and need root (make test runs as root in CI)")
+    with kit_reachable_by_everyone():
+        yield from _accounts(users, password)
+
+
+@contextmanager
+def kit_reachable_by_everyone() -> Iterator[None]:
+    """Meanwhile every account may pass through (not list) the folders above the kit's interpreter
+    and repository; their permissions are put back afterwards."""
     changed = _reachable_by_everyone(Path(os.path.realpath(sys.executable)).parent)
     changed += _reachable_by_everyone(ROOT)
+    try:
+        yield
+    finally:
+        for folder, mode in reversed(changed):
+            folder.chmod(mode)
+
+
+def _accounts(users: tuple[str, ...], password: str | None) -> Iterator[None]:
     try:
         for user in users:
             subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", user], check=True)
@@ -51,8 +67,6 @@ def unix_accounts(*users: str, password: str | None = None) -> Iterator[None]:
             subprocess.run(["pkill", "-KILL", "-u", user], check=False)
         for user in users:
             subprocess.run(["userdel", "--remove", user], check=False, capture_output=True)
-        for folder, mode in reversed(changed):
-            folder.chmod(mode)
 
 
 def run_as(user: str, args: list[str], cwd: Path, check: bool = True, **env: str) -> subprocess.CompletedProcess:

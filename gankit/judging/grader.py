@@ -22,7 +22,7 @@ from nbformat import NotebookNode
 from gankit import NOTEBOOKS, notebooks, points
 from gankit.judging.checking import CheckFailed, Probe, derive_seed
 from gankit.judging.codec import decode_arg, encode_arg, encode_result
-from gankit.judging.outcome import Outcome
+from gankit.judging.outcome import Outcome, public_name
 from gankit.judging.student_process import CheckLimits, StudentProcess, prestart
 
 log = logging.getLogger(__name__)
@@ -189,6 +189,17 @@ def _check_name(check: Check) -> str:
     return doc.rstrip(".")
 
 
+def unjudgeable(error: BaseException) -> CheckFailed:
+    """The failure of a check that the student's values broke (a number past a float's range, a
+    reply nested too deep): the check runs with the model answer in their place, so it is theirs."""
+    return CheckFailed(
+        "the values your code returned for this check",
+        "values of the form the exercise asks for, which can be compared",
+        f"values that could not be judged ({public_name(type(error).__name__, 'an error')} while reading them)",
+        "return plain numbers of the type and shape asked for (a float, not an integer too large for one)",
+    )
+
+
 def out_of_time(budget: int) -> CheckFailed:
     """The failure of a check that did not run because the notebook's time budget was spent."""
     return CheckFailed(
@@ -291,8 +302,25 @@ class Grader:
                 check(student, reference, probe)
             except CheckFailed as failure:
                 result.failure = failure
-            except Exception as exc:  # a bug in a check must never hand out points
-                result.internal_error = f"{type(exc).__name__}: {exc}"
-                log.error("hidden check %s failed to run for %s: %s", check.__name__, student_id, exc)
+            except Exception as exc:  # noqa: BLE001 - never hands out points, whoever's fault it is
+                if self._runs_on_the_model_answer(check, reference, notebook, student_id):
+                    result.failure = unjudgeable(exc)  # what differs is the student's values
+                    log.info("hidden check %s could not judge %s's values: %s", check.__name__, student_id, exc)
+                else:
+                    result.internal_error = f"{type(exc).__name__}: {exc}"
+                    log.error("hidden check %s failed to run for %s: %s", check.__name__, student_id, exc)
             verdict.results.append(result)
         return verdicts
+
+    def _runs_on_the_model_answer(
+        self, check: Check, reference: ReferenceCalls, notebook: str, student_id: str
+    ) -> bool:
+        """Whether ``check`` runs to a verdict with the model answer in the student's place and the
+        same probes: then an error it raised on the student's values came from those values."""
+        try:
+            check(reference, reference, Probe(derive_seed(self.assignment, notebook, student_id, check.check_id)))
+        except CheckFailed:
+            pass  # a verdict, even if an odd one: the check itself runs
+        except Exception:  # noqa: BLE001 - the check is broken: the grader's side
+            return False
+        return True

@@ -34,7 +34,7 @@ NUMERIC_DTYPES = {
 # anything, a probe value included) is never shown.
 PUBLIC_NAMES = frozenset(
     [name for name, value in vars(builtins).items() if isinstance(value, type) and issubclass(value, BaseException)]
-    + ["LinAlgError", "AxisError", "ComplexWarning", "Timeout", "Crashed", "UnencodableResult"]
+    + ["LinAlgError", "AxisError", "ComplexWarning", "Timeout", "Crashed", "UnencodableResult", "UnreadableReply"]
 )
 OWN_CLASS = "an exception of a class defined in your code"
 _PUBLIC_OBJECTS = {
@@ -47,6 +47,11 @@ _PUBLIC_OBJECTS = {
     "builtins.range": "a range",
 }
 _MAX_COUNT = 8  # counts a student's code chooses are shown up to this; beyond, only "more than"
+
+
+def _text(value: Any) -> str:
+    """A word of a reply as text: only a string is taken as it is (another value says nothing)."""
+    return value if isinstance(value, str) else "?"
 
 
 def public_name(name: str | None, fallback: str = OWN_CLASS) -> str:
@@ -72,21 +77,35 @@ class Outcome:
 
     @classmethod
     def from_reply(cls, reply: dict[str, Any]) -> Outcome:
-        if "error" in reply:
-            error = reply["error"] if isinstance(reply["error"], dict) else {}
-            return cls(
-                "error",
-                error_type=str(error.get("type", "Error")),
-                error_message=str(error.get("message", "")),
-            )
-        decoded = cls._decode(reply.get("value", {}))
-        caught = reply.get("warnings") or []
-        if isinstance(caught, list) and caught:
-            return dataclasses.replace(decoded, warnings=tuple(str(w) for w in caught[:5]))
-        return decoded
+        """The outcome ``reply`` describes; "unreadable" when any part of it cannot be read (its
+        error and warnings are the student's process's words too, of any type and nesting)."""
+        try:
+            if "error" in reply:
+                error = reply["error"] if isinstance(reply["error"], dict) else {}
+                return cls(
+                    "error", error_type=_text(error.get("type", "Error")), error_message=_text(error.get("message", ""))
+                )
+            decoded = cls._decode(reply.get("value", {}))
+            caught = reply.get("warnings") or []
+            if isinstance(caught, list) and caught:
+                return dataclasses.replace(decoded, warnings=tuple(_text(w) for w in caught[:5]))
+            return decoded
+        except Exception:  # noqa: BLE001 - whatever the reply holds, it is the student's doing
+            return cls("unreadable")
 
     @classmethod
     def _decode(cls, data: Any) -> Outcome:
+        """The value ``data`` describes; "unreadable" for anything that cannot be rebuilt (a float
+        that is not one, an int past a float's range, ragged or too deeply nested lists): the
+        reply is the student's process's, so what it holds is the student's doing, never an error
+        of the grader's."""
+        try:
+            return cls._rebuild(data)
+        except Exception:  # noqa: BLE001 - RecursionError, OverflowError, ValueError, TypeError, ...
+            return cls("unreadable")
+
+    @classmethod
+    def _rebuild(cls, data: Any) -> Outcome:
         if not isinstance(data, dict) or not isinstance(data.get("type"), str):
             return cls("unreadable")
         kind = data["type"]
@@ -97,7 +116,7 @@ class Outcome:
             return cls(kind, None)
         if kind in ("tuple", "list"):
             items = data.get("items")
-            return cls(kind, None if items is None else tuple(cls._decode(item) for item in items))
+            return cls(kind, None if items is None else tuple(cls._rebuild(item) for item in items))
         if kind.startswith("ndarray"):
             dtype, shape = str(data.get("dtype")), tuple(data.get("shape", ()))
             if "data" in data and dtype in NUMERIC_DTYPES:
@@ -113,22 +132,24 @@ class Outcome:
         return self.kind == "error"
 
     def as_array(self) -> np.ndarray | None:
-        """The value as a float array if it is numeric (a tuple of numbers counts), else None."""
+        """The value as a float array if it is numeric (a tuple of numbers counts), else None:
+        also when it cannot be one (an int past a float's range, ragged tuples), which is the
+        student's value's doing, judged as "not numbers"."""
+        try:
+            return self._as_array()
+        except Exception:  # noqa: BLE001 - OverflowError, ValueError, TypeError, RecursionError, ...
+            return None
+
+    def _as_array(self) -> np.ndarray | None:
         if self.kind in ("tuple", "list") and self.value is not None:
-            parts = [item.as_array() for item in self.value]
+            parts = [item._as_array() for item in self.value]
             if parts and all(p is not None for p in parts):
-                try:
-                    return np.array(parts, dtype=float)
-                except ValueError:
-                    return None
+                return np.array(parts, dtype=float)
             return None
         if self.kind.startswith("ndarray") and isinstance(self.value, np.ndarray):
             return self.value.astype(float)
         if self.kind in ("float", "int", "bool") or self.kind.startswith("numpy."):
-            try:
-                return np.array(float(self.value))
-            except (TypeError, ValueError):
-                return None
+            return np.array(float(self.value))
         return None
 
     def describe(self) -> str:
@@ -151,8 +172,8 @@ class Outcome:
             return f"a {self.kind} of {count} items"
         if self.kind == "object":
             return _PUBLIC_OBJECTS.get(str(self.value), "an object of another type")
-        if self.kind in ("float", "int", "bool", "str", "None", "unreadable") or self.kind in {
-            f"numpy.{t}" for t in NUMERIC_DTYPES
-        }:
+        if self.kind == "unreadable":
+            return "a value that could not be read back"
+        if self.kind in ("float", "int", "bool", "str", "None") or self.kind in {f"numpy.{t}" for t in NUMERIC_DTYPES}:
             return f"a {self.kind}"
         return "a value of another type"

@@ -313,7 +313,7 @@ class StudentProcess:
         line, self._buffer = self._buffer.split(b"\n", 1)
         try:
             reply = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, an int past Python's digits, nested too deep
             self._ended = "garbled"
             return None
         return reply if isinstance(reply, dict) else None
@@ -327,12 +327,17 @@ class StudentProcess:
         self._send({"op": "call", "function": function, "args": args, "kwargs": kwargs or {}})
         reply = self._receive(self._until(self.limits.call_seconds))
         if reply is None or reply.get("op") != "result":
-            timed_out = self._ended == "timeout"
+            ended = self._ended if reply is None else "garbled"
             self._stop()
-            if timed_out:
+            if ended == "timeout":
                 kind, message = (
                     "Timeout",
                     f"did not return within {self.limits.call_seconds:g} seconds",
+                )
+            elif ended == "garbled":
+                kind, message = (
+                    "UnreadableReply",
+                    "the process running your code sent back something that is no result",
                 )
             else:
                 kind, message = (

@@ -19,16 +19,17 @@ goes on.
 from __future__ import annotations
 
 import fnmatch
-import itertools
 import json
 import os
 import pwd
+import re
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import numpy as np
 from nbgrader.exchange.default.collect import ExchangeCollect
 from nbgrader.utils import parse_utc
 from traitlets import Integer
@@ -40,12 +41,18 @@ RECORD_SUFFIX = ".intake.json"  # beside a copied folder: what was left out of i
 
 @dataclass(frozen=True)
 class Bounds:
-    """How much one submission may bring in."""
+    """How much one submission may bring in, and how much of it the copy may look at."""
 
     max_files: int = 200
     max_file_bytes: int = 100 * 1024 * 1024  # nbgrader's own default for one file
     max_total_bytes: int = 200 * 1024 * 1024
     max_depth: int = 8
+    max_entries: int = 2000  # entries of any kind looked at in the whole submission
+    max_folder_entries: int = 500  # entries looked at in one folder
+    max_named: int = 50  # entries left out that are named one by one; the rest are counted
+    max_notebook_values: int = 200_000  # JSON values in one notebook (counted from its text, see bound_notebook)
+    max_notebook_depth: int = 64  # JSON nesting in one notebook
+    max_metadata_bytes: int = 16 * 1024  # one kept metadata entry of a notebook or a cell, as JSON
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,16 @@ class Skipped:
         return f"{self.path}: {self.reason}"
 
 
+class Copied(list):
+    """What ``copy_submission`` left out (a list of ``Skipped``), and what it saw of the rest:
+    ``complete`` is False when part of the submission could not be looked at or read (a folder
+    it may not read, an entry that changed or vanished during the copy, a listing cut at a bound);
+    ``changed`` is the latest inode change time of everything it did look at."""
+
+    complete: bool = True
+    changed: float = 0.0
+
+
 _KINDS = {
     stat.S_IFLNK: "a symbolic link, which is never followed",
     stat.S_IFIFO: "a named pipe, not a file",
@@ -68,6 +85,11 @@ _KINDS = {
 }
 _OPEN_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _shown(path: str) -> str:
+    """A path as records and logs can hold it: a name that is not UTF-8 keeps its readable part."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")[:300]
 
 
 class NotAFolder(OSError):
@@ -96,74 +118,162 @@ def _valid_timestamp(data: bytes) -> bool:
         return False
 
 
-def copy_submission(
-    src: str | Path, dest: str | Path, bounds: Bounds = Bounds(), ignore: Iterable[str] = ()
-) -> list[Skipped]:
+def copy_submission(src: str | Path, dest: str | Path, bounds: Bounds = Bounds(), ignore: Iterable[str] = ()) -> Copied:
     """Copy the folder ``src`` to ``dest`` (created), regular files and folders only, within ``bounds``.
 
     Names matching an ``ignore`` pattern are left out silently (as nbgrader does); anything else
-    that is not copied is returned. Raises ``NotAFolder`` if ``src`` itself is a link or no folder.
+    that is not copied is returned, at most ``bounds.max_named`` of them by name. The walk holds one
+    descriptor per folder level (so at most ``max_depth`` + 2 at once, whatever the submission
+    holds) and closes each on every path out. Raises ``NotAFolder`` if ``src`` itself is a link or
+    no folder; nothing below it raises.
     """
-    ignore = list(ignore)
     try:
         top = os.open(src, _OPEN_DIR)
     except OSError as error:
         raise NotAFolder(f"{src} is not a folder (links are never followed): {error.strerror}") from None
     os.makedirs(dest, exist_ok=True)
-    skipped: list[Skipped] = []
-    files = total = 0
-    todo = [(top, "", 0)]
-    while todo:
-        folder, rel, depth = todo.pop()
+    walk = _Walk(str(dest), bounds, list(ignore))
+    try:
+        walk.folder(top, "", 0)
+    finally:
+        os.close(top)
+    return walk.result()
+
+
+class _Walk:
+    """One copy: the folders depth first, each listed within the bounds before any is entered."""
+
+    def __init__(self, dest: str, bounds: Bounds, ignore: list[str]):
+        self.dest, self.bounds, self.ignore = dest, bounds, ignore
+        self.files = self.total = self.entries = 0
+        self.skipped: list[Skipped] = []
+        self.unnamed = 0  # entries left out beyond those named
+        self.complete = True
+        self.changed = 0.0
+        self.stopped = False  # the whole submission's entry bound was reached
+
+    def skip(self, path: str, reason: str, *, partial: bool = False) -> None:
+        self.complete = self.complete and not partial
+        if len(self.skipped) < self.bounds.max_named:
+            self.skipped.append(Skipped(_shown(path), reason))
+        else:
+            self.unnamed += 1
+
+    def result(self) -> Copied:
+        copied = Copied(self.skipped)
+        if self.unnamed:
+            copied.append(Skipped("...", f"{self.unnamed} more entries left out, not named one by one"))
+        copied.complete, copied.changed = self.complete, self.changed
+        return copied
+
+    def seen(self, info: os.stat_result) -> None:
+        self.changed = max(self.changed, info.st_ctime)
+
+    def listing(self, folder: int, rel: str) -> list[str] | None:
+        """The folder's names, sorted, within the bounds on entries (None if it cannot be read)."""
+        names: list[str] = []
+        room = min(self.bounds.max_folder_entries, self.bounds.max_entries - self.entries)
         try:
-            for name in sorted(os.listdir(folder)):
-                path = os.path.join(rel, name)
-                if any(fnmatch.fnmatch(name, pattern) for pattern in ignore):
-                    continue
-                info = os.stat(name, dir_fd=folder, follow_symlinks=False)
-                kind = stat.S_IFMT(info.st_mode)
-                if kind == stat.S_IFDIR:
-                    if depth + 1 >= bounds.max_depth:
-                        skipped.append(Skipped(path + "/", f"folders nested more than {bounds.max_depth} deep"))
-                        continue
-                    sub = os.open(name, _OPEN_DIR, dir_fd=folder)
-                    os.mkdir(os.path.join(dest, path))
-                    todo.append((sub, path, depth + 1))
-                    continue
-                if kind != stat.S_IFREG:
-                    skipped.append(Skipped(path, _KINDS.get(kind, "not a regular file")))
-                    continue
-                if files >= bounds.max_files:
-                    skipped.append(Skipped(path, f"more than {bounds.max_files} files in the submission"))
-                    continue
-                limit = min(bounds.max_file_bytes, bounds.max_total_bytes - total)
-                if info.st_size > limit:
-                    skipped.append(Skipped(path, _too_big(info.st_size, bounds, total)))
-                    continue
-                fd = os.open(name, _OPEN_FILE, dir_fd=folder)
-                try:
-                    opened = os.fstat(fd)
-                    if not stat.S_ISREG(opened.st_mode):  # swapped for something else since the look
-                        skipped.append(Skipped(path, "changed while it was being copied"))
-                        continue
-                    data = _read_bounded(fd, limit)
-                finally:
-                    os.close(fd)
-                if data is None:
-                    skipped.append(Skipped(path, _too_big(limit + 1, bounds, total)))
-                    continue
-                if rel == "" and name == "timestamp.txt" and not _valid_timestamp(data):
-                    skipped.append(Skipped(path, "not a submission time nbgrader can read"))
-                    continue
-                out = os.open(os.path.join(dest, path), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-                with os.fdopen(out, "wb") as handle:
-                    handle.write(data)
-                os.utime(os.path.join(dest, path), ns=(opened.st_atime_ns, opened.st_mtime_ns))
-                files += 1
-                total += len(data)
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if len(names) == room:
+                        whole = len(names) < self.bounds.max_folder_entries
+                        self.stopped = self.stopped or whole
+                        limit = (
+                            f"the submission holds more than {self.bounds.max_entries} entries"
+                            if whole
+                            else f"more than {self.bounds.max_folder_entries} entries in one folder"
+                        )
+                        self.skip(rel + "/", f"{limit}; the rest were not looked at", partial=True)
+                        break
+                    names.append(entry.name)
+        except OSError as error:
+            self.skip(rel + "/", f"could not be read: {error.strerror or error}", partial=True)
+            return None
+        self.entries += len(names)
+        return sorted(names)
+
+    def folder(self, fd: int, rel: str, depth: int) -> None:
+        """Copy the open folder ``fd`` (``rel`` in the submission) and, one at a time, its folders."""
+        names = self.listing(fd, rel)
+        subfolders = []
+        for name in names or ():
+            path = os.path.join(rel, name)
+            if any(fnmatch.fnmatch(name, pattern) for pattern in self.ignore):
+                continue
+            try:
+                info = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except OSError as error:  # gone since the listing, or unreadable
+                self.skip(path, f"could not be looked at: {error.strerror or error}", partial=True)
+                continue
+            self.seen(info)
+            if stat.S_ISDIR(info.st_mode):
+                subfolders.append(name)
+            else:
+                self.file(fd, name, path, info, rel == "")
+        for name in subfolders:
+            path = os.path.join(rel, name)
+            if self.stopped:
+                self.skip(path + "/", "not looked at: the submission holds too many entries", partial=True)
+                continue
+            if depth + 1 >= self.bounds.max_depth:
+                self.skip(path + "/", f"folders nested more than {self.bounds.max_depth} deep", partial=True)
+                continue
+            try:
+                sub = os.open(name, _OPEN_DIR, dir_fd=fd)
+            except OSError as error:  # replaced by a link since the look, or unreadable
+                self.skip(path + "/", f"could not be read: {error.strerror or error}", partial=True)
+                continue
+            try:
+                os.mkdir(os.path.join(self.dest, path))
+                self.folder(sub, path, depth + 1)
+                self.seen(os.fstat(sub))  # after the walk: a change made meanwhile counts
+            finally:
+                os.close(sub)
+        self.seen(os.fstat(fd))
+
+    def file(self, folder: int, name: str, path: str, info: os.stat_result, top: bool) -> None:
+        kind = stat.S_IFMT(info.st_mode)
+        if kind != stat.S_IFREG:
+            self.skip(path, _KINDS.get(kind, "not a regular file"))
+            return
+        if self.files >= self.bounds.max_files:
+            self.skip(path, f"more than {self.bounds.max_files} files in the submission")
+            return
+        limit = min(self.bounds.max_file_bytes, self.bounds.max_total_bytes - self.total)
+        if info.st_size > limit:
+            self.skip(path, _too_big(info.st_size, self.bounds, self.total))
+            return
+        try:
+            fd = os.open(name, _OPEN_FILE, dir_fd=folder)
+        except OSError as error:
+            self.skip(path, f"could not be read: {error.strerror or error}", partial=True)
+            return
+        try:
+            opened = os.fstat(fd)
+            if not stat.S_ISREG(opened.st_mode):  # swapped for something else since the look
+                self.skip(path, "changed while it was being copied", partial=True)
+                return
+            data = _read_bounded(fd, limit)
+            self.seen(os.fstat(fd))  # after the read: a change made meanwhile counts
+        except OSError as error:
+            self.skip(path, f"could not be read: {error.strerror or error}", partial=True)
+            return
         finally:
-            os.close(folder)
-    return skipped
+            os.close(fd)
+        if data is None:
+            self.skip(path, _too_big(limit + 1, self.bounds, self.total))
+            return
+        if top and name == "timestamp.txt" and not _valid_timestamp(data):
+            self.skip(path, "not a submission time nbgrader can read")
+            return
+        target = os.path.join(self.dest, path)
+        out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        with os.fdopen(out, "wb") as handle:
+            handle.write(data)
+        os.utime(target, ns=(opened.st_atime_ns, opened.st_mtime_ns))
+        self.files += 1
+        self.total += len(data)
 
 
 def take_in(folder: Path, copy: Path, bounds: Bounds = Bounds(), ignore: Iterable[str] = ()) -> list[Skipped] | None:
@@ -181,9 +291,102 @@ def take_in(folder: Path, copy: Path, bounds: Bounds = Bounds(), ignore: Iterabl
     except NotAFolder:
         copy.mkdir(parents=True, exist_ok=True)
         skipped.append(Skipped(folder.name, "the submission is a link, not a folder; it was not followed"))
-    except OSError as error:  # unreadable by the grader: the student is graded on what was copied
-        skipped.append(Skipped(folder.name, f"could not be read: {error.strerror or error}"))
+    except Exception as error:  # noqa: BLE001 - whatever it is, it costs this student alone
+        copy.mkdir(parents=True, exist_ok=True)
+        skipped.append(Skipped(folder.name, f"could not be read: {_error_text(error)}"))
+    for notebook in sorted(copy.glob("*.ipynb")):  # what nbgrader grades: the top folder's notebooks
+        try:
+            left_out = bound_notebook(notebook, bounds)
+        except Exception as error:  # noqa: BLE001 - this notebook's alone
+            notebook.unlink(missing_ok=True)
+            left_out = Skipped(notebook.name, f"could not be read: {_error_text(error)}")
+        if left_out is not None:
+            skipped.append(left_out)
     return skipped
+
+
+# -- a notebook's structure, bounded before nbgrader parses it ------------------------------------
+
+# What nbgrader, nbconvert and JupyterLab use of a notebook's and a cell's metadata; the rest
+# (anything a student or an extension put there) is dropped from the copy that is graded.
+NOTEBOOK_METADATA = frozenset({"kernelspec", "language_info", "celltoolbar", "nbgrader"})
+CELL_METADATA = frozenset(
+    {"nbgrader", "deletable", "editable", "tags", "collapsed", "scrolled", "jupyter", "trusted", "slideshow"}
+)
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')  # a JSON string, escapes included
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def structure(data: bytes) -> tuple[int, int]:
+    """An upper bound on the number of JSON values in ``data`` and its nesting depth, read from the
+    text without building any of it (a notebook of two million empty objects is 6 MB of text but
+    gigabytes once parsed). Strings are blanked first; then every value but the last of each
+    container is followed by a comma, and every container opens with a bracket."""
+    bare = _STRING.sub(b"", data)
+    values = bare.count(b",") + bare.count(b"{") + bare.count(b"[") + 1
+    brackets = np.frombuffer(bare.translate(None, _NOT_BRACKETS), dtype=np.uint8)
+    del bare
+    depth = deepest = 0
+    for start in range(0, brackets.size, 1 << 20):  # a megabyte at a time: memory stays a few copies of the text
+        chunk = brackets[start : start + (1 << 20)]
+        walk = np.cumsum(((chunk == ord("{")) | (chunk == ord("["))).astype(np.int32) * 2 - 1) + depth
+        deepest, depth = max(deepest, int(walk.max())), int(walk[-1])
+    return values, deepest
+
+
+def bound_notebook(path: Path, bounds: Bounds = Bounds()) -> Skipped | None:
+    """Leave the notebook at ``path`` (the grader's copy) out if its JSON structure passes the
+    bounds, saying why; otherwise drop what grading never reads (saved outputs, which autograde
+    clears anyway, and unknown or oversized metadata), so that nbgrader parses, and
+    ``autograded/`` keeps, no more than the notebook's cells. Text that is not a JSON notebook
+    of nbformat 4 is left as it is, for nbgrader to name."""
+    data = path.read_bytes()
+    values, depth = structure(data)
+    reason = None
+    if values > bounds.max_notebook_values:
+        reason = f"a notebook of more than {bounds.max_notebook_values:,} JSON values, too many to grade"
+    elif depth > bounds.max_notebook_depth:
+        reason = f"a notebook nested more than {bounds.max_notebook_depth} deep, too deep to grade"
+    if reason:
+        path.unlink()
+        return Skipped(path.name, reason)
+    try:
+        nb = json.loads(data)
+    except (ValueError, RecursionError):
+        return None  # not JSON (or not UTF-8): nbgrader's own reading names it
+    del data
+    if not isinstance(nb, dict) or nb.get("nbformat") != 4 or not isinstance(nb.get("cells"), list):
+        return None
+    changed = _keep_metadata(nb, NOTEBOOK_METADATA, bounds)
+    for cell in nb["cells"]:
+        if not isinstance(cell, dict):
+            continue
+        changed |= _keep_metadata(cell, CELL_METADATA, bounds)
+        if cell.get("outputs"):
+            cell["outputs"], changed = [], True
+    if changed:
+        path.write_text(json.dumps(nb, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    return None
+
+
+def _keep_metadata(holder: dict, known: frozenset[str], bounds: Bounds) -> bool:
+    """Keep only the ``known`` metadata entries of ``holder`` that are no larger than the bound;
+    return whether any was dropped."""
+    metadata = holder.get("metadata")
+    if not isinstance(metadata, dict):
+        return False
+    kept = {
+        key: value
+        for key, value in metadata.items()
+        if key in known and len(json.dumps(value)) <= bounds.max_metadata_bytes
+    }
+    holder["metadata"] = kept
+    return len(kept) != len(metadata)
+
+
+def _error_text(error: BaseException) -> str:
+    text = getattr(error, "strerror", None) or str(error) or type(error).__name__
+    return _shown(f"{text}")[:200]
 
 
 def _too_big(size: int, bounds: Bounds, total: int) -> str:
@@ -235,24 +438,6 @@ def owner(path: str | Path) -> str:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
         return f"uid {uid}"
-
-
-def _entries(folder: str | Path) -> Iterator[str]:
-    for root, dirs, files in os.walk(folder, followlinks=False):
-        for name in dirs + files:
-            yield os.path.join(root, name)
-
-
-def last_changed(folder: str | Path, limit: int = 10_000) -> datetime:
-    """When ``folder`` or anything in it last changed, in UTC (inode change times, which no user
-    can set back); links are not followed, and at most ``limit`` entries are looked at."""
-    latest = os.lstat(folder).st_ctime
-    for path in itertools.islice(_entries(folder), limit):  # the walk stops at the limit too
-        try:
-            latest = max(latest, os.lstat(path).st_ctime)
-        except OSError:
-            continue
-    return datetime.fromtimestamp(latest, timezone.utc).replace(tzinfo=None)  # naive UTC, as nbgrader's times
 
 
 class SafeCollect(SharedRoot, ExchangeCollect):
@@ -310,26 +495,30 @@ class SafeCollect(SharedRoot, ExchangeCollect):
                 kept.append(record)
         self.src_records = kept
 
-    def _bound_submission_time(self, src: str, dest: str) -> list[Skipped]:
+    def _bound_submission_time(self, src: str, dest: str, changed: float | None) -> list[Skipped]:
         """Replace a submission time that claims to be earlier than the submission's files by
         when they last changed: a student owns their submitted folder and can rewrite its
-        timestamp.txt (to escape a late penalty), but not the change times of its files."""
+        timestamp.txt (to escape a late penalty), but not the change times of its files.
+        ``changed`` is that time as the copy saw it; None when the copy could not see or read all
+        of the submission, which then counts as changed now, at collect time."""
         stamp = Path(dest) / "timestamp.txt"
         try:
             text = stamp.read_text(encoding="utf-8").strip() if stamp.is_file() else ""
             claimed = parse_utc(text) if text else None
         except (OSError, UnicodeDecodeError, ValueError, OverflowError):
-            claimed = None
-        changed = last_changed(src)
-        if claimed is not None and changed <= claimed + timedelta(seconds=self.timestamp_slack):
+            text, claimed = "", None
+        now = datetime.now(timezone.utc).timestamp()
+        latest = datetime.fromtimestamp(now if changed is None else changed, timezone.utc).replace(tzinfo=None)
+        if claimed is not None and latest <= claimed + timedelta(seconds=self.timestamp_slack):
             return []
-        when = changed.strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+        when = latest.strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+        os.makedirs(dest, exist_ok=True)
+        stamp.unlink(missing_ok=True)
         stamp.write_text(when, encoding="utf-8")
         said = f"it said {text!r}" if text else "it had none"
-        self.log.warning("Submission time of %s: %s, but its files last changed at %s", src, said, when)
-        return [
-            Skipped("timestamp.txt", f"{said}, but the submission's files last changed at {when}: that is its time")
-        ]
+        why = "was not all readable when collected" if changed is None else f"last changed at {when}"
+        self.log.warning("Submission time of %s: %s, but its files %s", src, said, why)
+        return [Skipped("timestamp.txt", f"{said}, but the submission's files {why}: {when} is its time")]
 
     def do_copy(self, src: str, dest: str, log=None) -> None:  # noqa: ANN001 - nbgrader's signature
         reason = self._forged(src, Path(dest).parent.name)
@@ -340,16 +529,23 @@ class SafeCollect(SharedRoot, ExchangeCollect):
             max_file_bytes=self.coursedir.max_file_size * 1000,
             max_total_bytes=self.coursedir.max_dir_size * 1000,
         )
+        changed: float | None = None  # unless the copy saw and read all of it: changed now
         try:
-            skipped = copy_submission(src, dest, bounds, self.coursedir.ignore)
-            skipped += self._bound_submission_time(src, dest)
+            copied = copy_submission(src, dest, bounds, self.coursedir.ignore)
+            skipped = list(copied)
+            changed = copied.changed if copied.complete else None
         except NotAFolder as error:
             self.log.error("Not collected: %s", error)
             os.makedirs(dest, exist_ok=True)
-            skipped = [Skipped(os.path.basename(src), "the submission is not a folder; nothing was collected")]
-        except OSError as error:  # e.g. a folder the instructor may not read: this student only
-            self.log.error("Could not fully collect %s: %s", src, error)
-            skipped = [Skipped(os.path.basename(src), f"could not be read: {error.strerror or error}")]
+            write_record(
+                dest, [Skipped(os.path.basename(src), "the submission is not a folder; nothing was collected")]
+            )
+            return
+        except Exception as error:  # noqa: BLE001 - e.g. a folder the instructor may not read: this student only
+            self.log.error("Could not fully collect %s: %s", src, _error_text(error))
+            skipped = [Skipped(os.path.basename(src), f"could not be read: {_error_text(error)}")]
+        # Whatever the copy met: a backdated time must not survive a copy that stopped part-way.
+        skipped += self._bound_submission_time(src, dest, changed)
         for item in skipped:
             self.log.warning("Left out of %s: %s", dest, item.text())
         write_record(dest, skipped)

@@ -33,7 +33,7 @@ def _probe() -> str:
     """Build one sandbox that does nothing; return the launcher's complaint, or "" if it worked."""
     if not bwrap_path():
         return "sandbox: bubblewrap (bwrap) is not installed: apt-get install bubblewrap"
-    box = SandboxedCommand([sys.executable, "-I", "-c", "pass"], Limits())
+    box = SandboxedCommand([sys.executable, "-I", "-c", "pass"], Limits(), grader_stderr=True)  # no student code
     try:
         done = subprocess.run(box.command, capture_output=True, timeout=60)
     finally:

@@ -100,6 +100,11 @@ class SandboxedCommand:
     ``(host, inside)`` the sandbox may read; ``scratch`` are extra size-limited tmpfs folders
     ``(inside, MiB)``. Nothing of the host is writable inside: the only writable places are
     ``/tmp`` and the scratch folders, all in memory, all bounded, all gone with the sandbox.
+
+    ``quiet``: the command's stdin and stdout are /dev/null (else it gets those the grader starts
+    the launcher with, which must be made for it alone). Its stderr is a pipe the launcher drains
+    and discards; ``grader_stderr`` hands it the grader's instead, only for a command that runs no
+    student code (the availability probe, whose complaint the grader shows).
     """
 
     def __init__(
@@ -115,6 +120,7 @@ class SandboxedCommand:
         env: dict[str, str] | None = None,
         quiet: bool = False,
         private: str | None = None,
+        grader_stderr: bool = False,
     ):
         self.enabled = enabled
         # The grader's own folder for this sandbox (0700): bubblewrap's report, files bound in.
@@ -124,6 +130,7 @@ class SandboxedCommand:
         self.info_path = os.path.join(self.private, "info.json") if enabled else ""
         self.cgroup = Cgroup(limits) if enabled and os.geteuid() == 0 else None
         env = env if env is not None else minimal_env()
+        scratch = list(scratch)
         program, unavailable = seccomp.compiled() if enabled else ("", "")
         self.config = {
             "sandbox": enabled,
@@ -134,7 +141,9 @@ class SandboxedCommand:
             "uid": UID_BASE,  # plus the launcher's pid: unique while the sandbox lives
             "grader_pid": os.getpid(),  # the launcher's parent: it ends when this process is gone
             "memory_bytes": limits.memory_mb * 1024 * 1024,
+            "scratch": ["/tmp", *(inside for inside, _ in scratch)],  # tmpfs mounts whose inodes count
             "quiet": quiet,
+            "grader_stderr": grader_stderr,
             "cgroup_procs": self.cgroup.procs_files if self.cgroup else [],
             "seccomp": program,
             "seccomp_error": unavailable,

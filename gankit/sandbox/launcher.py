@@ -14,12 +14,18 @@ caller:
 3. opens the file bubblewrap reports the sandbox's process id into;
 4. stays outside as a supervisor: passes an interrupt on to the sandboxed command, ends the
    sandbox on SIGTERM or when the grader dies, and kills it when the memory of all its processes
-   together passes the limit (the only whole-sandbox memory limit when there are no cgroups);
+   together, with the inodes of its tmpfs mounts, passes the limit (the only whole-sandbox memory
+   limit when there are no cgroups; the seccomp filter refuses what would pin memory outside both:
+   System V IPC and memfd);
 5. ends whatever bubblewrap left behind: bubblewrap arms its own parent-death signal only some
    way into its start, so a bubblewrap killed early (its grader killed a moment after starting
    it) would orphan the sandbox's first process. This supervisor is their subreaper: orphans come
    to it, and it kills them before it exits;
-6. exits as the command did: its status, or 128 + the signal that ended it.
+6. gives the sandbox nothing of the grader's: its stdin and stdout are /dev/null (a kernel) or
+   the pipes the grader made for it (the hidden checks' process), and its stderr is a pipe this
+   supervisor drains and discards, a pipe's worth five times a second (so a flood of it costs the
+   sandbox its own time, never the grader's log);
+7. exits as the command did: its status, or 128 + the signal that ended it.
 
 Any failure before the command starts is reported on stderr as ``sandbox: <what> failed: <why>``
 with exit status 97, which the grader turns into a clear refusal.
@@ -97,6 +103,23 @@ def memory_bytes(pids):
     return total
 
 
+INODE_BYTES = 1024  # kernel memory one file or folder of a tmpfs holds (inode and dentry), at least
+
+
+def scratch_bytes(pid, mounts):
+    """The kernel memory the sandbox's tmpfs mounts hold in inodes (their data is bounded by their
+    size): an empty folder costs no page, so millions of them show in no process's memory. Read
+    from outside through the sandbox's root."""
+    total = 0
+    for mount in mounts:
+        try:
+            fs = os.statvfs(f"/proc/{pid}/root{mount}")
+        except OSError:
+            continue
+        total += (fs.f_files - fs.f_ffree) * INODE_BYTES
+    return total
+
+
 def read_info(path):
     """The sandbox's first process id from bubblewrap's report (``{"child-pid": N, ...}``), or None.
     Read without the json module, whose import would cost more than the rest of this program."""
@@ -111,11 +134,12 @@ def read_info(path):
         return None
 
 
-def start(argv, keep, supervisor):
+def start(argv, keep, supervisor, stdio):
     """Start bubblewrap in a process group of its own, dying with this supervisor, with the file
-    descriptors ``keep`` open; return its pid. Forked by hand (the ``subprocess`` module's import
-    alone would be a quarter of this program's start-up). An ``exec`` that fails is reported back
-    on a close-on-exec pipe, as ``subprocess`` does."""
+    descriptors ``keep`` open and ``stdio`` (fd -> fd) as its stdin, stdout and stderr; return its
+    pid. Forked by hand (the ``subprocess`` module's import alone would be a quarter of this
+    program's start-up). An ``exec`` that fails is reported back on a close-on-exec pipe, as
+    ``subprocess`` does."""
     errors_read, errors_write = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -123,6 +147,8 @@ def start(argv, keep, supervisor):
             os.close(errors_read)
             os.setpgid(0, 0)  # an interrupt for the kernel reaches this supervisor, which passes it on
             die_with(supervisor)
+            for target, fd in stdio.items():
+                os.dup2(fd, target)  # inheritable; the originals are close-on-exec
             for fd in keep:
                 os.set_inheritable(fd, True)
             os.execv(argv[0], argv)
@@ -159,6 +185,30 @@ def end_orphans():
             return
 
 
+DRAIN_CHUNKS = 16  # 64 KiB reads per look, five looks a second
+SAID = 2000  # bytes of the sandbox's stderr kept, for bubblewrap's own complaint (see supervise)
+
+
+def drain(state):
+    """Read what the sandbox wrote to its stderr pipe since the last look, keeping only its start;
+    close the pipe once every writer is gone."""
+    fd = state["drain"]
+    for _ in range(DRAIN_CHUNKS):
+        if fd is None:
+            return
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            os.close(fd)
+            state["drain"] = fd = None
+        elif len(state["said"]) < SAID:
+            state["said"] += chunk[: SAID - len(state["said"])]
+
+
 def kill_bwrap(state):
     """Kill bubblewrap, if it is running (the sandbox inside goes with it)."""
     if state["bwrap"]:
@@ -183,9 +233,15 @@ def supervise(state, cfg):
                     pass
 
     def look(signum, frame):
+        drain(state)
         if state["pid"] is None:
             state["pid"] = read_info(cfg["info_path"])
-        elif not state["over"] and limit and memory_bytes([state["pid"], *children(state["pid"])]) > limit:
+        elif (
+            not state["over"]
+            and limit
+            and memory_bytes([state["pid"], *children(state["pid"])]) + scratch_bytes(state["pid"], cfg["scratch"])
+            > limit
+        ):
             state["over"] = True
             kill_bwrap(state)
 
@@ -199,12 +255,19 @@ def supervise(state, cfg):
     signal.setitimer(signal.ITIMER_REAL, 0)
     state["bwrap"] = None  # reaped: its pid may be reused, never signal it again
     end_orphans()
+    drain(state)  # bubblewrap and everything under it are gone: what is left, then the pipe's end
+    if state["drain"] is not None:
+        os.close(state["drain"])
+        state["drain"] = None
     status = os.waitstatus_to_exitcode(status)
     if state["over"]:
         sys.stderr.write(f"sandbox: the whole sandbox passed its memory limit of {limit >> 20} MiB\n")
         return 128 + signal.SIGKILL
     if state["pid"] is None and read_info(cfg["info_path"]) is None and status != 0:
-        fail("starting bubblewrap", f"exit status {status}")
+        # bubblewrap never made the sandbox's process, so no code of the student's ran: what the
+        # pipe holds is bubblewrap's own complaint, safe to pass on.
+        said = state["said"].decode("utf-8", "replace").strip()[-1000:]
+        fail("starting bubblewrap", said or f"exit status {status}")
     return status if status >= 0 else 128 - status
 
 
@@ -223,7 +286,7 @@ def main():
         die_with(cfg["grader_pid"])  # a killed grader takes the command along
         os.execve(cfg["argv"][0], cfg["argv"], cfg["env"])
     # SIGTERM, SIGHUP, or the grader's death (SIGHUP, below): the sandbox ends, then this process.
-    state = {"bwrap": None, "ending": False, "pid": None, "over": False}
+    state = {"bwrap": None, "ending": False, "pid": None, "over": False, "drain": None, "said": b""}
 
     def end(signum, frame):
         state["ending"] = True
@@ -248,15 +311,19 @@ def main():
         for key, value in fill.items():
             arg = arg.replace(key, value)
         argv.append(arg)
-    if cfg.get("quiet"):  # a kernel's own banner; what the student prints is captured by the kernel
-        null = os.open("/dev/null", os.O_WRONLY)
-        os.dup2(null, 1)
-        os.close(null)
+    # Nothing of the grader's goes in: a kernel talks over its own sockets (stdin and stdout are
+    # /dev/null), the hidden checks' process over the pipes the grader made for it alone; stderr
+    # is drained here. Only the grader's probe, which runs no student code, keeps the grader's.
+    null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+    stdio = {0: null, 1: null} if cfg["quiet"] else {}
+    if not cfg["grader_stderr"]:
+        state["drain"], stdio[2] = os.pipe()
+        os.set_blocking(state["drain"], False)
     if state["ending"]:
         os._exit(128 + signal.SIGKILL)
-    state["bwrap"] = start(argv, (seccomp, info), os.getpid())  # bubblewrap dies with this supervisor
-    os.close(seccomp)
-    os.close(info)
+    state["bwrap"] = start(argv, (seccomp, info), os.getpid(), stdio)  # bubblewrap dies with this supervisor
+    for fd in {seccomp, info, null, stdio.get(2, null)}:
+        os.close(fd)
     os._exit(supervise(state, cfg) % 256)
 
 
