@@ -52,7 +52,7 @@ from gankit.cluster.versions import differences, versions
 from gankit.cluster.worker import GradingPlugin, VersionMismatch, grade_submission
 from gankit.cluster.writes import already_graded, write_result
 from gankit.nbgrader_adapter import faults
-from gankit.nbgrader_adapter.intake import Bounds
+from gankit.nbgrader_adapter.intake import Bounds, course_python, python_allowed
 from gankit.nbgrader_cli import nbgrader_env
 from gankit.progress import Pace
 
@@ -162,7 +162,12 @@ def grade_class(
         return summary
     total = len(queue)
     directory = scores.course_directory(course)
-    bounds = Bounds(max_file_bytes=directory.max_file_size * 1000, max_total_bytes=directory.max_dir_size * 1000)
+    bounds = Bounds(
+        max_file_bytes=directory.max_file_size * 1000,
+        max_total_bytes=directory.max_dir_size * 1000,
+        python_allowed=python_allowed(directory.config, assignment),
+        course_python=course_python(directory.format_path(directory.source_directory, ".", assignment)),
+    )
     course_files = read_course(course, assignment)
     here = versions()  # read once: the kit's digest reads every file of the package
     salt = course_files.digest + here["gankit"] + json.dumps(list(autograde_args))

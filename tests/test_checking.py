@@ -89,7 +89,7 @@ def test_the_feedback_tells_different_kinds_of_difference_apart():
 def _results(*passed: bool, structural: tuple[bool, ...] = ()) -> list[CheckResult]:
     kinds = structural or (False,) * len(passed)
     return [
-        CheckResult(f"check {i}", 1.0, kind, None if ok else CheckFailed("t", "e", "g", "h"))
+        CheckResult(f"check {i}", 1.0, structural=kind, failure=None if ok else CheckFailed("t", "e", "g", "h"))
         for i, (ok, kind) in enumerate(zip(passed, kinds, strict=True))
     ]
 

@@ -29,6 +29,7 @@ from gankit.nbgrader_adapter.intake import (
     SafeCollect,
     Skipped,
     copy_submission,
+    importable,
     read_record,
     take_in,
     write_record,
@@ -64,6 +65,30 @@ def test_regular_files_and_folders_are_copied_byte_for_byte(tmp_path):
     for rel in ("ex1.ipynb", "data/x.bin", "timestamp.txt"):
         assert (dest / rel).read_bytes() == (src / rel).read_bytes()
         assert (dest / rel).stat().st_mtime_ns == (src / rel).stat().st_mtime_ns
+
+
+def test_no_python_a_kernel_would_load_comes_in_unless_the_course_asks_for_it(tmp_path):
+    """A kernel started in the folder would import a student's warnings.py as the grader: left out."""
+    src = _submission(tmp_path)
+    (src / "ex1.ipynb").write_bytes(b'{"cells": []}')
+    (src / "data.csv").write_text("1,2\n")
+    planted = ["warnings.py", "sitecustomize.py", "helper.PY", "x.pyc", "y.pth", "z.cpython-311-x86_64-linux-gnu.so"]
+    for name in planted:
+        (src / name).write_text("raise SystemExit(7)\n")
+    (src / "pkg").mkdir()
+    (src / "pkg" / "__init__.py").write_text("raise SystemExit(7)\n")
+    (src / "mine.py").write_text("VALUE = 1\n")
+    (src / "gan_checks.py").write_text("raise SystemExit(7)\n")  # the course's own: its copy comes from the course
+    dest = tmp_path / "copy"
+    bounds = Bounds(python_allowed=frozenset({"mine.py"}), course_python=frozenset({"gan_checks.py"}))
+    skipped = _skipped(copy_submission(src, dest, bounds))
+    assert sorted(skipped) == sorted([*planted, "pkg/__init__.py"])
+    assert sorted(p.name for p in dest.rglob("*") if p.is_file()) == ["data.csv", "ex1.ipynb", "mine.py"]
+    assert not importable("ex1.ipynb") and not importable("timestamp.txt") and importable("a.abi3.so")
+    # What the rule is for: Python run with -m in the submitted folder imports the student's file first.
+    run = [sys.executable, "-m", "json.tool", "--help"]
+    assert subprocess.run(run, cwd=src, capture_output=True).returncode == 7
+    assert subprocess.run(run, cwd=dest, capture_output=True).returncode == 0
 
 
 def test_links_of_every_kind_are_left_out_and_named_never_followed(tmp_path, secret):

@@ -44,9 +44,14 @@ def unix_accounts(*users: str, password: str | None = None) -> Iterator[None]:
 @contextmanager
 def kit_reachable_by_everyone() -> Iterator[None]:
     """Meanwhile every account may pass through (not list) the folders above the kit's interpreter
-    and repository; their permissions are put back afterwards."""
+    and repository, and list the repository itself (Python finds the package ``gankit`` there by
+    listing it: a 0700 clone otherwise hides it); their permissions are put back afterwards."""
     changed = _reachable_by_everyone(Path(os.path.realpath(sys.executable)).parent)
     changed += _reachable_by_everyone(ROOT)
+    mode = ROOT.stat().st_mode
+    if not mode & stat.S_IROTH:
+        ROOT.chmod(mode | stat.S_IROTH | stat.S_IXOTH)
+        changed.append((ROOT, mode))
     try:
         yield
     finally:

@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +89,7 @@ class CheckResult:
 
     name: str
     weight: float
+    _: KW_ONLY  # the rest by name: a field added later cannot take another's place
     structural: bool = False  # counts only when the cell's value checks all pass
     form: bool = False  # the documented form: a quarter of the cell's points (structural too)
     failure: CheckFailed | None = None
@@ -290,7 +291,7 @@ class Grader:
             result = CheckResult(
                 _check_name(check),
                 check.weight,
-                getattr(check, "structural", False),
+                structural=getattr(check, "structural", False),
                 form=getattr(check, "form", False),
                 probe_values=probe.values,
             )

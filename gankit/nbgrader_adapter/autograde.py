@@ -24,6 +24,7 @@ status 1 if any notebook could not be graded, as nbgrader does (after grading al
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 import shutil
@@ -39,7 +40,7 @@ from nbgrader.converters.base import BaseConverter, NbGraderException
 
 from gankit.judging.student_process import discard_prestarted
 from gankit.nbgrader_adapter.faults import UNREADABLE_KEY, collect_dir, summary_lines
-from gankit.nbgrader_adapter.intake import Bounds, Skipped, take_in, write_record
+from gankit.nbgrader_adapter.intake import Bounds, Skipped, course_python, python_allowed, take_in, write_record
 from gankit.sandbox.availability import SandboxUnavailable, ensure_available
 from gankit.sandbox.command import private_folder, remove_stale_folders
 from gankit.sandbox.settings import Sandbox
@@ -119,7 +120,14 @@ class KitAutograde(Autograde):
         for found in sorted(glob.glob(pattern)):
             folder = Path(found)
             student_id, assignment_id = folder.parent.name, folder.name
-            skipped = take_in(folder, Path(private) / student_id / assignment_id, bounds, self.coursedir.ignore)
+            own = dataclasses.replace(
+                bounds,
+                python_allowed=python_allowed(self.config, assignment_id),  # the course's exclude_overwriting
+                course_python=course_python(
+                    self.coursedir.format_path(self.coursedir.source_directory, ".", assignment_id)
+                ),
+            )
+            skipped = take_in(folder, Path(private) / student_id / assignment_id, own, self.coursedir.ignore)
             if skipped is None:
                 self.log.error("Not graded: %s is not a folder (links are never followed)", folder.parent)
                 continue

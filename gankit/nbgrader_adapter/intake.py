@@ -19,6 +19,7 @@ goes on.
 from __future__ import annotations
 
 import fnmatch
+import importlib.machinery
 import json
 import os
 import pwd
@@ -28,6 +29,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from nbgrader.exchange.default.collect import ExchangeCollect
@@ -35,6 +37,36 @@ from nbgrader.utils import parse_utc
 from traitlets import Integer
 
 from gankit.nbgrader_adapter.exchange import SharedRoot
+
+# A kernel started in a folder imports from it before anything else (``python -m`` puts the folder
+# first on sys.path): a student's warnings.py ran as the grader when a grader merely opened their
+# notebook in JupyterLab. So nothing Python can load comes in; the course's own files (gan_checks.py)
+# come from the course, as nbgrader copies them into every graded folder.
+_PYTHON_SUFFIXES = (*importlib.machinery.all_suffixes(), ".pth")
+PYTHON_LEFT_OUT = "Python code is not taken from a submission (the course's own files come from the course)"
+
+
+def python_allowed(config: Any, assignment: str) -> frozenset[str]:
+    """The Python files the course lets a submission bring: its ``Autograde.exclude_overwriting``."""
+    try:
+        chosen = config.Autograde.exclude_overwriting.get(assignment, [])
+        return frozenset(os.path.normpath(str(path)) for path in chosen)
+    except (AttributeError, TypeError):
+        return frozenset()
+
+
+def course_python(source: str | Path) -> frozenset[str]:
+    """The Python files of an assignment's source folder, relative to it (links not followed)."""
+    found = set()
+    for folder, _, files in os.walk(source):
+        found.update(os.path.relpath(os.path.join(folder, name), source) for name in files if importable(name))
+    return frozenset(found)
+
+
+def importable(name: str) -> bool:
+    """Whether Python could import or run ``name`` on its own from a folder on its path."""
+    return name.lower().endswith(_PYTHON_SUFFIXES)
+
 
 RECORD_SUFFIX = ".intake.json"  # beside a copied folder: what was left out of it, written by the grader
 
@@ -53,6 +85,12 @@ class Bounds:
     max_notebook_values: int = 200_000  # JSON values in one notebook (counted from its text, see bound_notebook)
     max_notebook_depth: int = 64  # JSON nesting in one notebook
     max_metadata_bytes: int = 16 * 1024  # one kept metadata entry of a notebook or a cell, as JSON
+    # Python a submission may bring after all: the course's Autograde.exclude_overwriting, where an
+    # instructor asks for a student's own helper module (paths relative to the submission).
+    python_allowed: frozenset[str] = frozenset()
+    # The course's own Python files (as released, e.g. gan_checks.py): left out without a word, since
+    # nbgrader copies the course's version into every graded folder.
+    course_python: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -236,6 +274,10 @@ class _Walk:
         kind = stat.S_IFMT(info.st_mode)
         if kind != stat.S_IFREG:
             self.skip(path, _KINDS.get(kind, "not a regular file"))
+            return
+        if importable(name) and path not in self.bounds.python_allowed:
+            if path not in self.bounds.course_python:
+                self.skip(path, PYTHON_LEFT_OUT)
             return
         if self.files >= self.bounds.max_files:
             self.skip(path, f"more than {self.bounds.max_files} files in the submission")
@@ -528,6 +570,10 @@ class SafeCollect(SharedRoot, ExchangeCollect):
         bounds = Bounds(
             max_file_bytes=self.coursedir.max_file_size * 1000,
             max_total_bytes=self.coursedir.max_dir_size * 1000,
+            python_allowed=python_allowed(self.config, self.coursedir.assignment_id),
+            course_python=course_python(
+                self.coursedir.format_path(self.coursedir.source_directory, ".", self.coursedir.assignment_id)
+            ),
         )
         changed: float | None = None  # unless the copy saw and read all of it: changed now
         try:
