@@ -39,7 +39,7 @@ c.Execute.interrupt_on_timeout = True
 # and waited for: every output has arrived by then, and the sandbox ends whatever it started.
 c.Execute.shutdown_kernel = "immediate"
 
-# The kit's grading pipeline (gankit/nbgrader_adapter/pipeline.py; README: Differences from stock nbgrader):
+# The kit's grading pipeline (gankit/nbgrader_adapter/pipeline.py; docs/nbgrader.md):
 # - collect copies each submission as data (no link followed, no special file opened, sizes
 #   bounded) and only a student's own; release and submit keep each submission its owner's;
 # - autograde grades every notebook it can and names every one it cannot (a broken notebook costs
@@ -56,7 +56,7 @@ c.HiddenChecks.call_seconds = 10.0
 c.HiddenChecks.worked_answers = False
 
 # Late work (nbgrader's own default costs nothing): after 15 minutes' grace, 10% of a notebook's
-# score per started day late, up to all of it (gankit/nbgrader_adapter/late.py; README: Late work).
+# score per started day late, up to all of it (gankit/nbgrader_adapter/late.py; docs/configuration.md: Late work).
 # The due date is the assignment's: nbgrader db assignment add gan_exercises --duedate="...".
 c.AssignLatePenalties.plugin_class = "gankit.nbgrader_adapter.late.LatePenalty"
 c.LatePenalty.grace_minutes = 15
@@ -69,7 +69,7 @@ c.ClassReport.grade_bands = [[0.9, "A"], [0.8, "B"], [0.7, "C"], [0.6, "D"], [0.
 
 # Students' code (kernel and hidden checks) runs in a sandbox built by bubblewrap: no capabilities,
 # a seccomp filter, its own uid, no network, no course files, nothing of the host writable, limits
-# below for the whole sandbox, and everything it started ends with the notebook (README: Security).
+# below for the whole sandbox, and everything it started ends with the notebook (docs/security.md).
 # Where the machine cannot build it, grading stops with the reason; to grade anyway (not advised):
 # c.Sandbox.allow_unsandboxed = True
 c.Sandbox.memory_mb = 1024  # the hidden checks' process

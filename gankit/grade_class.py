@@ -8,7 +8,7 @@ worker process per core, listening on 127.0.0.1 only, over TLS with a certificat
 (other users of the machine cannot connect), with no HTTP port; ``--dashboard`` serves Dask's
 dashboard on a Unix socket only the grader's account may open. With it, it uses a running
 cluster (``dask scheduler`` and ``dask worker``, Slurm through dask-jobqueue, Dask-Gateway; see
-the README). Either way:
+docs/dask.md). Either way:
 
 - a task is one student: their submitted files cross as bytes, read here as data; the course's
   configuration, source, release and solutions and a template gradebook made here cross once per

@@ -61,7 +61,8 @@ def main() -> None:
         fallback = ROOT / "build" / "exchange"
         fallback.mkdir(parents=True, exist_ok=True)
         print(f"The exchange {exchange} does not exist and cannot be created by you; using {fallback}.")
-        print("For a shared exchange: sudo deploy/setup.sh --no-hub --instructor $USER --student ... (see the README)")
+        print("For a shared exchange, as root: deploy/setup.sh --no-hub --instructor $USER --student ...")
+        print("(see docs/jupyterhub.md)")
         exchange = fallback
     env = nbgrader_env({"NBGRADER_EXCHANGE": str(exchange)})
     command = lab_command(ROOT, args.port)

@@ -24,7 +24,7 @@ converters, preprocessors and exchange classes, and the ``Autograde`` converter 
   verdicts at a tenth of the cost).
 
 Every way the result differs from stock nbgrader is listed, with the reason, in
-``tests/nbgrader_suite/deviations.py`` and the README's "Differences from stock nbgrader".
+``tests/nbgrader_suite/deviations.py`` and ``docs/nbgrader.md``.
 """
 
 from __future__ import annotations
