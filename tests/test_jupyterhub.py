@@ -642,6 +642,9 @@ def test_a_grading_run_answers_no_http_and_leaves_nothing_behind(deployment: Dep
     assert run.returncode == 0, out[-2000:] + err[-3000:]
     assert len(probed) >= 5, probed  # the scheduler's, each nanny's and each worker's: the search works
     assert answers == {}
+    deadline = time.monotonic() + 15  # the workers' processes end (and are reaped) just after the client
+    while _sandboxes(account) and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert _sandboxes(account) == []
     assert _listening_ports(uid) == service_ports
     left = {name: owner for name, owner in _tmp().items() if name not in tmp_before and owner == uid}
