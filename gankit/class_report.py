@@ -41,7 +41,7 @@ from gankit import ASSIGNMENT, NOTEBOOKS, inputs, notebooks, points, scores  # n
 from gankit.nbgrader_adapter.faults import FAULTS_KEY, describe  # noqa: E402
 from gankit.nbgrader_adapter.hidden_checks import VERDICTS_KEY  # noqa: E402
 from gankit.nbgrader_adapter.intake import read_record  # noqa: E402
-from gankit.nbgrader_adapter.untrusted_html import POLICY_META  # noqa: E402
+from gankit.nbgrader_adapter.untrusted_html import POLICY_META, shown_markdown  # noqa: E402
 
 TITLE = "GAN exercises"
 
@@ -182,12 +182,12 @@ def attempted(graded: NotebookNode, released: NotebookNode | None) -> bool:
     if released is None:
         return True
     stubs = {
-        grade_id: cell.source.strip()
+        grade_id: {cell.source.strip(), shown_markdown(cell.source).strip()}  # a written answer as graded
         for grade_id, cell in notebooks.cells_by_grade_id(released).items()
         if notebooks.nbgrader_meta(cell).get("solution")
     }
     answers = notebooks.cells_by_grade_id(graded)
-    return any(grade_id in answers and answers[grade_id].source.strip() != stub for grade_id, stub in stubs.items())
+    return any(grade_id in answers and answers[grade_id].source.strip() not in stub for grade_id, stub in stubs.items())
 
 
 def collect(

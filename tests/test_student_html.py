@@ -254,3 +254,18 @@ def test_the_kits_own_records_survive_and_a_students_other_metadata_does_not():
     nb.metadata = {"gankit_worked_answers": True, "gankit_faults": [{"where": "x"}], "widgets": {"a": 1}}
     make_safe(nb)
     assert nb.metadata == {"gankit_worked_answers": True, "gankit_faults": [{"where": "x"}]}
+
+
+def test_a_notebook_left_as_released_still_reads_as_not_attempted_once_made_safe():
+    """The class report tells an untouched notebook by its answers: cleaning must not look like an attempt."""
+    from gankit import ASSIGNMENT, NOTEBOOKS, ROOT, notebooks
+    from gankit.class_report import attempted
+
+    released = notebooks.read(ROOT / "release" / ASSIGNMENT / f"{NOTEBOOKS[0]}.ipynb")
+    graded = make_safe(copy.deepcopy(released))
+    assert not attempted(graded, released)
+    answer = next(
+        cell for cell in graded.cells if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution")
+    )
+    answer.source = "def optimal_discriminator(p_data, p_model):\n    return 0.5\n"
+    assert attempted(graded, released)

@@ -139,6 +139,11 @@ def inert_block(html: str) -> str:
     return f"{_WRAPPER}{body}</div>"
 
 
+def shown_markdown(source: str, attachments: dict | None = None) -> str:
+    """What a markdown cell's source becomes in a graded notebook (so a reader can compare with it)."""
+    return inert_block(markdown_to_html(source, attachments))
+
+
 def _text(value: Any) -> str:
     return "".join(value) if isinstance(value, list) else str(value)
 
@@ -288,10 +293,10 @@ def make_safe(nb: NotebookNode, course_text: frozenset[str] = frozenset()) -> No
             cell["metadata"] = metadata
             continue
         if cell.get("cell_type") == "markdown":
-            html = markdown_to_html(_text(cell.get("source", "")), cell.get("attachments"))
+            shown = shown_markdown(_text(cell.get("source", "")), cell.get("attachments"))
         else:  # a raw cell (nbconvert puts one with no format, or format text/html, into the page as it is)
-            html = "<pre>" + nh3.clean_text(_text(cell.get("source", ""))) + "</pre>"
-        made = nbformat.v4.new_markdown_cell(inert_block(html), metadata=metadata)
+            shown = inert_block("<pre>" + nh3.clean_text(_text(cell.get("source", ""))) + "</pre>")
+        made = nbformat.v4.new_markdown_cell(shown, metadata=metadata)
         made.pop("id")  # the cell keeps its own id, or none (nbformat before 4.5 allows none)
         if isinstance(cell.get("id"), str):
             made["id"] = cell["id"]
