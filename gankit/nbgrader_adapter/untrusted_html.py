@@ -61,7 +61,7 @@ GRADERS_SERVER_POLICY = (
     "frame-ancestors 'self'"
 )
 POLICY_META = f'<meta http-equiv="Content-Security-Policy" content="{PAGE_POLICY}">'
-MARKER = "gankit-untrusted"  # the class of the one element a cleaned markdown cell holds
+MARKER = "student-content"  # the class of the one element a cleaned markdown cell holds
 _WRAPPER_CLASSES = {MARKER, "tex2jax_ignore", "mathjax_ignore"}  # MathJax 2 and 3 leave it alone
 # Pygments' token classes: code in a student's markdown keeps its colours (short names no page script uses).
 _CODE_CLASSES = {name for name in STANDARD_TYPES.values() if name}
