@@ -204,7 +204,7 @@ def test_a_student_sees_the_stubs_fail_then_types_answers_that_pass_with_figures
         _run_cell(page, first + 1)
         message = _output(page, first + 1)
         assert "Check failed" in message and "expected:" in message and "hint:" in message, message
-        assert "likely cause: D* = p_data / p_model" in message, message
+        assert "likely cause: a value above 1: a ratio of the two densities" in message, message
         _cells(page).nth(first + 1).scroll_into_view_if_needed()
         screenshot(page, f"student-{name}-2-a-mistake")
 

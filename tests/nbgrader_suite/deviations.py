@@ -2,8 +2,8 @@
 
 Loaded (``-p deviations``) when nbgrader's own test modules run under the kit's pipeline
 (``tests/test_nbgrader_suite.py``): each test listed here becomes a strict expected failure, so it
-fails if it ever passes (the deviation is gone, and this list and the README must say so). The
-README's "Differences from stock nbgrader" section lists the same tests, with the same reasons.
+fails if it ever passes (the deviation is gone, and this list and docs/nbgrader.md must say so). The
+docs' "Differences from stock nbgrader" section lists the same tests, with the same reasons.
 """
 
 from __future__ import annotations
@@ -27,6 +27,11 @@ _FOREIGN = (
 )
 
 DEVIATIONS: dict[str, str] = {
+    "test_nbgrader_autograde.py::TestNbGraderAutograde::test_no_execute": (
+        "Outputs saved in a submitted notebook are dropped before nbgrader reads it (autograde runs "
+        "every cell again; saved outputs are the student's unbounded data, which a grader's page would "
+        "show), so `--no-execute` grades the notebook without them."
+    ),
     "test_nbgrader_autograde.py::TestNbGraderAutograde::test_side_effects": (
         "Files a notebook writes while it is graded stay in the sandbox's memory and vanish with it: "
         "nothing a student's code writes reaches the grader's folders. Writing works, so a notebook "
