@@ -89,15 +89,6 @@ def test_the_graded_notebooks_hold_no_live_payload_in_any_template(graded, beaco
     assert "default-src 'none'" in (xss_payloads.page_policy(report) or "")
 
 
-def _answer(dialog, dialogs: list[str]) -> None:
-    """JupyterLab's own "leave the page?" is answered; any other dialog is a payload's."""
-    if dialog.type == "beforeunload":
-        dialog.accept()
-    else:
-        dialogs.append(dialog.message)
-        dialog.dismiss()
-
-
 def _files(course: Path) -> set[str]:
     skip = (".ipynb_checkpoints", ".virtual_documents", "__pycache__", ".jupyter")
     return {str(p.relative_to(course)) for p in course.rglob("*") if not any(part in skip for part in p.parts)} - {
@@ -130,7 +121,7 @@ def test_a_grader_opens_every_page_of_a_hostile_submission_and_nothing_runs(grad
     page = context.new_page()
     page.set_default_timeout(60_000)
     dialogs: list[str] = []
-    page.on("dialog", lambda dialog: _answer(dialog, dialogs))
+    page.on("dialog", lambda dialog: xss_payloads.answer_dialog(dialog, dialogs))
     files, terminals = _files(graded), _api(lab, "/api/terminals")
     page.goto(lab.at("/lab"))  # a grader's session starts in JupyterLab (its cookies: Formgrader's saves need them)
     page.locator(".jp-LauncherCard").first.wait_for()

@@ -651,15 +651,6 @@ def test_a_grading_run_answers_no_http_and_leaves_nothing_behind(deployment: Dep
     assert left == {}
 
 
-def _dialog(dialog, hits: list[str]) -> None:
-    """JupyterLab's own "leave the page?" is answered; any other dialog is a payload's."""
-    if dialog.type == "beforeunload":
-        dialog.accept()
-    else:
-        hits.append(f"dialog: {dialog.message}")
-        dialog.dismiss()
-
-
 def test_a_hostile_answer_runs_nothing_in_the_graders_pages_on_the_hub(deployment: Deployment, browser):
     """Ada's graded notebook refilled with every payload, graded by the service, opened by a grader."""
     beacon = xss_payloads.Beacon()
@@ -691,7 +682,7 @@ def test_a_hostile_answer_runs_nothing_in_the_graders_pages_on_the_hub(deploymen
         context.expose_function("__hit", lambda what=None: hits.append(str(what)))
         page = context.new_page()
         page.set_default_timeout(60_000)
-        page.on("dialog", lambda dialog: _dialog(dialog, hits))
+        page.on("dialog", lambda dialog: xss_payloads.answer_dialog(dialog, hits))
         _log_in(page, deployment.url, GRADER)
         shown = page.goto(f"{deployment.url}/services/{COURSE_ID}/formgrader/submissions/{submission}/")
         assert shown.ok, shown.status

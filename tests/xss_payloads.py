@@ -264,3 +264,12 @@ def arm(folder: Path, url: str, names: tuple[str, ...] = NOTEBOOKS) -> None:
         code.outputs = raw_outputs(url)
         nb.cells.append(code)
         nbformat.write(nb, str(path))
+
+
+def answer_dialog(dialog, seen: list[str]) -> None:
+    """JupyterLab's own "leave the page?" is answered; any other dialog is a payload's, recorded."""
+    if dialog.type == "beforeunload":
+        dialog.accept()
+    else:
+        seen.append(f"dialog: {dialog.message}")
+        dialog.dismiss()

@@ -131,7 +131,7 @@ def inert_block(html: str) -> str:
     One line (an HTML block ends only at a blank line), in a ``<div>`` so it is a block, and with
     ``$`` and backslashes as character references, so no MathJax finds a formula in it.
     """
-    body = clean(html).strip()
+    body = html.strip()  # its callers clean it
     if body.startswith(_WRAPPER) and body.endswith("</div>"):  # already inert: cleaned again, not wrapped again
         body = body[len(_WRAPPER) : -len("</div>")]
     for character, reference in (("\r", ""), ("\n", "&#10;"), ("$", "&#36;"), ("\\", "&#92;")):
@@ -295,7 +295,7 @@ def make_safe(nb: NotebookNode, course_text: frozenset[str] = frozenset()) -> No
         if cell.get("cell_type") == "markdown":
             shown = shown_markdown(_text(cell.get("source", "")), cell.get("attachments"))
         else:  # a raw cell (nbconvert puts one with no format, or format text/html, into the page as it is)
-            shown = inert_block("<pre>" + nh3.clean_text(_text(cell.get("source", ""))) + "</pre>")
+            shown = inert_block(clean("<pre>" + nh3.clean_text(_text(cell.get("source", ""))) + "</pre>"))
         made = nbformat.v4.new_markdown_cell(shown, metadata=metadata)
         made.pop("id")  # the cell keeps its own id, or none (nbformat before 4.5 allows none)
         if isinstance(cell.get("id"), str):
