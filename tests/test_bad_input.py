@@ -181,6 +181,10 @@ def test_course_cycle_never_wipes_a_folder_it_did_not_make(tmp_path):
 def test_benchmark_refuses_an_empty_class_and_a_database_it_cannot_use(tmp_path):
     command = [PYTHON, "-m", "gankit.benchmark"]
     _refused([*command, "--students", "0"], tmp_path, tmp_path, "--students 0: it must be at least 1")
+    _refused([*command, "--repeats", "0"], tmp_path, tmp_path, "--repeats 0: it must be at least 1")
+    _refused(
+        [*command, "--breakdown-notebooks", "0"], tmp_path, tmp_path, "--breakdown-notebooks 0: it must be at least 1"
+    )
     _refused([*command, "--db-url", "mysql://db"], tmp_path, tmp_path, "is not a PostgreSQL server's URL")
     # Port 1 on loopback: nothing listens there, so the refusal comes at once.
     _refused(
