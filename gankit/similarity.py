@@ -76,15 +76,28 @@ class Ranking:
     fingerprints: dict[str, dict[tuple[str, str], CodeFingerprint]]  # student -> (channel, cell) -> prints
     weights: dict[tuple, float]  # feature -> weight, for features held by two or more students
     codes: dict[str, Mapping[str, str]]
+    release: Mapping[str, str] = field(default_factory=dict)
+
+
+def release_lines(code: str, release: str) -> np.ndarray:
+    """A mask over ``code``'s characters: True on every line that the release's cell also has."""
+    given = {line.strip() for line in release.splitlines() if line.strip()}
+    return np.array(
+        [
+            flag
+            for line in code.splitlines(keepends=True)
+            for flag in [bool(line.strip()) and line.strip() in given] * len(line)
+        ],
+        dtype=bool,
+    )
 
 
 def own_code(code: str, release: str) -> str:
-    """``code`` with every line that the release's cell also has blanked out (spaces of the same
-    length, so positions still point into the code as typed)."""
-    given = {line.strip() for line in release.splitlines() if line.strip()}
+    """``code`` with every line that the release's cell also has blanked out (spaces, so positions
+    still point into the code as typed)."""
+    mask = release_lines(code, release)
     return "".join(
-        " " * len(line.rstrip("\n")) + line[len(line.rstrip("\n")) :] if line.strip() in given else line
-        for line in code.splitlines(keepends=True)
+        " " if blank and character != "\n" else character for character, blank in zip(code, mask, strict=True)
     )
 
 
@@ -193,7 +206,7 @@ def rank(release: Mapping[str, str], works: Sequence[Work], top: int = 50) -> Ra
         )
     weights = {names[index]: float(w[index]) for index in range(len(column)) if df[index] >= 2}
     codes = {work.student_id: work.cells for work in works}
-    return Ranking(n, pairs, prints, weights, codes)
+    return Ranking(n, pairs, prints, weights, codes, dict(release))
 
 
 def matched_slices(ranking: Ranking, pair: Pair, grade_id: str, rare: bool) -> tuple[np.ndarray, np.ndarray]:

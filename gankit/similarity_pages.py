@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from gankit.nbgrader_adapter.untrusted_html import POLICY_META, clean
-from gankit.similarity import RARE_SHARE, Pair, Ranking, matched_slices
+from gankit.similarity import RARE_SHARE, Pair, Ranking, matched_slices, release_lines
 
 FOLDER = "similarity"  # beside report.html: the pair pages
 CSV_NAME = "similarity.csv"
@@ -43,12 +43,17 @@ def view_name(rank: int) -> str:
     return f"{FOLDER}/pair-{rank:03d}.html"
 
 
-def marked(code: str, rare: tuple[np.ndarray, np.ndarray], common: tuple[np.ndarray, np.ndarray]) -> str:
-    """``code`` escaped, rare shared parts in ``<mark>``, common shared parts in ``<ins>``."""
+def marked(
+    code: str, rare: tuple[np.ndarray, np.ndarray], common: tuple[np.ndarray, np.ndarray], release: str = ""
+) -> str:
+    """``code`` escaped, rare shared parts in ``<mark>``, common shared parts in ``<ins>``; the
+    release's own lines never marked (a k-gram may reach into them from the student's next line)."""
     level = np.zeros(len(code), dtype=int)
     for (starts, ends), value in ((common, 1), (rare, 2)):
         for start, end in zip(starts, ends, strict=True):
             level[max(0, start) : min(len(code), end)] = np.maximum(level[max(0, start) : min(len(code), end)], value)
+    level[release_lines(code, release)] = 0
+    level[[character == "\n" for character in code]] = 0  # a mark ends with its line
     out, start = [], 0
     for index in range(1, len(code) + 1):
         if index == len(code) or level[index] != level[start]:
@@ -68,8 +73,9 @@ def pair_page(ranking: Ranking, pair: Pair, rank: int) -> str:
     for grade_id in cells:
         rare = matched_slices(ranking, pair, grade_id, rare=True)
         common = matched_slices(ranking, pair, grade_id, rare=False)
-        left = marked(ranking.codes[pair.a][grade_id], rare[0], common[0])
-        right = marked(ranking.codes[pair.b][grade_id], rare[1], common[1])
+        given = ranking.release.get(grade_id, "")
+        left = marked(ranking.codes[pair.a][grade_id], rare[0], common[0], given)
+        right = marked(ranking.codes[pair.b][grade_id], rare[1], common[1], given)
         rows.append(f'<tr><th colspan="2">{esc(grade_id)}</th></tr>')
         rows.append(f"<tr><td><pre>{left}</pre></td><td><pre>{right}</pre></td></tr>")
     failures = "".join(f"<li>{esc(text)}</li>" for text in pair.same_failures) or "<li>none</li>"
