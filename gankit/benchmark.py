@@ -11,6 +11,11 @@ each run is printed side by side and the medians are compared):
    default), and again with one worker more than cores (grading waits on kernels starting and
    sandboxes being built: an extra worker fills those gaps).
 
+It also times the class report's similarity section (``gankit.similarity``: fingerprints, ranking,
+the CSV and the pair pages) on simulated classes of 200 and 2,000 students with planted copies,
+and gives it as a share of what grading that many students takes at the Dask run's pace
+(``--similarity-only`` times just that, without grading anything).
+
 It prints wall and CPU time of each, per notebook, the ratios between them, the CPU the hidden
 checks themselves take per notebook (the grader called directly), the workers' peak memory,
 whether the serial and Dask gradebooks are identical, what the tampering students score with and
@@ -24,7 +29,8 @@ CPU is counted by a cpuacct cgroup around each run (as root): every process of t
 sandboxes' included, even those killed at once and never waited for. Without cgroups it falls
 back to the processes the benchmark waited for, and says so.
 
-    python -m gankit.benchmark [--students N] [--repeats N] [--rows N] [--db-url URL]   (or: make benchmark)
+    python -m gankit.benchmark [--students N] [--repeats N] [--rows N] [--db-url URL]
+                               [--similarity-only]                      (or: make benchmark)
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from gankit import ASSIGNMENT, COURSE_ID, NOTEBOOKS, inputs, notebooks, scores
+from gankit import ASSIGNMENT, COURSE_ID, NOTEBOOKS, ROOT, inputs, notebooks, scores, similarity, similarity_pages
 from gankit.cluster import rows
 from gankit.course_cycle import run_cycle
 from gankit.cpu_breakdown import Breakdown, counted_by, cpu_account, measure
@@ -49,7 +55,10 @@ from gankit.grade_class import grade_class
 from gankit.judging.grader import Grader
 from gankit.nbgrader_cli import run_nbgrader
 from gankit.plain_nbgrader import plain_nbgrader_copy
-from gankit.simulated_class import CLASS, Student
+from gankit.simulated_class import CLASS, Student, model_answers
+from gankit.simulated_copies import class_with_copies
+
+SIMILARITY_SIZES = (200, 2000)
 
 
 def simulated_class(size: int) -> list[Student]:
@@ -144,6 +153,39 @@ def client_writes(course: Path, count: int, url: str | None) -> tuple[int, int, 
     return count, count * per_student, seconds, where
 
 
+def similarity_timing(size: int, out: Path) -> tuple[float, float, bool]:
+    """Time the similarity section on a simulated class of ``size`` students with three planted
+    copies (``simulated_copies``; every honest cell is distinct text, so each is fingerprinted
+    afresh): ranking, and writing the CSV and pair pages into ``out``. Returns (wall seconds, CPU
+    seconds of this process, whether the planted pairs are the top three)."""
+    release = {}
+    for name in NOTEBOOKS:
+        release.update(similarity.answer_cells(notebooks.read(ROOT / "release" / ASSIGNMENT / f"{name}.ipynb")))
+    works, planted = class_with_copies(
+        model_answers(ROOT / "source" / ASSIGNMENT), honest=size - 6, seed=size, notes=True
+    )
+    wall, cpu = time.perf_counter(), time.process_time()
+    ranking = similarity.rank(release, works)
+    similarity_pages.write(ranking, out)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return wall, cpu, {frozenset((p.a, p.b)) for p in ranking.pairs[:3]} == planted
+
+
+def _print_similarity(tmp: Path, grading_seconds_per_student: float | None) -> None:
+    for size in SIMILARITY_SIZES:
+        wall, cpu, found = similarity_timing(size, tmp / f"similarity-{size}")
+        share = ""
+        if grading_seconds_per_student:
+            share = (
+                f"; {100 * wall / (grading_seconds_per_student * size):.2f}% of grading them at this run's Dask pace"
+            )
+        print(
+            f"similarity report, {size} students: {wall:.1f} s wall, {cpu:.1f} s CPU{share}; "
+            f"planted copies ranked top 3: {'yes' if found else 'NO'}",
+            flush=True,
+        )
+
+
 def _check_server(url: str) -> None:
     """Refuse a --db-url that is not a PostgreSQL server this process reaches, before an hour of grading."""
     if not url.startswith(("postgresql://", "postgres://")):
@@ -180,7 +222,14 @@ def _main(argv: list[str] | None) -> None:
         default=os.environ.get("GANKIT_BENCHMARK_POSTGRES", ""),
         help="a PostgreSQL server (postgresql://user:password@host:port) for the writes",
     )
+    parser.add_argument(
+        "--similarity-only", action="store_true", help="time only the similarity report, at 200 and 2,000 students"
+    )
     args = parser.parse_args(argv)
+    if args.similarity_only:
+        with tempfile.TemporaryDirectory(prefix="gankit-benchmark-") as tmp:
+            _print_similarity(Path(tmp), None)
+        return 0
     inputs.positive(args.students, "--students")
     inputs.positive(args.rows, "--rows", minimum=0)
     inputs.positive(args.repeats, "--repeats")
@@ -266,6 +315,9 @@ def _main(argv: list[str] | None) -> None:
         print(f"\nWhere the CPU goes, each phase measured alone ({len(sample)} notebooks of the class):")
         print("\n".join(breakdown.lines()))
         print("\n".join(where_serial_cpu_goes(serial_cpu / count, checks_cpu / count, plain_cpu / count, breakdown)))
+
+        print()
+        _print_similarity(Path(tmp), dask_wall / len(students))
 
         cheats = [s.student_id for s in students if s.cheats]
         if cheats:

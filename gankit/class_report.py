@@ -7,7 +7,9 @@ Reads the course's gradebook (the one its nbgrader_config.py configures: scores,
 hand-given, and late penalties, as ``nbgrader export`` computes them) and the autograded
 notebooks (each hidden check's verdict) and writes into ``--out`` (default
 ``<course>/reports/<assignment>``): ``report.html``, a self-contained page with its figures
-embedded; the figures as PNG files; ``canvas_grades.csv``, for importing into a Canvas gradebook.
+embedded; the figures as PNG files; ``canvas_grades.csv``, for importing into a Canvas gradebook;
+``similarity.csv`` and ``similarity/pair-NNN.html``, the pairs of students whose code is unusually
+alike, each with a side-by-side page (``gankit.similarity``).
 
 The CSV holds a student only once every written answer of theirs is graded (so no partial grade
 is uploaded by accident); ``--allow-ungraded`` includes the others with their current score.
@@ -37,7 +39,7 @@ from nbformat import NotebookNode  # noqa: E402
 from traitlets import Float, List  # noqa: E402
 from traitlets.config import Config, Configurable, PyFileConfigLoader  # noqa: E402
 
-from gankit import ASSIGNMENT, NOTEBOOKS, inputs, notebooks, points, scores  # noqa: E402
+from gankit import ASSIGNMENT, NOTEBOOKS, inputs, notebooks, points, scores, similarity, similarity_pages  # noqa: E402
 from gankit.nbgrader_adapter.faults import FAULTS_KEY, describe  # noqa: E402
 from gankit.nbgrader_adapter.hidden_checks import VERDICTS_KEY  # noqa: E402
 from gankit.nbgrader_adapter.intake import read_record  # noqa: E402
@@ -158,6 +160,7 @@ class ClassData:
     mistake_examples: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     fault_kinds: Counter = field(default_factory=Counter)  # kind of grading fault -> occurrences
     standards: Standards = field(default_factory=Standards)
+    similarity: similarity.Ranking | None = None  # the most alike pairs of students
 
     def verdict(self, row: StudentRow) -> str:
         """ "passed", "not passed", or "not final" while written answers await grading."""
@@ -254,7 +257,8 @@ def collect(
                         examples[(name, mistake)].append(student_id)
         rows.append(row)
     judged_by = judged_by or standards(course)
-    return ClassData(assignment, rows, dict(checks), mistakes, dict(examples), kinds, judged_by)
+    alike = similarity.rank_class(course, assignment)
+    return ClassData(assignment, rows, dict(checks), mistakes, dict(examples), kinds, judged_by, alike)
 
 
 # -- figures --------------------------------------------------------------------------------------
@@ -355,6 +359,11 @@ def text_summary(data: ClassData, top: int = 5) -> str:
     hardest = sorted(data.check_results.items(), key=lambda item: _pass_rate(item[1]))[:3]
     if hardest:
         lines.append("Hardest checks: " + "; ".join(f"{check} ({_pass_rate(c):.0%})" for (_, check), c in hardest))
+    if data.similarity is not None and data.similarity.pairs:
+        lines.append(
+            "Most alike work (similarity.csv; a reason to read both, not a finding): "
+            + "; ".join(f"{p.a} and {p.b} ({p.score:.0f})" for p in data.similarity.pairs[:3] if p.score > 0)
+        )
     if data.failed:
         kinds = ", ".join(f"{kind}: {count}" for kind, count in data.fault_kinds.most_common())
         lines.append(f"Problems for {len(data.failed)} students" + (f" ({kinds})" if kinds else "") + ":")
@@ -480,6 +489,8 @@ def write_report(data: ClassData, out: Path, **canvas: object) -> Path:
     _figure_checks(data, out / "checks.png")
     write_canvas_csv(data, out / "canvas_grades.csv", **canvas)  # type: ignore[arg-type]
     write_grades_csv(data, out / "grades.csv")
+    if data.similarity is not None:
+        similarity_pages.write(data.similarity, out)
     esc = html.escape
 
     def late(r: StudentRow) -> str:
@@ -529,6 +540,7 @@ pre{{background:#f7f7f7;padding:1em;white-space:pre-wrap;overflow-wrap:anywhere}
 tampering change no grade (the hidden checks judge outside the student's kernel) and are listed
 for a human to look at.</p>
 <ul>{failed_rows or "<li>none</li>"}</ul>
+{similarity_pages.section(data.similarity)}
 <h2>Every student</h2>
 <p>Pass mark: {data.standards.pass_mark:.0%} of the maximum, after late penalties; bands:
 {esc(", ".join(f"{name} from {lowest:.0%}" for lowest, name in data.standards.bands))}

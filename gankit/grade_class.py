@@ -2,6 +2,11 @@
 
     python -m gankit.grade_class [ASSIGNMENT] [--workers N] [--scheduler tcp://HOST:8786]
                                  [--student ID ...] [--force] [--dashboard] [--course DIR]
+                                 [--preview [--preview-report FILE]]
+
+``--preview`` grades into a scratch course and gradebook instead, and prints (and writes as HTML)
+whose automatic score would move, by how much, on which check, and the feedback lines that change;
+nothing of the course changes (``gankit.regrade_preview``).
 
 Without ``--scheduler`` it starts a local cluster (``gankit.cluster.local``): one single-threaded
 worker process per core, listening on 127.0.0.1 only, over TLS with a certificate made for the run
@@ -44,7 +49,7 @@ from distributed import Client, as_completed
 from distributed.scheduler import KilledWorker
 from nbgrader.api import Gradebook
 
-from gankit import ASSIGNMENT, COURSE_ID, inputs, scores
+from gankit import ASSIGNMENT, COURSE_ID, inputs, regrade_preview, scores
 from gankit.cluster import rows
 from gankit.cluster.local import RunCluster
 from gankit.cluster.shipping import Submission, read_course, read_submission
@@ -310,6 +315,16 @@ def _main(argv: Sequence[str] | None) -> int:
         help="serve Dask's dashboard to this account only, on a Unix socket (its path is printed)",
     )
     parser.add_argument("--course", type=Path, default=Path.cwd(), help="the course directory (default: here)")
+    parser.add_argument(
+        "--preview",
+        action="store_true",
+        help="grade into a scratch gradebook and show whose score would move; change nothing of the course",
+    )
+    parser.add_argument(
+        "--preview-report",
+        type=Path,
+        help=f"where --preview writes its page (default: <course>/reports/<assignment>/{regrade_preview.REPORT_NAME})",
+    )
     args, extra = parser.parse_known_args(argv)
     unknown = [arg for arg in extra if not _SETTING.fullmatch(arg)]
     if unknown:
@@ -330,7 +345,14 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.students
         else inputs.submitted(course, args.assignment)
     )
+    if args.preview_report is not None and not args.preview:
+        raise inputs.BadInput("--preview-report names the page of --preview: add --preview, or leave it out")
+    if args.preview_report is not None and args.preview_report.is_dir():
+        raise inputs.BadInput(f"--preview-report {args.preview_report} is a folder: name the HTML file to write")
     pace = Pace(min(args.workers or os.cpu_count() or 1, len(students)))  # grade_class's own worker count
+    if args.preview:
+        inputs.graded(inputs.gradebook(course), course, args.assignment)  # the grades to compare with
+        return _preview(args, course, students, extra, pace)
     try:
         summary = grade_class(
             course,
@@ -364,6 +386,34 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"Faults while grading ({len(found)}; each cost at most its own cell):")
         print("\n".join(faults.summary_lines(found)))
     return 1 if summary.failed else 0
+
+
+def _preview(args: argparse.Namespace, course: Path, students: list[str], extra: list[str], pace: Pace) -> int:
+    def grade(scratch: Path) -> RunSummary:
+        return grade_class(
+            scratch,
+            args.assignment,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            students=students,
+            force=True,
+            autograde_args=extra,
+            dashboard=args.dashboard,
+            progress=lambda done, total, failed, _: _progress(done, total, failed, pace.left(done, total), sys.stderr),
+        )
+
+    try:
+        preview = regrade_preview.preview_regrade(course, args.assignment, students, grade)
+    except VersionMismatch as error:
+        print(f"Not previewed: {error}", file=sys.stderr)
+        return 1
+    except (OSError, TimeoutError) as error:
+        print(f"Not previewed: could not reach the cluster ({type(error).__name__}: {error})", file=sys.stderr)
+        return 1
+    print(regrade_preview.text(preview))
+    page = args.preview_report or course / "reports" / args.assignment / regrade_preview.REPORT_NAME
+    print(f"Preview page: {regrade_preview.write_html(preview, page)}")
+    return 1 if preview.failed else 0
 
 
 if __name__ == "__main__":

@@ -129,6 +129,17 @@ def test_grade_class_refuses_an_option_it_does_not_know_and_a_worker_count_below
     _refused(_grade_class("--workers", "0"), course, tmp_path, "--workers 0: it must be at least 1")
 
 
+def test_grade_class_refuses_a_preview_page_without_a_preview_a_folder_for_it_and_a_preview_without_grades(
+    tmp_path,
+):
+    course = _course(tmp_path / "course")
+    page = str(tmp_path / "preview.html")
+    _refused(_grade_class("--preview-report", page), course, tmp_path, "--preview-report", "add --preview")
+    _refused(_grade_class("--preview", "--preview-report", str(course)), course, tmp_path, "is a folder", "HTML file")
+    bare = _course(tmp_path / "bare", gradebook=False)
+    _refused(_grade_class("--preview"), bare, tmp_path, f"no gradebook in {bare}")
+
+
 def test_class_report_refuses_a_course_with_no_gradebook(tmp_path):
     course = _course(tmp_path / "course", gradebook=False)
     _refused(_class_report(), course, tmp_path, f"no gradebook in {course}", "grade first")
