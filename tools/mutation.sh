@@ -24,20 +24,22 @@ scratch=${MUTATION_DIR:-/tmp/gankit-mutation-$(id -u)}
 commit=$(git rev-parse --short HEAD)
 lane='-m "not slow and not root and not browser and not postgres"'
 
-# The fast tests that cover each module: those that import it or run what it builds.
+# The fast tests that cover each module: those that import it or run what it builds. Those that use
+# none of conftest.py's fixtures run without it (--noconftest: its imports cost seconds a mutant).
 covering() {
+	bare="--noconftest $lane"
 	case $1 in
-	gankit/judging/checking.py) echo tests/test_checking.py tests/test_grading_policy.py ;;
-	gankit/judging/codec.py) echo tests/test_codec.py tests/test_checking.py ;;
-	gankit/judging/outcome.py) echo tests/test_codec.py tests/test_checking.py tests/test_grading_policy.py ;;
-	gankit/judging/grader.py) echo tests/test_grading_policy.py tests/test_hidden_checks.py ;;
-	gankit/judging/*.py | gankit/sandbox/*.py) echo tests/test_codec.py tests/test_hidden_checks.py ;;
-	gankit/nbgrader_adapter/hidden_checks.py) echo tests/test_hidden_checks.py ;;
-	gankit/nbgrader_adapter/intake.py) echo tests/test_intake.py ;;
-	gankit/nbgrader_adapter/repair.py) echo tests/test_repair.py ;;
-	gankit/nbgrader_adapter/exchange.py) echo tests/test_exchange_root.py tests/test_private_apis.py ;;
-	gankit/nbgrader_adapter/execute.py) echo tests/test_private_apis.py tests/test_hidden_checks.py ;;
-	source/gan_exercises/gan_checks.py) echo tests/test_gan_checks.py ;;
+	gankit/judging/checking.py) echo "$bare tests/test_checking.py tests/test_grading_policy.py" ;;
+	gankit/judging/codec.py) echo "$bare tests/test_codec.py tests/test_checking.py" ;;
+	gankit/judging/outcome.py) echo "$bare tests/test_codec.py tests/test_checking.py tests/test_grading_policy.py" ;;
+	gankit/judging/grader.py) echo "$lane tests/test_grading_policy.py tests/test_hidden_checks.py" ;;
+	gankit/judging/*.py | gankit/sandbox/*.py) echo "$lane tests/test_codec.py tests/test_hidden_checks.py" ;;
+	gankit/nbgrader_adapter/hidden_checks.py) echo "$lane tests/test_hidden_checks.py" ;;
+	gankit/nbgrader_adapter/intake.py) echo "$bare tests/test_intake.py" ;;
+	gankit/nbgrader_adapter/repair.py) echo "$bare tests/test_repair.py" ;;
+	gankit/nbgrader_adapter/exchange.py) echo "$lane tests/test_exchange_root.py tests/test_private_apis.py" ;;
+	gankit/nbgrader_adapter/execute.py) echo "$lane tests/test_private_apis.py tests/test_hidden_checks.py" ;;
+	source/gan_exercises/gan_checks.py) echo "$bare tests/test_gan_checks.py" ;;
 	*) echo "$lane" ;; # gankit/cluster/writes.py: only slow tests (test_grade_class) cover it
 	esac
 }
