@@ -777,6 +777,39 @@ def test_the_autograde_step_writes_each_cells_hidden_score_where_nbgrader_reads_
     assert read == {grade_id: (earns * points, points) for grade_id, points in test_points[name].items()}
 
 
+def test_an_unreadable_notebook_scores_zero_in_every_test_cell_with_its_reason_first_among_its_faults(test_points):
+    """A notebook intake could not read is never run: each test cell gets 0 of its points and the
+    reason, and the fault leads the notebook's list; worked answers are marked only when asked for."""
+    from gankit.nbgrader_adapter.faults import FAULTS_KEY, UNREADABLE_KEY
+    from gankit.nbgrader_adapter.hidden_checks import VERDICTS_KEY, WORKED_KEY
+
+    name = NOTEBOOKS[0]
+    nb = notebooks.read(SOLUTIONS / f"{name}.ipynb")  # the model answers: only "unreadable" makes them score 0
+    earlier = {"where": "cell 3", "kind": "error", "message": "m"}
+    nb.metadata[UNREADABLE_KEY] = "it is not JSON"
+    nb.metadata[FAULTS_KEY] = [earlier]
+    nb.metadata[WORKED_KEY] = True
+    step = HiddenChecks(config=Config({"CourseDirectory": {"root": str(ROOT)}}))
+    resources = {"nbgrader": {"notebook": name, "student": "ada", "assignment": ASSIGNMENT}}
+    nb, _ = step.preprocess(nb, resources)
+    graded = {
+        cell.metadata.nbgrader["grade_id"]: cell
+        for cell in nb.cells
+        if cell.metadata.get("nbgrader", {}).get("grade_id") in test_points[name]
+    }
+    assert {g: determine_grade(cell) for g, cell in graded.items()} == {
+        g: (0.0, p) for g, p in test_points[name].items()
+    }
+    for cell in graded.values():
+        assert "We could not grade the notebook you submitted: it is not JSON." in cell.outputs[0]["text"]
+    assert nb.metadata[FAULTS_KEY] == [{"where": name, "kind": "unreadable", "message": "it is not JSON"}, earlier]
+    assert set(nb.metadata[VERDICTS_KEY]) == set(test_points[name])
+    assert WORKED_KEY not in nb.metadata
+    step.worked_answers = True
+    nb, _ = step.preprocess(nb, resources)
+    assert nb.metadata[WORKED_KEY] is True
+
+
 # -- the sandbox's own limits, in user mode ------------------------------------------------------
 
 

@@ -4,6 +4,10 @@
 annotation. Every module in scope starts with ``from __future__ import annotations`` (checked here),
 so its annotations are strings never evaluated: such a mutant is equivalent by construction.
 
+``survivors SESSION COPY``: COPY holds only SESSION's survivors, pending again (to test them with
+newer tests: ``cosmic-ray exec`` on COPY, in a scratch copy of the newer commit); ``merge SESSION
+COPY`` then writes COPY's results into SESSION.
+
 ``summary SESSION...``: one line per module (mutants, skipped, tested, killed, survivors and the
 killed rate with its 95% bounds, Wilson's interval widened by nothing else; when only a random sample
 was tested the bounds are those of the whole module's rate), the total, then each survivor as
@@ -24,7 +28,9 @@ Z95 = 1.96
 def annotation_spans(source: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
     tree = ast.parse(source)
     if not any(
-        isinstance(node, ast.ImportFrom) and node.module == "__future__" and any(a.name == "annotations" for a in node.names)
+        isinstance(node, ast.ImportFrom)
+        and node.module == "__future__"
+        and any(a.name == "annotations" for a in node.names)
         for node in tree.body
     ):
         return []  # annotations are evaluated here: their mutants are tested like any other
@@ -86,7 +92,7 @@ def summary(sessions: list[str]) -> None:
         low, high = wilson(killed, len(done))
         rate = 100 * killed / len(done) if done else 0.0
         print(f"{module:45} {mutants:7} {skipped:7} {len(done):6} {killed:6} {rate:6.1f}  {low:.1f}-{high:.1f}")
-        for key, value in zip(total, (mutants, skipped, len(done), killed)):
+        for key, value in zip(total, (mutants, skipped, len(done), killed), strict=True):
             total[key] += value
     low, high = wilson(total["killed"], total["tested"])
     rate = 100 * total["killed"] / total["tested"] if total["tested"] else 0.0
@@ -99,9 +105,33 @@ def summary(sessions: list[str]) -> None:
         print(f"  {path}:{line} {operator} #{occurrence}")
 
 
+def survivors(session: str, copy: str) -> None:
+    import shutil
+
+    shutil.copyfile(session, copy)
+    db = sqlite3.connect(copy)
+    db.execute("attach ? as old", (session,))
+    survived = "select job_id from old.work_results where lower(test_outcome) = 'survived'"
+    db.execute("delete from work_results")
+    for table in ("mutation_specs", "work_items"):
+        db.execute(f"delete from {table} where job_id not in ({survived})")  # noqa: S608 - fixed names
+    db.commit()
+
+
+def merge(session: str, copy: str) -> None:
+    db = sqlite3.connect(session)
+    db.execute("attach ? as new", (copy,))
+    db.execute("insert or replace into work_results select * from new.work_results")
+    db.commit()
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "skip-annotations":
         skip_annotations(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "survivors":
+        survivors(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "merge":
+        merge(sys.argv[2], sys.argv[3])
     elif sys.argv[1] == "summary":
         summary(sys.argv[2:])
     else:

@@ -14,6 +14,8 @@
 # module in scope has `from __future__ import annotations`, so annotations are never evaluated
 # (tools/mutation.py checks it per module). The timeout of each mutant's tests is five times
 # the unmutated tests' time plus 30 s (a mutant that hangs them is killed).
+# MUTATION_RETEST=DIR tests again, with this commit's tests, only the survivors of an earlier run
+# whose scratch folder was DIR (its MUTATION_DIR), and sums up that run with their new results.
 # MUTATION_MINUTES bounds each module's run: cosmic-ray takes the pending mutants in random order,
 # so what it reached is a random sample, and the rate is printed with its 95% bounds.
 # Usage: tools/mutation.sh VENV_BIN "MUTATE paths" "fast-lane pytest arguments, or covering, or lane" "slow test paths"
@@ -77,8 +79,12 @@ EOF
 	(
 		cd "$copy"
 		export PYTHONPATH="$copy" PATH="$bin:$PATH"
-		"$bin/cosmic-ray" init mutation.toml session.sqlite
-		"$bin/python" "$here/tools/mutation.py" skip-annotations session.sqlite "$module"
+		if [ -n "${MUTATION_RETEST:-}" ]; then
+			"$bin/python" "$here/tools/mutation.py" survivors "$MUTATION_RETEST/$name/session.sqlite" session.sqlite
+		else
+			"$bin/cosmic-ray" init mutation.toml session.sqlite
+			"$bin/python" "$here/tools/mutation.py" skip-annotations session.sqlite "$module"
+		fi
 		echo "$module: tests: $tests${slow:+ then $slow}; timeout $timeout s"
 		if [ -n "${MUTATION_MINUTES:-}" ]; then
 			timeout -s INT "${MUTATION_MINUTES}m" "$bin/cosmic-ray" exec mutation.toml session.sqlite || [ $? -eq 124 ]
@@ -86,7 +92,13 @@ EOF
 			"$bin/cosmic-ray" exec mutation.toml session.sqlite
 		fi
 	)
-	sessions="$sessions $copy/session.sqlite"
+	if [ -n "${MUTATION_RETEST:-}" ]; then
+		cp "$MUTATION_RETEST/$name/session.sqlite" "$copy/merged.sqlite"
+		"$bin/python" "$here/tools/mutation.py" merge "$copy/merged.sqlite" "$copy/session.sqlite"
+		sessions="$sessions $copy/merged.sqlite"
+	else
+		sessions="$sessions $copy/session.sqlite"
+	fi
 done
 echo "Mutation testing of $mutate at $commit ($(date -u +%Y-%m-%d)), sessions in $scratch/*/session.sqlite:"
 # shellcheck disable=SC2086
