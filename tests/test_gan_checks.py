@@ -115,3 +115,39 @@ def test_figure_guard_closes_a_half_drawn_figure():
         plt.figure()
         raise ZeroDivisionError("boom")
     assert plt.get_fignums() == []
+
+
+def test_check_close_shows_arrays_to_twelve_digits_and_up_to_twelve_values():
+    third = _message(lambda: gan_checks.check_close("v", np.array([1 / 3]), [0.5], "h"))
+    assert "got:      [0.333333333333] (ndarray, shape (1,), dtype float64)" in third
+    twelve = _message(lambda: gan_checks.check_close("v", np.arange(12.0), np.zeros(12), "h"))
+    assert "11." in twelve and "..." not in twelve
+    thirteen = _message(lambda: gan_checks.check_close("v", np.arange(13.0), np.zeros(13), "h"))
+    assert "..." in thirteen and " 5. " not in thirteen
+
+
+def test_check_close_fails_every_shape_that_is_not_the_expected_one_even_when_it_broadcasts():
+    for got, expected in (([[1.0, 2.0]], [1.0, 2.0]), ([1.0, 2.0], [[1.0, 2.0]]), ([1.0], 1.0), (1.0, [1.0])):
+        text = _message(lambda got=got, expected=expected: gan_checks.check_close("s", got, expected, "h"))
+        assert f"expected: shape {np.shape(expected)}\n" in text and f"got:      shape {np.shape(got)}: " in text
+
+
+def test_a_known_mistake_is_named_only_for_a_value_of_its_own_shape():
+    pair = {"a ratio": [3.0, 1.0]}
+    assert "likely cause: a ratio" in _message(
+        lambda: gan_checks.check_close("D*", [3.0, 1.0], [0.75, 0.5], "h", known=pair)
+    )
+    scalar = {"a ratio": 3.0}  # [3, 3] broadcasts against it, but it is not that mistake's shape
+    assert "likely cause" not in _message(
+        lambda: gan_checks.check_close("D*", [3.0, 3.0], [0.75, 0.5], "h", known=scalar)
+    )
+
+
+def test_no_warnings_names_the_first_warning():
+    def warn_twice():
+        with gan_checks.no_warnings("two"):
+            warnings.warn("first", RuntimeWarning, stacklevel=1)
+            warnings.warn("second", UserWarning, stacklevel=1)
+
+    text = _message(warn_twice)
+    assert "RuntimeWarning: first" in text and "second" not in text
