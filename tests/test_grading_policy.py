@@ -59,6 +59,19 @@ def test_single_precision_is_judged_to_single_precision_and_costs_the_form():
         same_values(Outcome("ndarray", want.astype(np.float32).astype(float)), want, tried="t", expected="e", hint="h")
 
 
+def test_single_precision_is_judged_relative_to_the_results_largest_value():
+    """float32 carries about 7 digits of the largest value it holds: a 0 computed as the difference
+    of numbers near 1000 comes back as about 6e-5 (float32's spacing at 1000), which is not a
+    mistake; the same error with no large value beside it is, and so is one past 1e-5 of 1000."""
+    step = float(np.spacing(np.float32(1000.0)))  # 6.1e-05
+    want = np.array([1000.0, 0.0])
+    same_values(Outcome("ndarray", np.array([1000.0, step], dtype=np.float32)), want, tried="t", expected="e", hint="h")
+    for got, target in (([0.5, step], [0.5, 0.0]), ([1000.0, 0.02], [1000.0, 0.0])):
+        with pytest.raises(CheckFailed):
+            same_values(Outcome("ndarray", np.array(got, dtype=np.float32)), np.array(target), tried="t", expected="e",
+                        hint="h")  # fmt: skip
+
+
 def test_the_form_checks_of_a_cell_share_a_quarter_of_its_points():
     failed = CheckFailed("t", "e", "g", "h")
     verdict = CellVerdict("correct_x", 2.0)
