@@ -277,6 +277,8 @@ def test_a_float_array_is_judged_by_its_shape_only_when_one_is_asked_for():
     with pytest.raises(CheckFailed) as failed:
         is_float_array(Outcome("ndarray", np.zeros(4)), tried="t", shape=(3,), shape_text="one per input")
     assert failed.value.got == "an array of another shape" and "of shape one per input" in failed.value.expected
+    with pytest.raises(CheckFailed):
+        is_float_array(Outcome("ndarray", np.zeros(2)), tried="t", shape=(3,))  # fewer values fail too
     for other in (
         Outcome("ndarray", np.zeros(3, dtype=np.float32)),
         Outcome("ndarray subclass matrix", np.zeros(3)),

@@ -810,6 +810,24 @@ def test_an_unreadable_notebook_scores_zero_in_every_test_cell_with_its_reason_f
     assert nb.metadata[WORKED_KEY] is True
 
 
+def test_the_hidden_checks_budget_starts_when_they_start_unless_the_kernel_run_started_it(monkeypatch):
+    """A notebook's wall-time budget (``c.Sandbox.notebook_seconds``) is shared: the hidden checks
+    get what the kernel run left (its deadline), or the whole budget from now when run alone."""
+    from gankit.nbgrader_adapter.faults import DEADLINE_KEY
+
+    step = HiddenChecks(config=Config({"CourseDirectory": {"root": str(ROOT)}, "Sandbox": {"notebook_seconds": 77}}))
+    asked = []
+    monkeypatch.setattr(step.grader(ASSIGNMENT), "grade", lambda *args, deadline: asked.append(deadline) or {})
+    resources = {"nbgrader": {"notebook": NOTEBOOKS[0], "student": "ada", "assignment": ASSIGNMENT}}
+    before = time.monotonic()
+    step.preprocess(nbformat.v4.new_notebook(), resources)
+    after = time.monotonic()
+    step.preprocess(nbformat.v4.new_notebook(), {**resources, DEADLINE_KEY: before + 5.0})
+    (alone, budget), shared = asked
+    assert before + 77 <= alone <= after + 77 and budget == 77
+    assert shared == (before + 5.0, 77)
+
+
 # -- the sandbox's own limits, in user mode ------------------------------------------------------
 
 

@@ -37,15 +37,16 @@ covering() {
 	gankit/judging/codec.py) echo "$bare tests/test_codec.py tests/test_checking.py" ;;
 	gankit/judging/outcome.py) echo "$bare tests/test_codec.py tests/test_checking.py tests/test_grading_policy.py" ;;
 	gankit/judging/grader.py) echo "$lane $course tests/test_grading_policy.py tests/test_hidden_checks.py" ;;
+	gankit/sandbox/settings.py) echo "$bare tests/test_configuration_docs.py" ;;
 	gankit/judging/*.py | gankit/sandbox/*.py) echo "$lane $course tests/test_codec.py tests/test_hidden_checks.py" ;;
-	gankit/nbgrader_adapter/hidden_checks.py) echo "$lane -k \"autograde_step or unreadable_notebook\" tests/test_hidden_checks.py" ;;
+	gankit/nbgrader_adapter/hidden_checks.py) echo "$lane -k \"autograde_step or unreadable_notebook or budget_starts\" tests/test_hidden_checks.py tests/test_configuration_docs.py" ;;
 	# Three of its tests take 50 s of its 55 (a two-million-object notebook, a folder 1500 deep, an
 	# unreadable folder's time): a sample's survivors are tested again with them (MUTATION_RETEST).
 	gankit/nbgrader_adapter/intake.py)
 		echo "$bare -k \"not two_million and not 1500_deep and not cannot_read_makes\" tests/test_intake.py" ;;
 	gankit/nbgrader_adapter/repair.py) echo "$bare tests/test_repair.py" ;;
 	gankit/nbgrader_adapter/exchange.py) echo "$lane tests/test_exchange_root.py tests/test_private_apis.py" ;;
-	gankit/nbgrader_adapter/execute.py) echo "$lane $course tests/test_private_apis.py tests/test_hidden_checks.py" ;;
+	gankit/nbgrader_adapter/execute.py) echo "$lane $course tests/test_configuration_docs.py tests/test_private_apis.py tests/test_hidden_checks.py" ;;
 	source/gan_exercises/gan_checks.py) echo "$bare tests/test_gan_checks.py" ;;
 	*) echo "$lane" ;; # gankit/cluster/writes.py: only slow tests (test_grade_class) cover it
 	esac
