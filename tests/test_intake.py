@@ -31,6 +31,7 @@ from gankit.nbgrader_adapter.intake import (
     copy_submission,
     importable,
     read_record,
+    structure,
     take_in,
     write_record,
 )
@@ -566,3 +567,19 @@ def test_what_is_not_a_notebook_of_nbformat_4_is_left_for_nbgrader_to_name(tmp_p
     (src / "ex1.ipynb").write_bytes(text)
     assert take_in(src, tmp_path / "copy") == []
     assert (tmp_path / "copy" / "ex1.ipynb").read_bytes() == text
+
+
+@pytest.mark.parametrize(
+    ("text", "values", "depth"),
+    [
+        (b"[[[]]]", 4, 3),  # no comma: three brackets, and one for the last value
+        (b'{"a": [1, 2, {"b": "[[[[,,"}]}', 6, 3),  # brackets and commas inside strings do not count
+        (b'["\\"[", {}]', 4, 2),  # an escaped quote does not end the string
+        (b"[" * ((1 << 20) + 5) + b"]" * ((1 << 20) + 5), (1 << 20) + 6, (1 << 20) + 5),  # across a megabyte's chunk
+        (b"[]" * 3 + b"[[]]", 6, 2),
+    ],
+    ids=["nested", "strings", "escapes", "past-a-chunk", "siblings"],
+)
+def test_a_notebooks_structure_is_counted_from_its_text(text, values, depth):
+    """An upper bound on the JSON values and the nesting depth, counted by hand here."""
+    assert structure(text) == (values, depth)
