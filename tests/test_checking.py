@@ -300,3 +300,10 @@ def test_a_tuple_of_floats_needs_the_count_and_plain_floats():
     ):
         with pytest.raises(CheckFailed):
             is_tuple_of_floats(got, count, tried="t")
+
+
+def test_a_failed_checks_own_message_never_holds_its_worked_answer():
+    """The worked answer is shown only where feedback asks for it (after the due date)."""
+    failed = CheckFailed("t", "e", "g", "h", worked="D*(x) = p / (p + q)")
+    assert "worked answer" not in str(failed) and "worked answer" not in failed.text()
+    assert "worked answer: D*(x) = p / (p + q)" in failed.text(worked=True)

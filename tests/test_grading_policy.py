@@ -311,3 +311,17 @@ def test_every_known_label_of_the_visible_tests_is_exercised():
         if cell != "correct_ml_gradient_estimate" and not any(c == cell and part in label for c, part in exercised)
     ]
     assert not missing, missing
+
+
+def test_a_float32_scalar_is_judged_to_single_precision_and_a_tiny_value_as_zero():
+    """np.float32(0.1) is 0.1 to single precision (1.5e-8 away), not to double precision's 1e-9;
+    a float32 within 1e-30 of an expected 0 is 0, even when the check asks for no absolute tolerance."""
+    single = float(np.float32(0.1))
+    same_values(Outcome("numpy.float32", single), 0.1, tried="t", expected="e", hint="h")
+    with pytest.raises(CheckFailed):
+        same_values(Outcome("float", single), 0.1, tried="t", expected="e", hint="h")
+    tiny = Outcome("ndarray", np.array([1e-31], dtype=np.float32))
+    same_values(tiny, np.zeros(1), tried="t", expected="e", hint="h", atol=0.0)
+    with pytest.raises(CheckFailed):
+        same_values(Outcome("ndarray", np.array([1e-29], dtype=np.float32)), np.zeros(1), tried="t", expected="e",
+                    hint="h", atol=0.0)  # fmt: skip
