@@ -785,9 +785,9 @@ def test_an_unreadable_notebook_scores_zero_in_every_test_cell_with_its_reason_f
 
     name = NOTEBOOKS[0]
     nb = notebooks.read(SOLUTIONS / f"{name}.ipynb")  # the model answers: only "unreadable" makes them score 0
-    earlier = {"where": "cell 3", "kind": "error", "message": "m"}
+    earlier = [{"where": f"cell {i}", "kind": "error", "message": "m"} for i in (3, 4)]
     nb.metadata[UNREADABLE_KEY] = "it is not JSON"
-    nb.metadata[FAULTS_KEY] = [earlier]
+    nb.metadata[FAULTS_KEY] = list(earlier)
     nb.metadata[WORKED_KEY] = True
     step = HiddenChecks(config=Config({"CourseDirectory": {"root": str(ROOT)}}))
     resources = {"nbgrader": {"notebook": name, "student": "ada", "assignment": ASSIGNMENT}}
@@ -802,11 +802,11 @@ def test_an_unreadable_notebook_scores_zero_in_every_test_cell_with_its_reason_f
     }
     for cell in graded.values():
         assert "We could not grade the notebook you submitted: it is not JSON." in cell.outputs[0]["text"]
-    assert nb.metadata[FAULTS_KEY] == [{"where": name, "kind": "unreadable", "message": "it is not JSON"}, earlier]
+    assert nb.metadata[FAULTS_KEY] == [{"where": name, "kind": "unreadable", "message": "it is not JSON"}, *earlier]
     assert set(nb.metadata[VERDICTS_KEY]) == set(test_points[name])
     assert WORKED_KEY not in nb.metadata
-    step.worked_answers = True
-    nb, _ = step.preprocess(nb, resources)
+    asked = Config({"CourseDirectory": {"root": str(ROOT)}, "HiddenChecks": {"worked_answers": True}})
+    nb, _ = HiddenChecks(config=asked).preprocess(nb, resources)
     assert nb.metadata[WORKED_KEY] is True
 
 
