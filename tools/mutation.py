@@ -4,9 +4,11 @@
 annotation. Every module in scope starts with ``from __future__ import annotations`` (checked here),
 so its annotations are strings never evaluated: such a mutant is equivalent by construction.
 
-``survivors SESSION COPY``: COPY holds SESSION's survivors, pending again, and the mutants it left
-untested (the rest of a sample), to be tested with newer tests (``cosmic-ray exec`` on COPY, in a
-scratch copy of the newer commit); ``merge SESSION COPY`` then writes COPY's results into SESSION.
+``survivors SESSION COPY``: COPY holds SESSION's survivors only, pending again, to be tested with
+newer tests (``cosmic-ray exec`` on COPY, in a scratch copy of the newer commit); ``merge SESSION
+COPY`` then writes COPY's results into SESSION. Tests are only ever added, so a mutant the older
+tests killed stays killed, and a sampled session stays the same random sample, judged by the newer
+tests.
 
 ``summary SESSION...``: one line per module (mutants, skipped, tested, killed, and the killed rate
 with its 95% Wilson interval: when only a random sample was tested, the bounds of the whole
@@ -110,10 +112,10 @@ def survivors(session: str, copy: str) -> None:
     shutil.copyfile(session, copy)
     db = sqlite3.connect(copy)
     db.execute("attach ? as old", (session,))
-    settled = "select job_id from old.work_results where lower(test_outcome) is not 'survived'"
+    survived = "select job_id from old.work_results where lower(test_outcome) = 'survived'"
     db.execute("delete from work_results")
     for table in ("mutation_specs", "work_items"):
-        db.execute(f"delete from {table} where job_id in ({settled})")  # noqa: S608 - fixed names
+        db.execute(f"delete from {table} where job_id not in ({survived})")  # noqa: S608 - fixed names
     db.commit()
 
 
