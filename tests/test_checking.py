@@ -22,7 +22,7 @@ from gankit.judging.checking import (
     require,
     same_values,
 )
-from gankit.judging.codec import Seeded
+from gankit.judging.codec import Seeded, encode_result
 from gankit.judging.grader import CellVerdict, CheckResult
 from gankit.judging.outcome import Outcome
 
@@ -274,6 +274,7 @@ def test_a_float_array_is_judged_by_its_shape_only_when_one_is_asked_for():
     """The form checks: any float64 ndarray passes without a shape, only the asked shape with one."""
     is_float_array(Outcome("ndarray", np.zeros((2, 3))), tried="t")
     is_float_array(Outcome("ndarray", np.zeros(3)), tried="t", shape=(3,))
+    is_float_array(Outcome.from_reply(json.loads(json.dumps({"value": encode_result(np.zeros(3))}))), tried="t")
     with pytest.raises(CheckFailed) as failed:
         is_float_array(Outcome("ndarray", np.zeros(4)), tried="t", shape=(3,), shape_text="one per input")
     assert failed.value.got == "an array of another shape" and "of shape one per input" in failed.value.expected
@@ -292,6 +293,8 @@ def test_a_float_array_is_judged_by_its_shape_only_when_one_is_asked_for():
 def test_a_tuple_of_floats_needs_the_count_and_plain_floats():
     two = Outcome("tuple", (Outcome("float", 0.5), Outcome("float", 1.5)))
     is_tuple_of_floats(two, 2, tried="t")
+    # as a student's reply arrives: its type names are strings read from JSON, not the literals here
+    is_tuple_of_floats(Outcome.from_reply(json.loads(json.dumps({"value": encode_result((0.5, 1.5))}))), 2, tried="t")
     for count, got in (
         (3, two),
         (2, Outcome("list", two.value)),
