@@ -151,3 +151,19 @@ def test_no_warnings_names_the_first_warning():
 
     text = _message(warn_twice)
     assert "RuntimeWarning: first" in text and "second" not in text
+
+
+def test_a_known_mistake_is_named_within_a_millionth_nan_included():
+    """A mistake's value computed another way differs in its last digits: within 1e-6 relative it
+    is still that mistake; a NaN where the mistake has a NaN matches it."""
+    near = _message(lambda: gan_checks.check_close("D*", 3.0 * (1 + 1e-7), 0.75, "h", known={"a ratio": 3.0}))
+    assert "likely cause: a ratio" in near
+    undefined = {"undefined at 0": [np.nan, 2.0]}
+    text = _message(lambda: gan_checks.check_close("D*", [np.nan, 2.0], [0.5, 0.5], "h", known=undefined))
+    assert "likely cause: undefined at 0" in text
+
+
+def test_check_equal_compares_values_not_objects_nor_order():
+    gan_checks.check_equal("shape", np.zeros((2, 3)).shape, (2, 3), "no hint needed")
+    gan_checks.check_equal("list", [1, 2], [1, 2], "no hint needed")
+    assert "got:      (2, 2)" in _message(lambda: gan_checks.check_equal("shape", (2, 2), (2, 3), "h"))

@@ -828,6 +828,25 @@ def test_the_hidden_checks_budget_starts_when_they_start_unless_the_kernel_run_s
     assert shared == (before + 5.0, 77)
 
 
+def test_stale_private_folders_of_dead_graders_are_removed_and_no_others(tmp_path, monkeypatch):
+    """``gankit-KIND-PID-xxxx``: removed when process PID is gone, kept while it runs, and a folder
+    named otherwise is never touched."""
+    from gankit.sandbox.command import private_folder, remove_stale_folders
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    ended = subprocess.Popen(["true"])
+    ended.wait()  # its pid names no process now
+    dead = tmp_path / f"gankit-kernel-{ended.pid}-abc123"
+    dead.mkdir()
+    (dead / "left.txt").write_text("x")
+    alive = Path(private_folder("checks"))
+    other = tmp_path / "gankit-notes-x-7"
+    other.mkdir()
+    remove_stale_folders()
+    assert not dead.exists() and alive.is_dir() and other.is_dir()
+    assert alive.name.startswith(f"gankit-checks-{os.getpid()}-") and alive.stat().st_mode & 0o777 == 0o700
+
+
 # -- the sandbox's own limits, in user mode ------------------------------------------------------
 
 
