@@ -70,6 +70,9 @@ for module in $files; do
 	esac
 	command="$bin/python -m pytest -x -q -p no:cacheprovider $tests"
 	[ -z "$slow" ] || command="$command && $bin/python -m pytest -x -q -p no:cacheprovider $slow"
+	# An earlier retest's results are in its merged.sqlite.
+	earlier=${MUTATION_RETEST:-}/$name/session.sqlite
+	[ ! -f "${MUTATION_RETEST:-}/$name/merged.sqlite" ] || earlier=$MUTATION_RETEST/$name/merged.sqlite
 	started=$(date +%s)
 	if ! (cd "$copy" && PYTHONPATH="$copy" PATH="$bin:$PATH" sh -c "$command" >"$copy/baseline.log" 2>&1); then
 		echo "$module: its tests fail unmutated (see $copy/baseline.log): skipped" >&2
@@ -90,7 +93,7 @@ EOF
 		cd "$copy"
 		export PYTHONPATH="$copy" PATH="$bin:$PATH"
 		if [ -n "${MUTATION_RETEST:-}" ]; then
-			"$bin/python" "$here/tools/mutation.py" survivors "$MUTATION_RETEST/$name/session.sqlite" session.sqlite
+			"$bin/python" "$here/tools/mutation.py" survivors "$earlier" session.sqlite
 		else
 			"$bin/cosmic-ray" init mutation.toml session.sqlite
 			"$bin/python" "$here/tools/mutation.py" skip-annotations session.sqlite "$module"
@@ -103,7 +106,7 @@ EOF
 		fi
 	)
 	if [ -n "${MUTATION_RETEST:-}" ]; then
-		cp "$MUTATION_RETEST/$name/session.sqlite" "$copy/merged.sqlite"
+		cp "$earlier" "$copy/merged.sqlite"
 		"$bin/python" "$here/tools/mutation.py" merge "$copy/merged.sqlite" "$copy/session.sqlite"
 		sessions="$sessions $copy/merged.sqlite"
 	else
