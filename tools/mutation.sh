@@ -38,7 +38,9 @@ covering() {
 	gankit/judging/checking.py) echo "$bare tests/test_checking.py tests/test_grading_policy.py" ;;
 	gankit/judging/codec.py) echo "$bare tests/test_codec.py tests/test_checking.py" ;;
 	gankit/judging/outcome.py) echo "$bare tests/test_codec.py tests/test_checking.py tests/test_grading_policy.py" ;;
-	gankit/judging/grader.py) echo "$lane $course tests/test_grading_policy.py tests/test_hidden_checks.py" ;;
+	# test_hidden_checks grades whole notebooks in the sandbox (minutes a mutant): a sample's survivors
+	# are tested again with it (MUTATION_RETEST, MUTATION_FAST="$lane $course tests/test_hidden_checks.py").
+	gankit/judging/grader.py) echo "$bare tests/test_grading_policy.py tests/test_checking.py" ;;
 	gankit/sandbox/settings.py) echo "$bare tests/test_configuration_docs.py" ;;
 	# The tests of the sandbox itself (test_hidden_checks' others grade notebooks through it: minutes a mutant).
 	gankit/sandbox/*.py) echo "$lane -k \"$sandbox\" tests/test_hidden_checks.py" ;;
