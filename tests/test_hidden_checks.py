@@ -203,6 +203,30 @@ def test_students_code_runs_unprivileged_without_network_and_writes_only_scratch
     assert runtime.raised and runtime.error_type == "OSError"
 
 
+FILL_SCRATCH = """
+def fill(mb):
+    try:
+        with open("/tmp/fill", "wb") as f:
+            for _ in range(mb):
+                f.write(bytes(1 << 20))
+    except OSError as error:
+        return type(error).__name__ + " " + str(error.errno)
+    finally:
+        import os
+        os.remove("/tmp/fill")
+    return "written"
+"""
+
+
+def test_the_scratch_folder_holds_its_size_in_mib_and_no_more():
+    """``/tmp`` is a tmpfs of ``scratch_mb`` MiB: 6 MiB fit in 8, 10 do not (ENOSPC)."""
+    import errno as codes
+
+    with _process(FILL_SCRATCH, scratch_mb=8) as process:
+        assert Outcome.from_reply(process.call("fill", [6])).value == "written"
+        assert Outcome.from_reply(process.call("fill", [10])).value == f"OSError {codes.ENOSPC}"
+
+
 def test_a_hang_a_crash_and_a_memory_bomb_cost_only_their_own_calls():
     cells = [
         "import os\nimport numpy as np\n",
