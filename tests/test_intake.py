@@ -583,3 +583,12 @@ def test_what_is_not_a_notebook_of_nbformat_4_is_left_for_nbgrader_to_name(tmp_p
 def test_a_notebooks_structure_is_counted_from_its_text(text, values, depth):
     """An upper bound on the JSON values and the nesting depth, counted by hand here."""
     assert structure(text) == (values, depth)
+
+
+def test_a_file_past_a_bound_of_mebibytes_is_named_in_mebibytes(tmp_path):
+    src = _submission(tmp_path)
+    (src / "data.bin").write_bytes(b"z" * (3 << 20))
+    (src / "ok.txt").write_bytes(b"x")
+    skipped = _skipped(copy_submission(src, tmp_path / "copy", Bounds(max_file_bytes=(5 << 20) // 2)))
+    assert skipped == {"data.bin": "larger than 2.5 MiB, the most one file may be"}
+    assert (tmp_path / "copy" / "ok.txt").read_bytes() == b"x"
