@@ -45,7 +45,7 @@ covering() {
 	# The tests of the sandbox itself (test_hidden_checks' others grade notebooks through it: minutes a mutant).
 	gankit/sandbox/*.py) echo "$lane -k \"$sandbox\" tests/test_hidden_checks.py" ;;
 	gankit/judging/*.py) echo "$lane $course tests/test_codec.py tests/test_hidden_checks.py" ;;
-	gankit/nbgrader_adapter/hidden_checks.py) echo "$lane -k \"autograde_step or unreadable_notebook or budget_starts\" tests/test_hidden_checks.py tests/test_configuration_docs.py" ;;
+	gankit/nbgrader_adapter/hidden_checks.py) echo "$lane -k \"autograde_step or unreadable_notebook or budget_starts or documented or from_the_configuration\" tests/test_hidden_checks.py tests/test_configuration_docs.py" ;;
 	# Three of its tests take 50 s of its 55 (a two-million-object notebook, a folder 1500 deep, an
 	# unreadable folder's time): a sample's survivors are tested again with them (MUTATION_RETEST).
 	gankit/nbgrader_adapter/intake.py)
