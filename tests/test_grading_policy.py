@@ -11,7 +11,9 @@ import io
 import re
 import sys
 import textwrap
+import time
 
+import nbformat
 import numpy as np
 import pytest
 from paths import RELEASE
@@ -325,3 +327,37 @@ def test_a_float32_scalar_is_judged_to_single_precision_and_a_tiny_value_as_zero
     with pytest.raises(CheckFailed):
         same_values(Outcome("ndarray", np.array([1e-29], dtype=np.float32)), np.zeros(1), tried="t", expected="e",
                     hint="h", atol=0.0)  # fmt: skip
+
+
+def test_a_structural_check_says_it_waits_for_the_values_only_while_they_are_wrong():
+    failed = CheckFailed("t", "e", "g", "h")
+    note = "(this check counts once the values checked above are right)"
+    verdict = CellVerdict("correct_x", 2.0)
+    verdict.results = [CheckResult("values", 1.0, failure=failed), CheckResult("structure", 1.0, structural=True)]
+    assert note in verdict.feedback()
+    verdict.results[0] = CheckResult("values", 1.0)
+    assert note not in verdict.feedback()
+    verdict.results = [CheckResult("values", 1.0, failure=failed), CheckResult("more values", 1.0)]
+    assert note not in verdict.feedback()
+
+
+def test_a_cell_that_stopped_is_named_only_in_cells_that_lost_points(grader):
+    """A notebook whose extra cell raises: the model answers keep full marks and no note; stubs
+    lose their points and are told which cell stopped."""
+    name = NOTEBOOKS[0]
+    for folder, full in ((SOLUTIONS, True), (RELEASE, False)):
+        nb = notebooks.read(folder / f"{name}.ipynb")
+        nb.cells.append(nbformat.v4.new_code_cell("scratch = 1\nraise ValueError('my own experiment')"))
+        verdicts = grader.grade(nb, name, "dee").values()
+        assert all((v.score == v.points) is full for v in verdicts)
+        noted = ["While your code was loaded:" in v.notes for v in verdicts]
+        assert noted == [not full] * len(noted)
+        assert all("`scratch = 1` stopped with ValueError" in v.feedback() for v in verdicts if not full)
+
+
+def test_checks_that_would_start_after_the_notebooks_budget_fail_saying_so(grader):
+    name = NOTEBOOKS[0]
+    spent = (time.monotonic() - 1.0, 77)
+    verdicts = grader.grade(notebooks.read(SOLUTIONS / f"{name}.ipynb"), name, "dee", deadline=spent).values()
+    assert all(v.score == 0 and v.results for v in verdicts)
+    assert all("the time budget of 77 seconds for grading this notebook ran out" in v.feedback() for v in verdicts)
