@@ -11,8 +11,10 @@ tests killed stays killed, and a sampled session stays the same random sample, j
 tests.
 
 ``summary SESSION...``: one line per module (mutants, skipped, tested, killed, and the killed rate
-with its 95% Wilson interval: when only a random sample was tested, the bounds of the whole
-module's rate), the total, then each survivor as ``path:line operator #occurrence``.
+with its 95% Wilson interval when only a random sample was tested: the bounds of the whole
+module's rate), the total, the rate over all of these modules with each weighed by its number of
+mutants (a stratified estimate, with its 95% normal interval), then each survivor as
+``path:line operator #occurrence``.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ def wilson(killed: int, n: int) -> tuple[float, float]:
 
 def summary(sessions: list[str]) -> None:
     total = {"mutants": 0, "skipped": 0, "tested": 0, "killed": 0}
-    survivors = []
+    survivors, strata = [], []
     print(f"{'module':45} {'mutants':>7} {'skipped':>7} {'tested':>6} {'killed':>6} {'rate%':>6}  95% bounds")
     for session in sessions:
         db = sqlite3.connect(session)
@@ -92,15 +94,24 @@ def summary(sessions: list[str]) -> None:
         survivors += sorted((r[0], r[1], r[2], r[3]) for r in done if r[5].lower() == "survived")
         low, high = wilson(killed, len(done))
         rate = 100 * killed / len(done) if done else 0.0
-        print(f"{module:45} {mutants:7} {skipped:7} {len(done):6} {killed:6} {rate:6.1f}  {low:.1f}-{high:.1f}")
+        every = len(done) == mutants - skipped
+        bounds = "all tested" if every else f"{low:.1f}-{high:.1f}"
+        print(f"{module:45} {mutants:7} {skipped:7} {len(done):6} {killed:6} {rate:6.1f}  {bounds}")
         for key, value in zip(total, (mutants, skipped, len(done), killed), strict=True):
             total[key] += value
-    low, high = wilson(total["killed"], total["tested"])
+        if done:  # one stratum of the estimate over every module: its mutants, its sample
+            population, share = mutants - skipped, killed / len(done)
+            strata.append((population, share, 0.0 if every else share * (1 - share) / len(done)))
     rate = 100 * total["killed"] / total["tested"] if total["tested"] else 0.0
-    print(
-        f"{'total':45} {total['mutants']:7} {total['skipped']:7} {total['tested']:6} {total['killed']:6} "
-        f"{rate:6.1f}  {low:.1f}-{high:.1f}"
-    )
+    print(f"{'total':45} {total['mutants']:7} {total['skipped']:7} {total['tested']:6} {total['killed']:6} {rate:6.1f}")
+    if strata:  # each module weighed by its mutants, not by how many of them were tested
+        population = sum(n for n, _, _ in strata)
+        estimate = sum(n * p for n, p, _ in strata) / population
+        spread = Z95 * math.sqrt(sum(n * n * v for n, _, v in strata)) / population
+        print(
+            f"killed over these modules, each weighed by its mutants: {100 * estimate:.1f}% "
+            f"(95%: {100 * max(0.0, estimate - spread):.1f}-{100 * min(1.0, estimate + spread):.1f})"
+        )
     print(f"{len(survivors)} survivors:")
     for path, line, operator, occurrence in survivors:
         print(f"  {path}:{line} {operator} #{occurrence}")
