@@ -871,6 +871,22 @@ def test_stale_private_folders_of_dead_graders_are_removed_and_no_others(tmp_pat
     assert alive.name.startswith(f"gankit-checks-{os.getpid()}-") and alive.stat().st_mode & 0o777 == 0o700
 
 
+@pytest.mark.parametrize(
+    ("report", "pid"),
+    [
+        ('{\n    "child-pid": 4242\n}', 4242),  # as bubblewrap writes it
+        ('{"child-pid":17,"cgroup-namespace":1}', 17),
+        ('{"child-pid": "x"}', None),
+        ("", None),
+    ],
+)
+def test_the_supervisor_reads_the_sandboxs_pid_from_bubblewraps_report(tmp_path, report, pid):
+    from gankit.sandbox.launcher import read_info
+
+    (tmp_path / "info").write_text(report)
+    assert read_info(str(tmp_path / "info")) == pid
+
+
 # -- the sandbox's own limits, in user mode ------------------------------------------------------
 
 
