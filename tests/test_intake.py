@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import resource
 import shutil
 import socket
@@ -592,3 +593,17 @@ def test_a_file_past_a_bound_of_mebibytes_is_named_in_mebibytes(tmp_path):
     skipped = _skipped(copy_submission(src, tmp_path / "copy", Bounds(max_file_bytes=(5 << 20) // 2)))
     assert skipped == {"data.bin": "larger than 2.5 MiB, the most one file may be"}
     assert (tmp_path / "copy" / "ok.txt").read_bytes() == b"x"
+
+
+def test_folders_listed_once_the_entry_bound_is_reached_are_named_and_never_entered(tmp_path):
+    """14 folders, a bound of 13 entries: 13 are listed (whichever the file system gives first),
+    none is entered, each is named as a folder left out, and the listing as cut."""
+    src = _submission(tmp_path)
+    for i in range(14):
+        (src / f"d{i:02d}" / "inner").mkdir(parents=True)
+    copied = copy_submission(src, tmp_path / "copy", Bounds(max_entries=13))
+    assert not copied.complete
+    assert copied[0] == Skipped("/", "the submission holds more than 13 entries; the rest were not looked at")
+    left = [item for item in copied[1:] if item.reason == "not looked at: the submission holds too many entries"]
+    assert len(left) == len(copied) - 1 == 13 and all(re.fullmatch(r"d\d\d/", item.path) for item in left)
+    assert list((tmp_path / "copy").iterdir()) == []
