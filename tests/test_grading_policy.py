@@ -85,6 +85,13 @@ def test_the_form_checks_of_a_cell_share_a_quarter_of_its_points():
     ]
     assert verdict.score == 1.5  # 2 points, less a quarter
     assert "✗ form (0 of 0.5 points)" in verdict.feedback()
+    # the other 1.5 points split by weight, 3 : 1 : 2
+    for line in (
+        "✓ values (0.75 of 0.75 points)",
+        "✓ more values (0.25 of 0.25 points)",
+        "✓ structure (0.5 of 0.5 points)",
+    ):
+        assert line in verdict.feedback()
     verdict.results[0] = CheckResult("values", 3.0, failure=failed)
     assert verdict.score == pytest.approx(2.0 * 1.0 / 8.0)  # values wrong: structure and form count nothing
 
