@@ -368,3 +368,12 @@ def test_checks_that_would_start_after_the_notebooks_budget_fail_saying_so(grade
     verdicts = grader.grade(notebooks.read(SOLUTIONS / f"{name}.ipynb"), name, "dee", deadline=spent).values()
     assert all(v.score == 0 and v.results for v in verdicts)
     assert all("the time budget of 77 seconds for grading this notebook ran out" in v.feedback() for v in verdicts)
+
+
+def test_a_notebook_graded_within_its_budget_is_graded_in_full(grader):
+    """The deadline is a time on the monotonic clock, the budget a length: the student's process
+    gets the time, so the model answers earn full marks with a minute left."""
+    name = NOTEBOOKS[0]
+    left = (time.monotonic() + 60.0, 60)
+    verdicts = grader.grade(notebooks.read(SOLUTIONS / f"{name}.ipynb"), name, "dee", deadline=left).values()
+    assert verdicts and all(v.score == v.points for v in verdicts)
