@@ -94,6 +94,9 @@ def test_the_form_checks_of_a_cell_share_a_quarter_of_its_points():
         assert line in verdict.feedback()
     verdict.results[0] = CheckResult("values", 3.0, failure=failed)
     assert verdict.score == pytest.approx(2.0 * 1.0 / 8.0)  # values wrong: structure and form count nothing
+    # a quarter whatever the other checks' weights add up to
+    verdict.results = [CheckResult("values", 1.0), CheckResult("form", 1.0, structural=True, form=True, failure=failed)]
+    assert verdict.score == 1.5 and "✗ form (0 of 0.5 points)" in verdict.feedback()
 
 
 @pytest.fixture(scope="module")
