@@ -10,9 +10,9 @@
 # Each module runs in a scratch copy of HEAD of its own (git archive), never in this checkout:
 # cosmic-ray mutates files in place, and PYTHONPATH puts the copy ahead of the checkout that the
 # venv's .pth file points at (child processes inherit it; the sandbox is sent its sources from the
-# copy's files). A mutant that only changes a type annotation is skipped, never tested: every
-# module in scope has `from __future__ import annotations`, so annotations are never evaluated
-# (tools/mutation.py checks it per module). The timeout of each mutant's tests is five times
+# copy's files). A mutant that only changes a type annotation of a module with
+# `from __future__ import annotations` (all but codec, runner and launcher) is skipped, never
+# tested: those annotations are never evaluated (tools/mutation.py checks it per module). The timeout of each mutant's tests is five times
 # the unmutated tests' time plus 30 s (a mutant that hangs them is killed).
 # MUTATION_RETEST=DIR tests again, with this commit's tests, only the survivors of an earlier run
 # whose scratch folder was DIR (its MUTATION_DIR), and sums up that run with their new results.
