@@ -49,11 +49,13 @@ test-fast: $(STAMP)
 	$(RUN) $(BIN)/python -m pytest -m "not slow and not root and not browser and not postgres" $(PYTEST_ARGS)
 
 # Mutation testing with cosmic-ray over the judging core, the sandbox and the grading steps (not in
-# CI: hours). Narrow it for a quick look: make mutation MUTATE=gankit/judging/checking.py MUTATION_SLOW=
-# (MUTATION_MINUTES=20 stops after a random sample and prints the rate's bounds).
+# CI: hours). Each module's mutants are tested with the fast tests that cover it (the table in
+# tools/mutation.sh; MUTATION_FAST=lane for the whole fast lane) and then MUTATION_SLOW. Narrow it
+# for a quick look: make mutation MUTATE=gankit/judging/checking.py MUTATION_SLOW=
+# (MUTATION_MINUTES=20 stops each module after a random sample and prints the rate's bounds).
 MUTATE ?= gankit/judging gankit/sandbox $(addprefix gankit/nbgrader_adapter/,intake.py execute.py hidden_checks.py \
 	repair.py exchange.py) gankit/cluster/writes.py source/gan_exercises/gan_checks.py
-MUTATION_FAST ?= -m "not slow and not root and not browser and not postgres"
+MUTATION_FAST ?= covering
 MUTATION_SLOW ?= tests/test_fair_grades.py tests/test_course_cycle.py tests/test_adversarial.py
 mutation: $(STAMP)
 	MUTATION_MINUTES="$(MUTATION_MINUTES)" tools/mutation.sh "$(BIN)" "$(MUTATE)" '$(MUTATION_FAST)' "$(MUTATION_SLOW)"

@@ -14,13 +14,15 @@ from gankit.judging.checking import (
     Probe,
     derive_seed,
     graded,
+    is_float_array,
     is_python_float,
+    is_tuple_of_floats,
     no_warnings,
     raises,
     require,
     same_values,
 )
-from gankit.judging.codec import Seeded
+from gankit.judging.codec import Seeded, encode_result
 from gankit.judging.grader import CellVerdict, CheckResult
 from gankit.judging.outcome import Outcome
 
@@ -266,3 +268,45 @@ def test_a_mistake_is_matched_by_shape_nan_included_and_the_first_warning_is_nam
     for other in (Outcome("bool", True), Outcome("error", error_type="ValueError"), Outcome("int", 1)):
         with pytest.raises(CheckFailed):
             is_python_float(other, tried="t")
+
+
+def test_a_float_array_is_judged_by_its_shape_only_when_one_is_asked_for():
+    """The form checks: any float64 ndarray passes without a shape, only the asked shape with one."""
+    is_float_array(Outcome("ndarray", np.zeros((2, 3))), tried="t")
+    is_float_array(Outcome("ndarray", np.zeros(3)), tried="t", shape=(3,))
+    is_float_array(Outcome.from_reply(json.loads(json.dumps({"value": encode_result(np.zeros(3))}))), tried="t")
+    with pytest.raises(CheckFailed) as failed:
+        is_float_array(Outcome("ndarray", np.zeros(4)), tried="t", shape=(3,), shape_text="one per input")
+    assert failed.value.got == "an array of another shape" and "of shape one per input" in failed.value.expected
+    with pytest.raises(CheckFailed):
+        is_float_array(Outcome("ndarray", np.zeros(2)), tried="t", shape=(3,))  # fewer values fail too
+    for other in (
+        Outcome("ndarray", np.zeros(3, dtype=np.float32)),
+        Outcome("ndarray subclass matrix", np.zeros(3)),
+        Outcome("tuple", (Outcome("float", 0.0),)),
+        Outcome("error", error_type="ValueError"),
+    ):
+        with pytest.raises(CheckFailed):
+            is_float_array(other, tried="t")
+
+
+def test_a_tuple_of_floats_needs_the_count_and_plain_floats():
+    two = Outcome("tuple", (Outcome("float", 0.5), Outcome("float", 1.5)))
+    is_tuple_of_floats(two, 2, tried="t")
+    # as a student's reply arrives: its type names are strings read from JSON, not the literals here
+    is_tuple_of_floats(Outcome.from_reply(json.loads(json.dumps({"value": encode_result((0.5, 1.5))}))), 2, tried="t")
+    for count, got in (
+        (3, two),
+        (2, Outcome("list", two.value)),
+        (2, Outcome("tuple", (Outcome("float", 0.5), Outcome("numpy.float64", 1.5)))),
+        (2, Outcome("tuple", None)),
+    ):
+        with pytest.raises(CheckFailed):
+            is_tuple_of_floats(got, count, tried="t")
+
+
+def test_a_failed_checks_own_message_never_holds_its_worked_answer():
+    """The worked answer is shown only where feedback asks for it (after the due date)."""
+    failed = CheckFailed("t", "e", "g", "h", worked="D*(x) = p / (p + q)")
+    assert "worked answer" not in str(failed) and "worked answer" not in failed.text()
+    assert "worked answer: D*(x) = p / (p + q)" in failed.text(worked=True)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from gankit.judging.codec import Seeded, decode_arg, encode_arg, encode_result
-from gankit.judging.outcome import Outcome
+from gankit.judging.outcome import OWN_CLASS, Outcome, public_name, public_warning
 from gankit.judging.student_process import RUNNER_SOURCE
 
 
@@ -169,3 +169,115 @@ def test_an_error_or_warnings_of_any_shape_are_read_without_an_error():
     got = Outcome.from_reply({"value": {"type": "float", "value": 1.0}, "warnings": [deep, "RuntimeWarning: x"]})
     assert got.warnings == ("?", "RuntimeWarning: x")
     assert Outcome.from_reply({"value": {"type": "float", "value": 1.0}, "warnings": {"a": 1}}).warnings == ()
+
+
+def test_results_are_cut_at_the_codecs_bounds_and_not_before():
+    """Four levels of nesting, 64 items, 300 characters and 200,000 array elements cross in full;
+    one more of any is cut (a student's value could otherwise fill the pipe or the grader's memory)."""
+    assert encode_result([[[1.0]]]) == {
+        "type": "list",
+        "items": [{"type": "list", "items": [{"type": "list", "items": [{"type": "float", "value": 1.0}]}]}],
+    }
+    assert encode_result([[[[1.0]]]])["items"][0]["items"][0]["items"][0] == {
+        "type": "list",
+        "items": [{"type": "too deep"}],
+    }
+    assert encode_result(tuple(range(64))) == {
+        "type": "tuple",
+        "items": [{"type": "int", "value": i} for i in range(64)],
+    }
+    assert encode_result(list(range(65))) == {"type": "list", "length": 65, "items": None}
+    assert encode_result("x" * 300) == {"type": "str", "value": "x" * 300}
+    assert encode_result("y" * 301) == {"type": "str", "value": "y" * 300}
+    full = encode_result(np.ones(200_000))
+    assert full["shape"] == [200_000] and full["data"] == [1.0] * 200_000
+    assert encode_result(np.ones(200_001)) == {"type": "ndarray", "dtype": "float64", "shape": [200_001]}
+
+
+def test_plain_values_cross_with_their_type_and_arrays_only_of_numbers_with_their_data():
+    assert encode_result(True) == {"type": "bool", "value": True}
+    assert encode_result(-7) == {"type": "int", "value": -7}
+    assert encode_result(None) == {"type": "None"}
+    assert encode_result(np.array([True, False])) == {
+        "type": "ndarray",
+        "dtype": "bool",
+        "shape": [2],
+        "data": [True, False],
+    }
+    assert encode_result(np.array([1 + 2j])) == {"type": "ndarray", "dtype": "complex128", "shape": [1]}
+    assert encode_result(np.array(["a"])) == {"type": "ndarray", "dtype": "<U1", "shape": [1]}
+    assert encode_result({1: 2}) == {"type": "object", "name": "builtins.dict"}
+    assert encode_result(np.int16(-3)) == {"type": "numpy.int16", "value": -3}
+    assert encode_result(float("nan")) == {"type": "float", "value": "nan"}
+
+
+def test_arguments_of_every_kind_are_encoded_as_plain_json():
+    assert encode_arg(np.float32(0.5)) == 0.5 and type(encode_arg(np.int64(3))) is int
+    assert encode_arg(math.nan) == {"__float__": "nan"} and encode_arg(-math.inf) == {"__float__": "-inf"}
+    assert encode_arg(2.5) == 2.5
+    assert encode_arg((1, np.array([2], dtype=np.int32))) == {"__tuple__": [1, {"__ndarray__": [2], "dtype": "int32"}]}
+    assert encode_arg([math.inf, 1]) == [{"__float__": "inf"}, 1]
+    assert encode_arg(Seeded(7)) == {"__rng__": 7}
+    back = decode_arg(_across(encode_arg([np.array([1, 2], dtype=np.int32), (math.inf,)])))
+    assert back[0].dtype == np.int32 and back[0].tolist() == [1, 2] and back[1] == (math.inf,)
+
+
+def _value(data: dict) -> Outcome:
+    return Outcome.from_reply(_across({"value": data}))
+
+
+def test_a_value_is_described_by_fixed_words_and_counts_up_to_eight():
+    """What feedback may say of a value: its built-in type, an array's dtype and number of
+    dimensions, a container's size up to 8; never a class or count the student's code chose."""
+    assert _value(encode_result(tuple(range(8)))).describe() == "a tuple of 8 items"
+    assert _value(encode_result(list(range(9)))).describe() == "a list of more than 8 items"
+    assert _value(encode_result(list(range(65)))).describe() == "a list of more than 8 items"
+    assert _value(encode_result(np.zeros((2, 3)))).describe() == "an ndarray of dtype float64 with 2 dimensions"
+    assert _value(encode_result(np.zeros(2).view(np.matrix))).describe().startswith("an ndarray subclass of dtype")
+    assert _value(encode_result(np.array([1j]))).describe() == "an ndarray of a dtype that is not a plain number"
+    assert _value(encode_result({1, 2})).describe() == "a set"
+    assert _value(encode_result(Seeded(1))).describe() == "an object of another type"
+    assert _value(encode_result(2.0)).describe() == "a float"
+    assert _value(encode_result(None)).describe() == "a None"
+    assert _value(encode_result(np.float32(1))).describe() == "a numpy.float32"
+    assert _value({"type": "numpy.complex64"}).describe() == "a value of another type"
+
+
+def test_errors_and_warnings_show_only_names_the_student_cannot_choose():
+    assert (
+        Outcome.from_reply({"error": {"type": "ZeroDivisionError", "message": "m"}}).describe() == "ZeroDivisionError"
+    )
+    assert Outcome.from_reply({"error": {"type": "Timeout"}}).describe() == "Timeout"
+    own = Outcome.from_reply({"error": {"type": "HintIs42", "message": "42"}})
+    assert own.raised and own.describe() == OWN_CLASS and own.error_message == "42"
+    assert Outcome.from_reply({"error": "no dict"}) == Outcome("error", error_type="Error", error_message="")
+    assert public_warning("RuntimeWarning: divide by zero encountered") == "a RuntimeWarning"
+    assert public_warning("Probe0.25: x") == "a warning of a class defined in your code"
+    assert public_name("Probe0.25", fallback="?") == "?" and public_name(None) == OWN_CLASS
+    caught = [f"UserWarning: {i}" for i in range(7)]
+    got = Outcome.from_reply({"value": {"type": "int", "value": 1}, "warnings": caught})
+    assert got.warnings == tuple(caught[:5]) and got.value == 1 and not got.raised
+
+
+def test_replies_are_rebuilt_as_the_values_they_describe():
+    assert _value({"type": "float", "value": "-inf"}).value == -math.inf
+    assert _value({"type": "str", "value": "inf"}).value == "inf"
+    array = _value({"type": "ndarray", "dtype": "int32", "shape": [2, 2], "data": [1, 2, 3, 4]}).value
+    assert array.dtype == np.int32 and array.tolist() == [[1, 2], [3, 4]]
+    opaque = _value({"type": "ndarray", "dtype": "complex128", "shape": [1], "data": [1.0]})
+    assert opaque.value is None and opaque.error_message == "dtype complex128, shape (1,)"
+    assert _value({"type": "tuple", "length": 99, "items": None}).value is None
+    assert _value({"type": "object", "name": "builtins.set"}).value == "builtins.set"
+    assert _value({"no": "type"}).kind == "unreadable"
+
+
+def test_numbers_and_tuples_of_numbers_are_judged_as_float_arrays():
+    assert _value(encode_result((1, 2.5, True))).as_array().tolist() == [1.0, 2.5, 1.0]
+    assert _value(encode_result(((1, 2), (3, 4)))).as_array().tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    assert _value(encode_result(())).as_array() is None
+    assert _value(encode_result((1, "a"))).as_array() is None
+    assert _value(encode_result(np.int8(-2))).as_array().tolist() == -2.0
+    whole = _value(encode_result(np.array([1, 2], dtype=np.int64))).as_array()
+    assert whole.dtype == np.float64 and whole.tolist() == [1.0, 2.0]
+    assert _value(encode_result("1.0")).as_array() is None
+    assert _value(encode_result(None)).as_array() is None

@@ -11,7 +11,9 @@ import io
 import re
 import sys
 import textwrap
+import time
 
+import nbformat
 import numpy as np
 import pytest
 from paths import RELEASE
@@ -59,6 +61,19 @@ def test_single_precision_is_judged_to_single_precision_and_costs_the_form():
         same_values(Outcome("ndarray", want.astype(np.float32).astype(float)), want, tried="t", expected="e", hint="h")
 
 
+def test_single_precision_is_judged_relative_to_the_results_largest_value():
+    """float32 carries about 7 digits of the largest value it holds: a 0 computed as the difference
+    of numbers near 1000 comes back as about 6e-5 (float32's spacing at 1000), which is not a
+    mistake; the same error with no large value beside it is, and so is one past 1e-5 of 1000."""
+    step = float(np.spacing(np.float32(1000.0)))  # 6.1e-05
+    want = np.array([1000.0, 0.0])
+    same_values(Outcome("ndarray", np.array([1000.0, step], dtype=np.float32)), want, tried="t", expected="e", hint="h")
+    for got, target in (([0.5, step], [0.5, 0.0]), ([1000.0, 0.02], [1000.0, 0.0])):
+        with pytest.raises(CheckFailed):
+            same_values(Outcome("ndarray", np.array(got, dtype=np.float32)), np.array(target), tried="t", expected="e",
+                        hint="h")  # fmt: skip
+
+
 def test_the_form_checks_of_a_cell_share_a_quarter_of_its_points():
     failed = CheckFailed("t", "e", "g", "h")
     verdict = CellVerdict("correct_x", 2.0)
@@ -70,8 +85,18 @@ def test_the_form_checks_of_a_cell_share_a_quarter_of_its_points():
     ]
     assert verdict.score == 1.5  # 2 points, less a quarter
     assert "✗ form (0 of 0.5 points)" in verdict.feedback()
+    # the other 1.5 points split by weight, 3 : 1 : 2
+    for line in (
+        "✓ values (0.75 of 0.75 points)",
+        "✓ more values (0.25 of 0.25 points)",
+        "✓ structure (0.5 of 0.5 points)",
+    ):
+        assert line in verdict.feedback()
     verdict.results[0] = CheckResult("values", 3.0, failure=failed)
     assert verdict.score == pytest.approx(2.0 * 1.0 / 8.0)  # values wrong: structure and form count nothing
+    # a quarter whatever the other checks' weights add up to
+    verdict.results = [CheckResult("values", 1.0), CheckResult("form", 1.0, structural=True, form=True, failure=failed)]
+    assert verdict.score == 1.5 and "✗ form (0 of 0.5 points)" in verdict.feedback()
 
 
 @pytest.fixture(scope="module")
@@ -298,3 +323,60 @@ def test_every_known_label_of_the_visible_tests_is_exercised():
         if cell != "correct_ml_gradient_estimate" and not any(c == cell and part in label for c, part in exercised)
     ]
     assert not missing, missing
+
+
+def test_a_float32_scalar_is_judged_to_single_precision_and_a_tiny_value_as_zero():
+    """np.float32(0.1) is 0.1 to single precision (1.5e-8 away), not to double precision's 1e-9;
+    a float32 within 1e-30 of an expected 0 is 0, even when the check asks for no absolute tolerance."""
+    single = float(np.float32(0.1))
+    same_values(Outcome("numpy.float32", single), 0.1, tried="t", expected="e", hint="h")
+    with pytest.raises(CheckFailed):
+        same_values(Outcome("float", single), 0.1, tried="t", expected="e", hint="h")
+    tiny = Outcome("ndarray", np.array([1e-31], dtype=np.float32))
+    same_values(tiny, np.zeros(1), tried="t", expected="e", hint="h", atol=0.0)
+    with pytest.raises(CheckFailed):
+        same_values(Outcome("ndarray", np.array([1e-29], dtype=np.float32)), np.zeros(1), tried="t", expected="e",
+                    hint="h", atol=0.0)  # fmt: skip
+
+
+def test_a_structural_check_says_it_waits_for_the_values_only_while_they_are_wrong():
+    failed = CheckFailed("t", "e", "g", "h")
+    note = "(this check counts once the values checked above are right)"
+    verdict = CellVerdict("correct_x", 2.0)
+    verdict.results = [CheckResult("values", 1.0, failure=failed), CheckResult("structure", 1.0, structural=True)]
+    assert note in verdict.feedback()
+    verdict.results[0] = CheckResult("values", 1.0)
+    assert note not in verdict.feedback()
+    verdict.results = [CheckResult("values", 1.0, failure=failed), CheckResult("more values", 1.0)]
+    assert note not in verdict.feedback()
+
+
+def test_a_cell_that_stopped_is_named_only_in_cells_that_lost_points(grader):
+    """A notebook whose extra cell raises: the model answers keep full marks and no note; stubs
+    lose their points and are told which cell stopped."""
+    name = NOTEBOOKS[0]
+    for folder, full in ((SOLUTIONS, True), (RELEASE, False)):
+        nb = notebooks.read(folder / f"{name}.ipynb")
+        nb.cells.append(nbformat.v4.new_code_cell("scratch = 1\nraise ValueError('my own experiment')"))
+        verdicts = grader.grade(nb, name, "dee").values()
+        assert all((v.score == v.points) is full for v in verdicts)
+        noted = ["While your code was loaded:" in v.notes for v in verdicts]
+        assert noted == [not full] * len(noted)
+        assert all("`scratch = 1` stopped with ValueError" in v.feedback() for v in verdicts if not full)
+
+
+def test_checks_that_would_start_after_the_notebooks_budget_fail_saying_so(grader):
+    name = NOTEBOOKS[0]
+    spent = (time.monotonic() - 1.0, 77)
+    verdicts = grader.grade(notebooks.read(SOLUTIONS / f"{name}.ipynb"), name, "dee", deadline=spent).values()
+    assert all(v.score == 0 and v.results for v in verdicts)
+    assert all("the time budget of 77 seconds for grading this notebook ran out" in v.feedback() for v in verdicts)
+
+
+def test_a_notebook_graded_within_its_budget_is_graded_in_full(grader):
+    """The deadline is a time on the monotonic clock, the budget a length: the student's process
+    gets the time, so the model answers earn full marks with a minute left."""
+    name = NOTEBOOKS[0]
+    left = (time.monotonic() + 60.0, 60)
+    verdicts = grader.grade(notebooks.read(SOLUTIONS / f"{name}.ipynb"), name, "dee", deadline=left).values()
+    assert verdicts and all(v.score == v.points for v in verdicts)

@@ -203,6 +203,30 @@ def test_students_code_runs_unprivileged_without_network_and_writes_only_scratch
     assert runtime.raised and runtime.error_type == "OSError"
 
 
+FILL_SCRATCH = """
+def fill(mb):
+    try:
+        with open("/tmp/fill", "wb") as f:
+            for _ in range(mb):
+                f.write(bytes(1 << 20))
+    except OSError as error:
+        return type(error).__name__ + " " + str(error.errno)
+    finally:
+        import os
+        os.remove("/tmp/fill")
+    return "written"
+"""
+
+
+def test_the_scratch_folder_holds_its_size_in_mib_and_no_more():
+    """``/tmp`` is a tmpfs of ``scratch_mb`` MiB: 6 MiB fit in 8, 10 do not (ENOSPC)."""
+    import errno as codes
+
+    with _process(FILL_SCRATCH, scratch_mb=8) as process:
+        assert Outcome.from_reply(process.call("fill", [6])).value == "written"
+        assert Outcome.from_reply(process.call("fill", [10])).value == f"OSError {codes.ENOSPC}"
+
+
 def test_a_hang_a_crash_and_a_memory_bomb_cost_only_their_own_calls():
     cells = [
         "import os\nimport numpy as np\n",
@@ -775,6 +799,92 @@ def test_the_autograde_step_writes_each_cells_hidden_score_where_nbgrader_reads_
         if cell.metadata.get("nbgrader", {}).get("grade_id") in test_points[name]
     }
     assert read == {grade_id: (earns * points, points) for grade_id, points in test_points[name].items()}
+
+
+def test_an_unreadable_notebook_scores_zero_in_every_test_cell_with_its_reason_first_among_its_faults(test_points):
+    """A notebook intake could not read is never run: each test cell gets 0 of its points and the
+    reason, and the fault leads the notebook's list; worked answers are marked only when asked for."""
+    from gankit.nbgrader_adapter.faults import FAULTS_KEY, UNREADABLE_KEY
+    from gankit.nbgrader_adapter.hidden_checks import VERDICTS_KEY, WORKED_KEY
+
+    name = NOTEBOOKS[0]
+    nb = notebooks.read(SOLUTIONS / f"{name}.ipynb")  # the model answers: only "unreadable" makes them score 0
+    earlier = [{"where": f"cell {i}", "kind": "error", "message": "m"} for i in (3, 4)]
+    nb.metadata[UNREADABLE_KEY] = "it is not JSON"
+    nb.metadata[FAULTS_KEY] = list(earlier)
+    nb.metadata[WORKED_KEY] = True
+    step = HiddenChecks(config=Config({"CourseDirectory": {"root": str(ROOT)}}))
+    resources = {"nbgrader": {"notebook": name, "student": "ada", "assignment": ASSIGNMENT}}
+    nb, _ = step.preprocess(nb, resources)
+    graded = {
+        cell.metadata.nbgrader["grade_id"]: cell
+        for cell in nb.cells
+        if cell.metadata.get("nbgrader", {}).get("grade_id") in test_points[name]
+    }
+    assert {g: determine_grade(cell) for g, cell in graded.items()} == {
+        g: (0.0, p) for g, p in test_points[name].items()
+    }
+    for cell in graded.values():
+        assert "We could not grade the notebook you submitted: it is not JSON." in cell.outputs[0]["text"]
+    assert nb.metadata[FAULTS_KEY] == [{"where": name, "kind": "unreadable", "message": "it is not JSON"}, *earlier]
+    assert set(nb.metadata[VERDICTS_KEY]) == set(test_points[name])
+    assert WORKED_KEY not in nb.metadata
+    asked = Config({"CourseDirectory": {"root": str(ROOT)}, "HiddenChecks": {"worked_answers": True}})
+    nb, _ = HiddenChecks(config=asked).preprocess(nb, resources)
+    assert nb.metadata[WORKED_KEY] is True
+
+
+def test_the_hidden_checks_budget_starts_when_they_start_unless_the_kernel_run_started_it(monkeypatch):
+    """A notebook's wall-time budget (``c.Sandbox.notebook_seconds``) is shared: the hidden checks
+    get what the kernel run left (its deadline), or the whole budget from now when run alone."""
+    from gankit.nbgrader_adapter.faults import DEADLINE_KEY
+
+    step = HiddenChecks(config=Config({"CourseDirectory": {"root": str(ROOT)}, "Sandbox": {"notebook_seconds": 77}}))
+    asked = []
+    monkeypatch.setattr(step.grader(ASSIGNMENT), "grade", lambda *args, deadline: asked.append(deadline) or {})
+    resources = {"nbgrader": {"notebook": NOTEBOOKS[0], "student": "ada", "assignment": ASSIGNMENT}}
+    before = time.monotonic()
+    step.preprocess(nbformat.v4.new_notebook(), resources)
+    after = time.monotonic()
+    step.preprocess(nbformat.v4.new_notebook(), {**resources, DEADLINE_KEY: before + 5.0})
+    (alone, budget), shared = asked
+    assert before + 77 <= alone <= after + 77 and budget == 77
+    assert shared == (before + 5.0, 77)
+
+
+def test_stale_private_folders_of_dead_graders_are_removed_and_no_others(tmp_path, monkeypatch):
+    """``gankit-KIND-PID-xxxx``: removed when process PID is gone, kept while it runs, and a folder
+    named otherwise is never touched."""
+    from gankit.sandbox.command import private_folder, remove_stale_folders
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    ended = subprocess.Popen(["true"])
+    ended.wait()  # its pid names no process now
+    dead = tmp_path / f"gankit-kernel-{ended.pid}-abc123"
+    dead.mkdir()
+    (dead / "left.txt").write_text("x")
+    alive = Path(private_folder("checks"))
+    other = tmp_path / "gankit-notes-x-7"
+    other.mkdir()
+    remove_stale_folders()
+    assert not dead.exists() and alive.is_dir() and other.is_dir()
+    assert alive.name.startswith(f"gankit-checks-{os.getpid()}-") and alive.stat().st_mode & 0o777 == 0o700
+
+
+@pytest.mark.parametrize(
+    ("report", "pid"),
+    [
+        ('{\n    "child-pid": 4242\n}', 4242),  # as bubblewrap writes it
+        ('{"child-pid":17,"cgroup-namespace":1}', 17),
+        ('{"child-pid": "x"}', None),
+        ("", None),
+    ],
+)
+def test_the_supervisor_reads_the_sandboxs_pid_from_bubblewraps_report(tmp_path, report, pid):
+    from gankit.sandbox.launcher import read_info
+
+    (tmp_path / "info").write_text(report)
+    assert read_info(str(tmp_path / "info")) == pid
 
 
 # -- the sandbox's own limits, in user mode ------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import resource
 import shutil
 import socket
@@ -31,6 +32,7 @@ from gankit.nbgrader_adapter.intake import (
     copy_submission,
     importable,
     read_record,
+    structure,
     take_in,
     write_record,
 )
@@ -566,3 +568,42 @@ def test_what_is_not_a_notebook_of_nbformat_4_is_left_for_nbgrader_to_name(tmp_p
     (src / "ex1.ipynb").write_bytes(text)
     assert take_in(src, tmp_path / "copy") == []
     assert (tmp_path / "copy" / "ex1.ipynb").read_bytes() == text
+
+
+@pytest.mark.parametrize(
+    ("text", "values", "depth"),
+    [
+        (b"[[[]]]", 4, 3),  # no comma: three brackets, and one for the last value
+        (b'{"a": [1, 2, {"b": "[[[[,,"}]}', 6, 3),  # brackets and commas inside strings do not count
+        (b'["\\"[", {}]', 4, 2),  # an escaped quote does not end the string
+        (b"[" * ((1 << 20) + 5) + b"]" * ((1 << 20) + 5), (1 << 20) + 6, (1 << 20) + 5),  # across a megabyte's chunk
+        (b"[]" * 3 + b"[[]]", 6, 2),
+    ],
+    ids=["nested", "strings", "escapes", "past-a-chunk", "siblings"],
+)
+def test_a_notebooks_structure_is_counted_from_its_text(text, values, depth):
+    """An upper bound on the JSON values and the nesting depth, counted by hand here."""
+    assert structure(text) == (values, depth)
+
+
+def test_a_file_past_a_bound_of_mebibytes_is_named_in_mebibytes(tmp_path):
+    src = _submission(tmp_path)
+    (src / "data.bin").write_bytes(b"z" * (3 << 20))
+    (src / "ok.txt").write_bytes(b"x")
+    skipped = _skipped(copy_submission(src, tmp_path / "copy", Bounds(max_file_bytes=(5 << 20) // 2)))
+    assert skipped == {"data.bin": "larger than 2.5 MiB, the most one file may be"}
+    assert (tmp_path / "copy" / "ok.txt").read_bytes() == b"x"
+
+
+def test_folders_listed_once_the_entry_bound_is_reached_are_named_and_never_entered(tmp_path):
+    """14 folders, a bound of 13 entries: 13 are listed (whichever the file system gives first),
+    none is entered, each is named as a folder left out, and the listing as cut."""
+    src = _submission(tmp_path)
+    for i in range(14):
+        (src / f"d{i:02d}" / "inner").mkdir(parents=True)
+    copied = copy_submission(src, tmp_path / "copy", Bounds(max_entries=13))
+    assert not copied.complete
+    assert copied[0] == Skipped("/", "the submission holds more than 13 entries; the rest were not looked at")
+    left = [item for item in copied[1:] if item.reason == "not looked at: the submission holds too many entries"]
+    assert len(left) == len(copied) - 1 == 13 and all(re.fullmatch(r"d\d\d/", item.path) for item in left)
+    assert list((tmp_path / "copy").iterdir()) == []
