@@ -379,6 +379,7 @@ def shared_tmp():
     shutil.rmtree(folder)
 
 
+@pytest.mark.accounts  # opens the folders above the kit to uid 65534 meanwhile
 def test_a_folder_collect_cannot_read_makes_the_time_collect_time(shared_tmp):
     """The copy stops short of a folder its owner made unreadable (mode 000), collected by an
     ordinary account (this one, or uid 65534 when the tests run as root): the student keeps what
