@@ -36,17 +36,23 @@ $(STAMP): requirements.lock
 
 venv: $(STAMP)
 
+# Tests run on TEST_WORKERS pytest-xdist workers side by side (0: in this process, one at a time);
+# tests/conftest.py groups onto one worker the tests that share accounts, system folders or the
+# course cycle, and orders the groups (hence --no-loadscope-reorder).
+TEST_WORKERS ?= 2
+XDIST := -n $(TEST_WORKERS) $(if $(filter-out 0,$(TEST_WORKERS)),--dist loadgroup --no-loadscope-reorder)
+
 # The tests also grade against a real PostgreSQL server, which tools/postgres.sh installs and starts
 # (this clone's own, on a free port) and stops when the run ends, however it ends; and they drive
 # JupyterLab in Debian's Chromium, which tools/chromium.sh installs.
 test: $(STAMP)
 	postgres="$$(tools/postgres.sh start)" && trap 'tools/postgres.sh stop' EXIT INT TERM && \
 		chromium="$$(tools/chromium.sh)" && \
-		GANKIT_TEST_POSTGRES="$$postgres" GANKIT_CHROMIUM="$$chromium" $(RUN) $(BIN)/python -m pytest $(PYTEST_ARGS)
+		GANKIT_TEST_POSTGRES="$$postgres" GANKIT_CHROMIUM="$$chromium" $(RUN) $(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 # The fast lane: no root, no services, no browser, no course cycle (see tests/conftest.py).
 test-fast: $(STAMP)
-	$(RUN) $(BIN)/python -m pytest -m "not slow and not root and not browser and not postgres" $(PYTEST_ARGS)
+	$(RUN) $(BIN)/python -m pytest $(XDIST) -m "not slow and not root and not browser and not postgres" $(PYTEST_ARGS)
 
 # Mutation testing with cosmic-ray over the judging core, the sandbox and the grading steps (not in
 # CI: hours). Each module's mutants are tested with the fast tests that cover it (the table in

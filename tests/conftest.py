@@ -7,16 +7,22 @@ few seconds is ``slow``; one that drives Chromium is ``browser`` (given by the `
 one that creates Unix accounts or installs system-wide is ``root``; one that needs the PostgreSQL
 server ``make test`` starts is ``postgres``. Modules declare ``root``, ``postgres`` and ``slow``;
 the fixtures ``cycle``, ``cycle_and_root`` and ``browser`` add theirs here, so no test can forget.
+
+``make test`` and ``make test-fast`` run the tests on pytest-xdist workers (``--dist loadgroup``):
+``_worker_group`` says which tests one worker must run, one after another.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
+from _pytest.nodeid import coerce_node_id
 from browsing import ARTIFACTS, CHROMIUM_ARGS, chromium
 from paths import SOURCE
 
@@ -29,11 +35,57 @@ from gankit.judging.student_process import discard_prestarted
 _LANES = {"cycle": ("slow",), "cycle_and_root": ("slow",), "browser": ("slow", "browser")}
 
 
+# Each pytest-xdist worker is a test run of its own (tests/processes.py): a leak check must not count
+# the graders that a test on the other worker is running meanwhile.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["GANKIT_TEST_RUN"] = uuid.uuid4().hex[:12]
+
+
+def _worker_group(item: pytest.Item) -> str:
+    """The tests one pytest-xdist worker runs, one after another:
+
+    - ``root``: Unix accounts, system-wide installs (apt's lock), and the folders above the kit
+      opened to every account and closed again (``tests/unix_accounts.py``; marker ``accounts``):
+      two such tests side by side would undo each other's changes;
+    - ``cycle``: the tests that read the session's course cycle, so that it is built once, not once
+      per worker (the PostgreSQL test among them: it grades the cycle's class);
+    - else the test's module: its module-scoped fixtures are built once."""
+    if item.get_closest_marker("root") or item.get_closest_marker("accounts"):
+        return "root"
+    if {"cycle", "cycle_and_root"} & set(getattr(item, "fixturenames", ())):
+        return "cycle"
+    return item.nodeid.split("::", 1)[0]
+
+
+def _xdist_loadgroup(config: pytest.Config) -> bool:
+    return bool(getattr(config.option, "loadgroup", False))  # what pytest-xdist tells a worker of --dist loadgroup
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         for fixture in getattr(item, "fixturenames", ()):
             for lane in _LANES.get(fixture, ()):
                 item.add_marker(lane)
+    if not _xdist_loadgroup(config):
+        return
+    groups = {item: _worker_group(item) for item in items}
+    # pytest-xdist 3.8 puts a test in its group by appending "@group" to item._nodeid, which pytest 9
+    # no longer reads (it keeps the id in item._id): so the id is given its group here, and checked.
+    for item, group in groups.items():
+        item._id = coerce_node_id(f"{item.nodeid}@{group}")
+        assert item.nodeid.endswith(f"@{group}"), "pytest's node ids changed: see _worker_group"
+    # Workers are handed groups in this order (make test passes --no-loadscope-reorder): the two
+    # big ones, then the others with slow tests, the fast ones last, to fill the gaps at the end.
+    slow = {group for item, group in groups.items() if item.get_closest_marker("slow")}
+    rank = {"root": 0, "cycle": 1}
+    items.sort(key=lambda item: rank.get(groups[item], 2 if groups[item] in slow else 3))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # Under pytest-xdist several workers may start a browser: the run's controller empties the
+    # screenshots' folder, once, before any of them (the browser fixture does it in a serial run).
+    if session.config.pluginmanager.has_plugin("dsession"):
+        shutil.rmtree(ARTIFACTS, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
@@ -100,7 +152,8 @@ def browser():
     """Headless Debian Chromium, driven by Playwright (no browser download)."""
     from playwright.sync_api import sync_playwright  # only the browser lane needs the browser stack
 
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)  # this run's screenshots only
+    if not os.environ.get("PYTEST_XDIST_WORKER"):  # under xdist, pytest_sessionstart did
+        shutil.rmtree(ARTIFACTS, ignore_errors=True)  # this run's screenshots only
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
         yield launched

@@ -1082,6 +1082,7 @@ print(done.stderr, end="", file=sys.stderr)
 """
 
 
+@pytest.mark.accounts  # "ordinary" opens the folders above the kit to uid 65534 meanwhile
 @pytest.mark.parametrize("account", ["this", "ordinary"])
 def test_memory_outside_every_process_is_refused_or_counted(account, tmp_path):
     """System V segments and memfd files, which no process's memory shows, are refused (as if

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from paths import RELEASE, SOURCE
 
 from gankit import NOTEBOOKS, notebooks
 from gankit.nbgrader_cli import run_nbgrader
+
+# Each test runs nbgrader validate over the three notebooks: three kernels and about 7 s of CPU.
+pytestmark = pytest.mark.slow
 
 PASSES = "Success! Your notebook passes all the tests."
 PASSES_NOTHING = "Success! The notebook does not pass any tests."
