@@ -16,6 +16,7 @@ import pytest
 from browsing import Lab, new_page, screenshot
 from nbgrader.api import Gradebook
 from playwright.sync_api import Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from gankit import ASSIGNMENT, COURSE_ID, NOTEBOOKS, ROOT, notebooks, scores
 from gankit.goldens import copy_course
@@ -103,7 +104,12 @@ def _run_cell(page: Page, index: int) -> None:
     before = cell.locator(".jp-InputPrompt").inner_text().strip()
     deadline = time.monotonic() + 60
     while True:
-        cell.locator(".jp-InputPrompt").click()
+        try:
+            cell.locator(".jp-InputPrompt").click()
+        except PlaywrightTimeout:  # seen once under two xdist workers: a dialog covered the cell
+            dialogs = page.locator(".jp-Dialog").all_inner_texts()
+            screenshot(page, f"cell-{index}-covered")
+            raise AssertionError(f"cell {index} could not be clicked; dialogs: {dialogs}") from None
         page.keyboard.press("Control+Enter")
         retry = time.monotonic() + 10
         while True:
