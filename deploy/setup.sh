@@ -434,6 +434,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   [ -x "$runtime/bin/python" ] || /usr/bin/python3 -m venv "$runtime"
   quiet "$runtime/bin/python" -m pip install --disable-pip-version-check \
     -r "$kit/deploy/runtime-requirements.txt" -c "$kit/requirements.lock"
+  # As in the kit's own environment (Makefile): a grammar built on import, in every student's server.
+  quiet "$runtime/bin/python" -m pip uninstall --disable-pip-version-check --yes rfc3987-syntax
   # Students get the Assignments list and Validate, not the instructors' tools.
   for plugin in formgrader create-assignment course-list; do
     "$runtime/bin/jupyter" labextension disable --level=sys_prefix "@jupyter/nbgrader:$plugin" >/dev/null 2>&1

@@ -328,7 +328,7 @@ def _main(argv: list[str] | None) -> None:
 
         if args.rows:
             print(f"\nThe client's writes: {args.rows} synthetic students...", flush=True)
-            written, row_count, seconds, where = client_writes(Path(tmp) / "plain", args.rows, args.db_url or None)
+            written, row_count, seconds, where = client_writes(plain, args.rows, args.db_url or None)
             per_second = written / seconds
             grading_rate = len(students) / dask_wall / max(summary.workers, 1)  # students per second per worker
             print(

@@ -46,11 +46,15 @@ def _worker_group(item: pytest.Item) -> str:
 
     - ``root``: Unix accounts, system-wide installs (apt's lock), and the folders above the kit
       opened to every account and closed again (``tests/unix_accounts.py``; marker ``accounts``):
-      two such tests side by side would undo each other's changes;
+      two such tests side by side would undo each other's changes. A root test marked
+      ``shares_nothing`` (grading as root in its own folders: the adversarial suite's root run)
+      goes with its module instead;
     - ``cycle``: the tests that read the session's course cycle, so that it is built once, not once
       per worker (the PostgreSQL test among them: it grades the cycle's class);
     - else the test's module: its module-scoped fixtures are built once."""
-    if item.get_closest_marker("root") or item.get_closest_marker("accounts"):
+    if item.get_closest_marker("accounts") or (
+        item.get_closest_marker("root") and not item.get_closest_marker("shares_nothing")
+    ):
         return "root"
     if {"cycle", "cycle_and_root"} & set(getattr(item, "fixturenames", ())):
         return "cycle"
@@ -78,6 +82,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # big ones, then the others with slow tests, the fast ones last, to fill the gaps at the end.
     slow = {group for item, group in groups.items() if item.get_closest_marker("slow")}
     rank = {"root": 0, "cycle": 1}
+    rank |= {group: 0 for item, group in groups.items() if item.get_closest_marker("shares_nothing")}
     items.sort(key=lambda item: rank.get(groups[item], 2 if groups[item] in slow else 3))
 
 

@@ -51,7 +51,9 @@ pytestmark = [pytest.mark.root, pytest.mark.slow]  # grades as root and as an ac
 EX1, EX2, EX3 = NOTEBOOKS
 BUDGET = 45  # seconds per notebook in this run (the course's default is 300)
 FAST = ["--Execute.timeout=10", "--HiddenChecks.setup_seconds=8", f"--Sandbox.notebook_seconds={BUDGET}"]
-MODES = ("root", "user")
+# As root, grading makes no account and changes nothing above the kit: that run may go beside the
+# tests that do (tests/conftest.py); the user run makes an account of its own.
+MODES = (pytest.param("root", marks=pytest.mark.shares_nothing), pytest.param("user", marks=pytest.mark.accounts))
 
 
 # -- building submissions -----------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from gankit import ROOT
@@ -34,3 +35,12 @@ def test_an_environment_built_at_another_path_is_rebuilt(tmp_path):
 def test_an_environment_built_here_is_left_alone(tmp_path):
     said = _make_n(_clone(tmp_path, "HERE/.venv"))
     assert "Nothing to be done for 'venv'" in said and "rm -rf" not in said
+
+
+def test_the_environment_has_no_grammar_built_on_every_import_of_nbformat():
+    """make venv leaves out rfc3987-syntax: every process importing nbformat would build its grammar."""
+    code = "import sys, nbformat, nbformat.validator; print(sorted(m for m in sys.modules if 'rfc3987' in m))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", (
+        f"{done.stdout.strip()}: an environment from before the Makefile's uninstall step? rm -rf .venv && make venv"
+    )
