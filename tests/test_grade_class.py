@@ -218,7 +218,8 @@ def cluster(cycle, tmp_path):
     made.close()
 
 
-@pytest.mark.root
+@pytest.mark.root  # a mount namespace of its own; no account: beside the others, with the cycle's readers
+@pytest.mark.shares_nothing
 def test_a_scheduler_and_two_workers_without_the_course_grade_the_class_through_a_killed_worker(
     cycle, cluster, tmp_path
 ):
@@ -265,7 +266,8 @@ def test_a_scheduler_and_two_workers_without_the_course_grade_the_class_through_
         shutil.rmtree(course, ignore_errors=True)
 
 
-@pytest.mark.root
+@pytest.mark.root  # a mount namespace of its own; no account: beside the others, with the cycle's readers
+@pytest.mark.shares_nothing
 def test_a_submission_that_kills_its_workers_is_named_and_not_retried_forever(cycle, cluster, tmp_path):
     """Each time a worker takes dev's task, it dies (SIGKILL): dev is named, the others graded."""
     course = _ungraded_copy(cycle, cycle.course.parent / "dask-killer", ["ada", "dev", "gus"])
@@ -308,7 +310,8 @@ def test_a_submission_that_kills_its_workers_is_named_and_not_retried_forever(cy
         shutil.rmtree(course, ignore_errors=True)
 
 
-@pytest.mark.root
+@pytest.mark.root  # a mount namespace of its own; no account: beside the others, with the cycle's readers
+@pytest.mark.shares_nothing
 def test_a_worker_with_other_package_versions_is_refused_by_name(cycle, cluster, tmp_path):
     """A worker whose numpy is another version (its metadata first on its path) grades nothing."""
     fake = tmp_path / "other-numpy"
