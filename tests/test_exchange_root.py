@@ -54,3 +54,32 @@ def test_a_student_command_without_an_exchange_says_so(tmp_path):
     with pytest.raises(ExchangeError, match="no exchange at"):
         fetch.start()
     assert not Path(tmp_path / "none").exists()
+
+
+def test_a_release_makes_inbound_sticky_and_a_submission_stays_its_owners(tmp_path, monkeypatch):
+    """The kit's release leaves ``inbound/`` sticky (nobody removes another's submission) and its
+    submit leaves the submission's folder 0755 (writable by its owner only), as the exchange's
+    documented modes say; the multi-user tests try both as other accounts."""
+    from gankit import ROOT
+
+    root = tmp_path / "exchange"
+    config = Config({"Exchange": {"root": str(root)}})
+    release_dir = CourseDirectory(course_id=COURSE_ID, assignment_id=ASSIGNMENT, root=str(ROOT))
+    exchange.StickyRelease(coursedir=release_dir, config=config).start()
+    inbound = root / COURSE_ID / "inbound"
+    assert stat.S_IMODE(inbound.stat().st_mode) & stat.S_ISVTX
+    plain_release = root / "plain"
+    ExchangeReleaseAssignment(coursedir=release_dir, config=Config({"Exchange": {"root": str(plain_release)}})).start()
+    assert not stat.S_IMODE((plain_release / COURSE_ID / "inbound").stat().st_mode) & stat.S_ISVTX  # nbgrader's own
+
+    student = tmp_path / "student"
+    (student / ASSIGNMENT).mkdir(parents=True)
+    for notebook in (ROOT / "release" / ASSIGNMENT).glob("*.ipynb"):
+        (student / ASSIGNMENT / notebook.name).write_bytes(notebook.read_bytes())
+    monkeypatch.chdir(student)
+    student_dir = CourseDirectory(course_id=COURSE_ID, assignment_id=ASSIGNMENT, root=str(student))
+    from nbgrader.auth import Authenticator
+
+    exchange.PrivateSubmit(coursedir=student_dir, authenticator=Authenticator(config=config), config=config).start()
+    (submission,) = inbound.iterdir()
+    assert stat.S_IMODE(submission.stat().st_mode) == 0o755
