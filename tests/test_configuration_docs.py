@@ -68,3 +68,30 @@ def test_the_hidden_checks_limits_come_from_the_configuration_whatever_the_worki
     assert grader.course == ROOT
     limits = grader.limits
     assert (limits.call_seconds, limits.setup_seconds, limits.memory_mb, limits.cpu_seconds) == (3.5, 7.0, 700, 45)
+
+
+def test_the_sandboxs_limits_are_the_ones_docs_security_states():
+    """Each sandbox's limits, with the course's defaults, are the numbers docs/security.md promises;
+    a sandbox built without settings (the availability probe, a grader given no limits) gets the same."""
+    from documented_limits import documented_limits
+
+    from gankit.sandbox.limits import Limits
+
+    promised = documented_limits()
+    checks, kernel = Sandbox().limits(), Sandbox().limits(kernel=True)
+    assert (checks.memory_mb, kernel.memory_mb) == (promised.checks_memory_mb, promised.kernel_memory_mb)
+    assert (checks.max_open_files, kernel.max_open_files) == (promised.open_files, promised.kernel_open_files)
+    for limits in (checks, kernel):
+        assert (limits.cpu_seconds, limits.max_processes) == (promised.cpu_seconds, promised.max_processes)
+        assert (limits.scratch_mb, limits.max_file_mb) == (promised.scratch_mb, promised.file_mb)
+    assert Limits() == checks
+
+
+def test_the_sandbox_is_on_unless_the_grader_turns_it_off(monkeypatch):
+    """``c.Sandbox.allow_unsandboxed`` or ``GANKIT_ALLOW_UNSANDBOXED=1`` turns it off; nothing else does."""
+    monkeypatch.delenv("GANKIT_ALLOW_UNSANDBOXED", raising=False)
+    assert Sandbox().enabled is True
+    assert Sandbox(config=Config({"Sandbox": {"allow_unsandboxed": True}})).enabled is False
+    for value, enabled in (("1", False), ("0", True), ("true", True), ("", True)):
+        monkeypatch.setenv("GANKIT_ALLOW_UNSANDBOXED", value)
+        assert Sandbox().enabled is enabled, value

@@ -374,16 +374,54 @@ def test_what_a_killed_grader_left_in_its_cgroup_is_ended_by_the_next_sandbox():
     gone.wait()  # a grader pid that no longer runs
     stale = CGROUP_ROOT / "pids" / "gankit" / f"{gone.pid}-0"
     stale.mkdir(parents=True)
+    # A living grader's cgroup and a folder named after no grader are not the next sandbox's to end.
+    kept = [CGROUP_ROOT / "pids" / "gankit" / f"{os.getpid()}-{secrets.randbelow(10**9)}-live", stale.parent / "notes"]
+    for path in kept:
+        path.mkdir()
     left = subprocess.Popen(["sleep", f"300.{secrets.randbelow(10**12):012d}"])
+    stays = subprocess.Popen(["sleep", f"300.{secrets.randbelow(10**12):012d}"])
     try:
         (stale / "cgroup.procs").write_text(str(left.pid))
+        (kept[0] / "cgroup.procs").write_text(str(stays.pid))
         SandboxedCommand(["/bin/true"], Limits()).close()
         assert left.wait(timeout=10) == -signal.SIGKILL
+        SandboxedCommand(["/bin/true"], Limits()).close()  # the one after removes the emptied cgroup
+        assert not stale.exists()
+        assert stays.poll() is None and all(path.is_dir() for path in kept)
     finally:
-        left.kill()
-        left.wait()
-        if stale.exists():
-            stale.rmdir()
+        for process in (left, stays):
+            process.kill()
+            process.wait()
+        for path in (stale, *kept):
+            with contextlib.suppress(FileNotFoundError):
+                for _ in range(500):  # a killed member leaves within milliseconds
+                    try:
+                        path.rmdir()
+                        break
+                    except OSError as error:
+                        if isinstance(error, FileNotFoundError):
+                            raise
+                        time.sleep(0.002)
+
+
+@pytest.mark.root
+def test_a_sandboxs_cgroups_hold_its_memory_and_process_limits_and_go_with_it():
+    """As root each sandbox gets a memory and a pids cgroup set to its limits, removed when it closes."""
+    from gankit.sandbox.cgroups import Cgroup
+
+    for controller in ("memory", "pids"):  # as on a machine where no sandbox was made yet
+        with contextlib.suppress(OSError):  # unless another grader's sandbox is in there
+            (CGROUP_ROOT / controller / "gankit").rmdir()
+    group = Cgroup(Limits(memory_mb=300, max_processes=8))
+    try:
+        found = {path.parent.parent.name: path for path in group.dirs}
+        assert sorted(found) == ["memory", "pids"]
+        assert (found["memory"] / "memory.limit_in_bytes").read_text().strip() == str(300 << 20)
+        assert (found["pids"] / "pids.max").read_text().strip() == "8"
+        assert group.procs_files == [str(path / "cgroup.procs") for path in group.dirs]
+    finally:
+        group.close()
+    assert not any(path.exists() for path in found.values()) and group.dirs == []
 
 
 def _in_a_grading_kernel(folder: Path, body):
@@ -920,6 +958,99 @@ def test_the_seccomp_filter_denies_what_no_namespace_or_missing_capability_does(
     only the seccomp filter makes it fail, with EPERM."""
     with _process(READ_OWN_MEMORY) as process:
         assert Outcome.from_reply(process.call("read_own_memory", [])).value == -errno.EPERM
+
+
+NAMESPACE_FLAGS = {
+    "CLONE_NEWNS": 0x00020000,
+    "CLONE_NEWCGROUP": 0x02000000,
+    "CLONE_NEWUTS": 0x04000000,
+    "CLONE_NEWIPC": 0x08000000,
+    "CLONE_NEWUSER": 0x10000000,
+    "CLONE_NEWPID": 0x20000000,
+    "CLONE_NEWNET": 0x40000000,
+}
+DENIED_ARGUMENTS = """
+import ctypes, fcntl, os, signal, termios
+
+def clone_with(flag):
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    pid = libc.syscall(56, ctypes.c_ulong(flag | signal.SIGCHLD), None, None, None, None)  # x86-64 clone
+    if pid == 0:
+        os._exit(0)  # a child the filter let through: it must not run the rest of this process
+    if pid < 0:
+        return -ctypes.get_errno()
+    os.waitpid(pid, 0)
+    return pid
+
+def inject_into_terminal():
+    with open("/dev/null", "rb") as null:
+        try:
+            fcntl.ioctl(null, termios.TIOCSTI, b"x")
+        except OSError as error:
+            return -error.errno
+    return 0
+"""
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the probe calls clone by its x86-64 number")
+def test_the_seccomp_filter_refuses_every_namespace_flag_of_clone_and_terminal_injection(user_mode):
+    """``clone`` with any one namespace flag fails with the filter's EPERM (without it, a new user
+    namespace fails later, with the nesting limit's ENOSPC, and the others for want of a
+    capability); ``TIOCSTI`` fails with EPERM where a device that is no terminal says ENOTTY."""
+    with _process(DENIED_ARGUMENTS) as process:
+        cloned = {
+            name: Outcome.from_reply(process.call("clone_with", [flag])).value for name, flag in NAMESPACE_FLAGS.items()
+        }
+        injected = Outcome.from_reply(process.call("inject_into_terminal", [])).value
+        plain = Outcome.from_reply(process.call("clone_with", [0])).value  # a plain fork works
+    assert cloned == dict.fromkeys(NAMESPACE_FLAGS, -errno.EPERM)
+    assert injected == -errno.EPERM
+    assert plain > 0
+
+
+def test_a_system_call_this_libseccomp_does_not_know_is_left_out_and_the_filter_compiled_once(monkeypatch):
+    """A name an older libseccomp or kernel lacks is skipped, not fatal (the filter still compiles
+    with every other rule); the filter is compiled once per grading process, as its module says."""
+    from gankit.sandbox import seccomp
+
+    monkeypatch.setattr(seccomp, "DENIED", [*seccomp.DENIED, "no_such_call"])
+    monkeypatch.setattr(seccomp, "ABSENT", [*seccomp.ABSENT, "no_such_call_either"])
+    seccomp.compiled.cache_clear()
+    try:
+        program, why = seccomp.compiled()
+        assert (bool(program), why) == (True, "")
+        assert seccomp.compiled() is seccomp.compiled()
+    finally:
+        seccomp.compiled.cache_clear()
+
+
+RLIMITS = """
+import resource
+
+def rlimits():
+    names = ("AS", "CPU", "NOFILE", "FSIZE", "CORE", "NPROC")
+    return [list(resource.getrlimit(getattr(resource, "RLIMIT_" + name))) for name in names]
+"""
+
+
+def test_a_sandboxed_process_runs_under_the_per_process_limits_docs_security_states(user_mode):
+    """Address space, CPU time, open files, file size, core files and processes, as the process
+    itself sees them with the course's default limits (soft and hard alike)."""
+    from documented_limits import documented_limits
+
+    promised, mib = documented_limits(), 1 << 20
+    with _process(RLIMITS) as process:
+        seen = _plain(Outcome.from_reply(process.call("rlimits", [])))
+    expected = [
+        promised.checks_memory_mb * mib,
+        promised.cpu_seconds,
+        promised.open_files,
+        promised.file_mb * mib,
+        0,
+        promised.max_processes,
+    ]
+    assert seen == [[value, value] for value in expected]
 
 
 THREADS = """

@@ -167,3 +167,49 @@ def test_a_changed_schema_version_is_restored_and_named(course):
     nb, _ = RepairGradeCells().preprocess(released, resources)
     assert nb.cells[2].metadata.nbgrader["schema_version"] == SCHEMA_VERSION
     assert [item["where"] for item in nb.metadata[FAULTS_KEY]] == ["correct_f"]
+
+
+@pytest.mark.parametrize(("index", "new_type"), [(2, "markdown"), (1, "markdown"), (3, "code")])
+def test_a_grade_cell_whose_type_was_changed_either_way_is_named(course, index, new_type):
+    """A code cell made markdown and a markdown cell made code: both are edits nbgrader undoes."""
+    released, resources = course
+    cell = released.cells[index]
+    cell.cell_type = new_type
+    nb, _ = RepairGradeCells().preprocess(released, resources)
+    assert [item["message"] for item in nb.metadata[FAULTS_KEY] if item["where"] == _ids_of(cell)] == [
+        f"its type was changed to {new_type}; restored"
+    ]
+
+
+def test_points_lowered_are_named_as_well_as_points_raised(course):
+    released, resources = course
+    released.cells[2].metadata.nbgrader["points"] = 0
+    nb, _ = RepairGradeCells().preprocess(released, resources)
+    assert [(item["where"], item["message"]) for item in nb.metadata[FAULTS_KEY]] == [
+        ("correct_f", "its points were changed to 0; restored")
+    ]
+
+
+def test_the_kits_own_keys_in_a_submission_are_dropped_before_anything_reads_them(course):
+    """A student cannot plant faults, scores or notes under the kit's keys: only the kit writes them."""
+    released, resources = course
+    released.metadata[FAULTS_KEY] = [{"where": "correct_f", "kind": "forged", "message": "grade by hand"}]
+    released.metadata["gankit_anything"] = "planted"
+    released.cells[1].metadata["gankit_score"] = 99
+    nb, _ = RepairGradeCells().preprocess(released, resources)
+    assert nb.metadata.get(FAULTS_KEY, []) == []
+    assert not [
+        key for meta in [nb.metadata, *(c.metadata for c in nb.cells)] for key in meta if key.startswith("gankit")
+    ]
+
+
+def test_each_repair_is_logged_with_its_student_and_notebook(course, caplog):
+    released, resources = course
+    released.cells[3].metadata.nbgrader["points"] = 20
+    preprocessor = RepairGradeCells()
+    preprocessor.log = logging.getLogger("test.repair")
+    with caplog.at_level(logging.WARNING, logger="test.repair"):
+        preprocessor.preprocess(released, resources)
+    assert [record.getMessage() for record in caplog.records] == [
+        "foo/p1 written: its points were changed to 20; restored"
+    ]

@@ -35,7 +35,7 @@ lane='-m "not slow and not root and not browser and not postgres"'
 covering() {
 	bare="--noconftest $lane"
 	sandbox="unprivileged or hang_a_crash or outlives or bubblewrap or seccomp or process_count or supervisor_ends"
-	sandbox="$sandbox or memory_outside or descriptor_of_the_graders or grader_died or grader_dies or cgroup or stale or scratch_folder"
+	sandbox="$sandbox or memory_outside or descriptor_of_the_graders or grader_died or grader_dies or cgroup or stale or scratch_folder or docs_security_states"
 	# The scratch copy holds no .venv, which this test expects to find in the course directory.
 	course="--deselect tests/test_hidden_checks.py::test_students_code_cannot_read_the_course_the_checks_or_the_solutions"
 	case $1 in
@@ -46,8 +46,9 @@ covering() {
 	# are tested again with it (MUTATION_RETEST, MUTATION_FAST="$lane $course tests/test_hidden_checks.py").
 	gankit/judging/grader.py) echo "$bare tests/test_grading_policy.py tests/test_checking.py" ;;
 	gankit/sandbox/settings.py) echo "$bare tests/test_configuration_docs.py" ;;
+	gankit/sandbox/availability.py) echo "$bare tests/test_availability.py" ;;
 	# The tests of the sandbox itself (test_hidden_checks' others grade notebooks through it: minutes a mutant).
-	gankit/sandbox/*.py) echo "$lane -k \"$sandbox\" tests/test_hidden_checks.py" ;;
+	gankit/sandbox/*.py) echo "$lane -k \"$sandbox\" tests/test_hidden_checks.py tests/test_configuration_docs.py" ;;
 	gankit/judging/*.py) echo "$lane $course tests/test_codec.py tests/test_hidden_checks.py" ;;
 	gankit/nbgrader_adapter/hidden_checks.py) echo "$lane -k \"autograde_step or unreadable_notebook or budget_starts or documented or from_the_configuration\" tests/test_hidden_checks.py tests/test_configuration_docs.py" ;;
 	# Three of its tests take 50 s of its 55 (a two-million-object notebook, a folder 1500 deep, an

@@ -1,0 +1,42 @@
+"""The sandbox's limits as docs/security.md states them, read from its text: the tests compare what
+the code applies with what the documentation promises, so that a limit changed or loosened in the
+code alone fails a test."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from gankit import ROOT
+
+
+@dataclass(frozen=True)
+class DocumentedLimits:
+    kernel_memory_mb: int
+    checks_memory_mb: int
+    max_processes: int
+    scratch_mb: int
+    cpu_seconds: int
+    open_files: int
+    kernel_open_files: int
+    file_mb: int
+
+
+def _number(pattern: str, text: str) -> tuple[int, ...]:
+    match = re.search(pattern, text)
+    assert match, f"docs/security.md no longer says {pattern!r}"
+    return tuple(int(group) for group in match.groups())
+
+
+def documented_limits() -> DocumentedLimits:
+    """The numbers of the sandbox's guarantees in docs/security.md."""
+    text = " ".join((ROOT / "docs" / "security.md").read_text().split())
+    kernel_gib, checks_gib = _number(
+        r"memory of all its processes together \((\d+) GiB for a kernel, (\d+) GiB for", text
+    )
+    (processes,) = _number(r"Processes and threads \((\d+),", text)
+    (scratch,) = _number(r"a (\d+) MiB tmpfs at `/tmp`", text)
+    (cpu,) = _number(r"per process: address space \(the sandbox's memory\), CPU time \((\d+) s\)", text)
+    files, kernel_files = _number(r"open files \((\d+), and (\d+) for a kernel", text)
+    (file_mb,) = _number(r"file size \((\d+) MiB\), and no core files", text)
+    return DocumentedLimits(kernel_gib * 1024, checks_gib * 1024, processes, scratch, cpu, files, kernel_files, file_mb)
