@@ -3,6 +3,7 @@ cannot build it is refused with the reason and what to do (never graded unconfin
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
 import pytest
@@ -68,3 +69,25 @@ def test_grading_unconfined_needs_the_graders_explicit_word(monkeypatch):
     for value, allowed in (("1", True), ("0", False), ("yes", False), ("", False)):
         monkeypatch.setenv("GANKIT_ALLOW_UNSANDBOXED", value)
         assert allowed_unsandboxed() is allowed, value
+
+
+def test_a_probe_ended_by_a_signal_is_a_refusal(monkeypatch):
+    """Only a probe that ran to a clean exit counts: one killed by a signal, saying nothing, is refused."""
+    monkeypatch.setattr(
+        availability.subprocess, "run", lambda command, **_: subprocess.CompletedProcess(command, -9, b"", b"")
+    )
+    with pytest.raises(SandboxUnavailable, match="exit status -9"):
+        ensure_available()
+
+
+def test_without_libseccomp_no_sandbox_is_built(monkeypatch):
+    """The filter is part of the sandbox: if it cannot be compiled, grading is refused, saying so."""
+    from gankit.sandbox import seccomp
+
+    monkeypatch.setitem(sys.modules, "pyseccomp", None)  # an import that fails, as without the library
+    seccomp.compiled.cache_clear()
+    try:
+        with pytest.raises(SandboxUnavailable, match="seccomp"):
+            ensure_available()
+    finally:
+        seccomp.compiled.cache_clear()

@@ -67,7 +67,11 @@ def test_a_release_makes_inbound_sticky_and_a_submission_stays_its_owners(tmp_pa
     release_dir = CourseDirectory(course_id=COURSE_ID, assignment_id=ASSIGNMENT, root=str(ROOT))
     exchange.StickyRelease(coursedir=release_dir, config=config).start()
     inbound = root / COURSE_ID / "inbound"
-    assert stat.S_IMODE(inbound.stat().st_mode) & stat.S_ISVTX
+    first = stat.S_IMODE(inbound.stat().st_mode)
+    assert first & stat.S_ISVTX
+    # Released again (a fix, --force): still sticky, and no other bit changed.
+    exchange.StickyRelease(coursedir=release_dir, config=config, force=True).start()
+    assert stat.S_IMODE(inbound.stat().st_mode) == first
     plain_release = root / "plain"
     ExchangeReleaseAssignment(coursedir=release_dir, config=Config({"Exchange": {"root": str(plain_release)}})).start()
     assert not stat.S_IMODE((plain_release / COURSE_ID / "inbound").stat().st_mode) & stat.S_ISVTX  # nbgrader's own

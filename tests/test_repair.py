@@ -160,10 +160,11 @@ def test_the_metadata_check_with_its_schema_compiled_once_gives_nbgraders_verdic
             assert _verdict(kit, nb) == _verdict(kit, nb) == expected, name
 
 
-def test_a_changed_schema_version_is_restored_and_named(course):
+@pytest.mark.parametrize("claimed", [SCHEMA_VERSION - 1, SCHEMA_VERSION + 1, "3"])
+def test_a_changed_schema_version_is_restored_and_named(course, claimed):
     """nbgrader refuses a whole notebook whose grade cell claims another schema version: it is put back."""
     released, resources = course
-    released.cells[2].metadata.nbgrader["schema_version"] = 2
+    released.cells[2].metadata.nbgrader["schema_version"] = claimed
     nb, _ = RepairGradeCells().preprocess(released, resources)
     assert nb.cells[2].metadata.nbgrader["schema_version"] == SCHEMA_VERSION
     assert [item["where"] for item in nb.metadata[FAULTS_KEY]] == ["correct_f"]
@@ -213,3 +214,38 @@ def test_each_repair_is_logged_with_its_student_and_notebook(course, caplog):
     assert [record.getMessage() for record in caplog.records] == [
         "foo/p1 written: its points were changed to 20; restored"
     ]
+
+
+@pytest.mark.parametrize(
+    ("deleted", "expected"),
+    [
+        ({"correct_f"}, ["intro", "answer", "correct_f", "written"]),  # after the answer it tests
+        ({"written"}, ["intro", "answer", "correct_f", "written"]),  # a later one, the earlier still there
+        ({"intro", "answer", "correct_f"}, ["correct_f", "written"]),  # nothing before it left: first
+    ],
+)
+def test_a_deleted_grade_cell_comes_back_after_the_nearest_earlier_cell_still_there(course, deleted, expected):
+    released, resources = course
+    released.cells = [c for c in released.cells if _ids_of(c) not in deleted]
+    assert _ids(_restore(RestoreGradeCells, nbformat.from_dict(released), resources)) == expected
+
+
+def test_a_cell_the_student_added_hides_no_later_edit(course):
+    """Cells without nbgrader metadata (the student's own) are passed over, not the end of the check."""
+    released, resources = course
+    released.cells.insert(0, new_code_cell("import numpy as np"))
+    released.cells[-1].metadata.nbgrader["points"] = 20
+    nb, _ = RepairGradeCells().preprocess(released, resources)
+    assert [item["where"] for item in nb.metadata[FAULTS_KEY]] == ["written"]
+
+
+@pytest.mark.parametrize("grade_id", ["bogus", 7])
+def test_a_grade_id_this_notebook_does_not_have_makes_an_ordinary_cell(course, grade_id):
+    released, resources = course
+    released.cells[2].metadata.nbgrader["grade_id"] = grade_id
+    nb, _ = RepairGradeCells().preprocess(released, resources)
+    assert "nbgrader" not in nb.cells[2].metadata
+    assert any(
+        item["message"] == f"its grade id {grade_id!r} is not one of this notebook's; it was graded as an ordinary cell"
+        for item in nb.metadata[FAULTS_KEY]
+    )
