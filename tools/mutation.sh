@@ -19,9 +19,11 @@
 # MUTATION_MINUTES bounds each module's run: cosmic-ray takes the pending mutants in random order,
 # so what it reached is a random sample, and the rate is printed with its 95% bounds.
 # Mutants of the sandbox run the attack tests' code unconfined, as whoever runs this: run it as an
-# ordinary account in a clone of its own where you can. Seen on 2026-12-03 as root: under a mutant of
-# gankit/sandbox/, the descriptor attack of tests/test_hidden_checks.py reached this shell through
-# /proc and wrote its marker over this script's first bytes (the mutant was killed; git restored it).
+# ordinary account in a clone of its own, never beside another test or grading run. Seen on
+# 2026-12-03 as root: under a mutant of gankit/sandbox/, the descriptor attack of
+# tests/test_hidden_checks.py reached this shell through /proc and wrote its marker over this
+# script's first bytes (the mutant was killed; git restored it). A cgroups.py mutant that takes
+# living graders for dead ones ends every sandbox on the machine (cgroups.py is only run as root).
 # Usage: tools/mutation.sh VENV_BIN "MUTATE paths" "fast-lane pytest arguments, or covering, or lane" "slow test paths"
 set -eu
 bin=$1 mutate=$2 fast=$3 slow=$4
