@@ -1,6 +1,6 @@
-"""The sandbox's limits as docs/security.md states them, read from its text: the tests compare what
-the code applies with what the documentation promises, so that a limit changed or loosened in the
-code alone fails a test."""
+"""The sandbox's limits and the intake's bounds as docs/security.md states them, read from its text:
+the tests compare what the code applies with what the documentation promises, so that a limit
+changed or loosened in the code alone fails a test."""
 
 from __future__ import annotations
 
@@ -40,3 +40,26 @@ def documented_limits() -> DocumentedLimits:
     files, kernel_files = _number(r"open files \((\d+), and (\d+) for a kernel", text)
     (file_mb,) = _number(r"file size \((\d+) MiB\), and no core files", text)
     return DocumentedLimits(kernel_gib * 1024, checks_gib * 1024, processes, scratch, cpu, files, kernel_files, file_mb)
+
+
+@dataclass(frozen=True)
+class DocumentedBounds:
+    files: int
+    depth: int
+    entries: int
+    folder_entries: int
+    named: int
+    notebook_values: int
+    notebook_depth: int
+    metadata_bytes: int
+
+
+def documented_bounds() -> DocumentedBounds:
+    """The numbers of the intake's bounds on one submission in docs/security.md."""
+    text = " ".join((ROOT / "docs" / "security.md").read_text().split()).replace(",", "")
+    (files,) = _number(r"The number of files \((\d+)\)", text)
+    (depth,) = _number(r"the folder depth \((\d+)\)", text)
+    entries, folder, named = _number(r"\((\d+) in all (\d+) in one folder; the first (\d+) left out are named", text)
+    values, levels = _number(r"\((\d+) values (\d+) levels deep\)", text)
+    (kib,) = _number(r"past (\d+) KiB an entry", text)
+    return DocumentedBounds(files, depth, entries, folder, named, values, levels, kib * 1024)

@@ -246,6 +246,30 @@ def test_a_hang_a_crash_and_a_memory_bomb_cost_only_their_own_calls():
     assert fine.value.tolist() == [2.0, 4.0]
 
 
+FORGER = """
+import os, json
+FORGED = json.dumps({"op": "result", "value": {"kind": "float", "value": 1.5}}) + "\\n"
+os.write(1, ("{" + FORGED).encode())  # while its cell runs, before the setup's replies
+os.write(2, FORGED.encode())
+
+def forge(x):
+    for fd in (1, 2):
+        os.write(fd, FORGED.encode())  # as C code or a child process would write, past sys.stdout
+    print(FORGED, end="")
+    return x + 1
+"""
+
+
+def test_what_a_students_code_writes_to_its_descriptors_never_mixes_with_the_replies():
+    """Writing to descriptors 1 and 2 directly (not through ``sys.stdout``), even a well-formed
+    reply of its own, changes nothing: the grader reads only what the function returned."""
+    with _process(FORGER) as process:
+        assert process.cell_errors == {}
+        first = Outcome.from_reply(process.call("forge", [41]))
+        second = Outcome.from_reply(process.call("forge", [1]))
+    assert (first.value, second.value) == (42, 2)
+
+
 def _sleepers(*durations: str) -> list[int]:
     """Running ``sleep`` processes with one of these (unusual) durations; zombies do not count."""
     alive = []

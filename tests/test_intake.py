@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pwd
 import re
 import resource
 import shutil
@@ -20,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from documented_limits import documented_bounds
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.utils import parse_utc
 from unix_accounts import kit_reachable_by_everyone
@@ -199,6 +201,35 @@ def test_a_submission_that_is_itself_a_link_is_refused(tmp_path, secret):
     link.symlink_to(secret.parent)
     with pytest.raises(NotAFolder):
         copy_submission(link, tmp_path / "copy")
+
+
+@pytest.mark.parametrize("kind", ["file", "fifo"])
+def test_a_submission_that_is_a_file_or_a_fifo_is_refused_without_waiting(tmp_path, kind):
+    """A submission that is not a folder is refused when opened; a FIFO put in a submission's place
+    never holds the grader waiting for a writer."""
+    src = tmp_path / "submitted" / "ann" / "gan_exercises"
+    src.parent.mkdir(parents=True)
+    if kind == "file":
+        src.write_text("{}")
+    else:
+        os.mkfifo(src)
+    refused: list[str] = []
+
+    def copy() -> None:
+        with contextlib.suppress(NotAFolder):
+            copy_submission(src, tmp_path / "copy")
+            return
+        refused.append(kind)
+
+    worker = threading.Thread(target=copy, daemon=True)
+    worker.start()
+    worker.join(10)
+    if worker.is_alive():
+        with open(src, "w"):  # the writer it waits for, so that the thread ends
+            pass
+        worker.join(10)
+        pytest.fail("the copy opened the FIFO and waited for a writer")
+    assert refused == [kind] and not (tmp_path / "copy").exists()
 
 
 def test_the_record_sits_beside_the_copy_and_reads_back(tmp_path):
@@ -564,6 +595,68 @@ def test_unknown_metadata_and_saved_outputs_are_dropped_before_grading(tmp_path)
     assert [c["source"] for c in copied["cells"]] == [c["source"] for c in released["cells"]]
     assert [c["metadata"] for c in copied["cells"]] == [c["metadata"] for c in released["cells"]]
     assert all(not c.get("outputs") for c in copied["cells"])
+
+
+def test_the_intakes_bounds_are_the_ones_docs_security_states():
+    """Every bound docs/security.md gives for one submission is the one the intake applies."""
+    stated, bounds = documented_bounds(), Bounds()
+    assert (bounds.max_files, bounds.max_depth, bounds.max_entries, bounds.max_folder_entries) == (
+        stated.files,
+        stated.depth,
+        stated.entries,
+        stated.folder_entries,
+    )
+    assert (bounds.max_named, bounds.max_notebook_values, bounds.max_notebook_depth) == (
+        stated.named,
+        stated.notebook_values,
+        stated.notebook_depth,
+    )
+    assert bounds.max_metadata_bytes == stated.metadata_bytes
+
+
+@pytest.mark.parametrize("past", [0, 1])
+def test_a_known_metadata_entry_of_exactly_the_bound_is_kept(tmp_path, past):
+    """The bound on a kept metadata entry counts its JSON text and includes the bound itself."""
+    src = _submission(tmp_path)
+    nb = json.loads(RELEASED.read_bytes())
+    code = next(cell for cell in nb["cells"] if cell["cell_type"] == "code")
+    tags = ["x" * (documented_bounds().metadata_bytes - len('[""]') + past)]
+    code["metadata"]["tags"] = tags
+    (src / "ex1.ipynb").write_text(json.dumps(nb))
+    take_in(src, tmp_path / "copy")
+    copied = json.loads((tmp_path / "copy" / "ex1.ipynb").read_text())
+    kept = next(cell for cell in copied["cells"] if cell["cell_type"] == "code")["metadata"]
+    assert kept.get("tags") == (None if past else tags)
+
+
+def test_a_submission_is_its_students_only_when_their_account_owns_it(tmp_path):
+    """Collect's owner check (nbgrader's ``check_owner``, on by default) compares account names."""
+    folder = tmp_path / "inbound" / "submission"
+    folder.mkdir(parents=True)
+    me = pwd.getpwuid(os.getuid()).pw_name
+    student = bytes(me, "utf-8").decode()  # the same name as another string (as a student id comes)
+    collect = SafeCollect(coursedir=CourseDirectory(root=str(tmp_path)))
+    assert collect._forged(str(folder), student) is None
+    assert collect._forged(str(folder), "eve") == f"submitted by the account {me}, not by eve"
+    unchecked = SafeCollect(coursedir=CourseDirectory(root=str(tmp_path)), check_owner=False)
+    assert unchecked._forged(str(folder), "eve") is None
+
+
+@pytest.mark.root
+def test_a_submission_owned_by_an_account_without_a_name_is_named_by_its_uid(tmp_path):
+    """A uid no account has (a deleted account's files) is named by its number."""
+    uid = 3_000_000_000
+    while True:
+        try:
+            pwd.getpwuid(uid)
+        except KeyError:
+            break
+        uid += 1
+    folder = tmp_path / "submission"
+    folder.mkdir()
+    os.chown(folder, uid, -1)
+    collect = SafeCollect(coursedir=CourseDirectory(root=str(tmp_path)))
+    assert collect._forged(str(folder), "ada") == f"submitted by the account uid {uid}, not by ada"
 
 
 @pytest.mark.parametrize("text", [b'{"cells": [', b"\xff\xfe not utf-8", b'{"nbformat": 3, "worksheets": []}'])

@@ -62,7 +62,8 @@ covering() {
 	gankit/nbgrader_adapter/exchange.py) echo "$lane tests/test_exchange_root.py tests/test_private_apis.py" ;;
 	gankit/nbgrader_adapter/execute.py) echo "$lane $course tests/test_configuration_docs.py tests/test_private_apis.py tests/test_hidden_checks.py" ;;
 	source/gan_exercises/gan_checks.py) echo "$bare tests/test_gan_checks.py" ;;
-	*) echo "$lane" ;; # gankit/cluster/writes.py: only slow tests (test_grade_class) cover it
+	gankit/cluster/writes.py) echo "$bare tests/test_cluster_writes.py" ;;
+	*) echo "$lane" ;;
 	esac
 }
 
