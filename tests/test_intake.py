@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import pwd
 import re
@@ -193,6 +194,67 @@ def test_a_timestamp_nbgrader_cannot_read_is_left_out(tmp_path):
     dest = tmp_path / "copy"
     assert _skipped(copy_submission(src, dest)) == {"timestamp.txt": "not a submission time nbgrader can read"}
     assert not (dest / "timestamp.txt").exists()
+
+
+def test_a_folder_chain_past_the_depth_bound_is_cut_at_the_bound(tmp_path):
+    """With the default bounds, folders are entered down to the documented depth and no further."""
+    src = _submission(tmp_path)
+    depth = documented_bounds().depth
+    (src / ("d/" * (depth + 2))).mkdir(parents=True)
+    skipped = copy_submission(src, tmp_path / "copy")
+    assert [(item.path, item.reason) for item in skipped] == [("d/" * depth, f"folders nested more than {depth} deep")]
+    assert sum(1 for _ in (tmp_path / "copy").rglob("d")) == depth - 1
+
+
+def test_an_ignored_name_leaves_out_only_itself(tmp_path):
+    """nbgrader's ignore patterns (its defaults here) drop the entries they name, not the entries
+    after them in the folder."""
+    src = _submission(tmp_path)
+    (src / "__pycache__").mkdir()
+    (src / ".ipynb_checkpoints").mkdir()
+    for name in ("a.pyc", "data.csv", "zeta.txt", "feedback"):
+        (src / name).write_text("x")
+    assert copy_submission(src, tmp_path / "copy", ignore=CourseDirectory().ignore) == []
+    assert sorted(p.name for p in (tmp_path / "copy").iterdir()) == ["data.csv", "zeta.txt"]
+
+
+def test_a_timestamp_txt_in_a_subfolder_is_an_ordinary_file(tmp_path):
+    """Only the submission's own ``timestamp.txt`` must be a time nbgrader can read."""
+    src = _submission(tmp_path)
+    (src / "data").mkdir()
+    (src / "data" / "timestamp.txt").write_text("measured on Tuesday")
+    assert copy_submission(src, tmp_path / "copy") == []
+    assert (tmp_path / "copy" / "data" / "timestamp.txt").read_text() == "measured on Tuesday"
+
+
+def test_collect_takes_a_students_own_latest_submission_and_names_each_other(tmp_path, caplog):
+    """Of the submissions in one student's name, those their account made come first, newest
+    first; one that is not theirs (here: gone before collect looked at its owner) comes after
+    them, never collected while one of theirs is, and the log names it with the reason."""
+    inbound = tmp_path / "inbound"
+    inbound.mkdir()
+    me = pwd.getpwuid(os.getuid()).pw_name
+    when = [datetime(2026, 11, day, 9, 0) for day in (1, 2, 3)]
+    records = [
+        {"username": me, "filename": f"{me}+ps1+older", "timestamp": when[0]},
+        {"username": me, "filename": f"{me}+ps1+gone", "timestamp": when[2]},
+        {"username": me, "filename": f"{me}+ps1+newer", "timestamp": when[1]},
+    ]
+    for record in records[0], records[2]:
+        (inbound / record["filename"]).mkdir()
+    collect = SafeCollect(coursedir=CourseDirectory(root=str(tmp_path)))
+    collect.inbound_path = str(inbound)
+    collect.log = logging.getLogger("test-collect")
+    with caplog.at_level(logging.INFO, logger="test-collect"):
+        ordered = collect._sort_by_timestamp(records)
+    assert [record["filename"].split("+")[-1] for record in ordered] == ["newer", "older", "gone"]
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        (
+            "ERROR",
+            f"Not collected: {inbound / records[1]['filename']}: submitted by the account nobody readable "
+            f"(No such file or directory), not by {me}",
+        )
+    ]
 
 
 def test_a_submission_that_is_itself_a_link_is_refused(tmp_path, secret):
