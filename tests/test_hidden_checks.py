@@ -264,10 +264,26 @@ def test_what_a_students_code_writes_to_its_descriptors_never_mixes_with_the_rep
     """Writing to descriptors 1 and 2 directly (not through ``sys.stdout``), even a well-formed
     reply of its own, changes nothing: the grader reads only what the function returned."""
     with _process(FORGER) as process:
-        assert process.cell_errors == {}
         first = Outcome.from_reply(process.call("forge", [41]))
         second = Outcome.from_reply(process.call("forge", [1]))
+        assert process.cell_errors == {}  # known once the first call has set the process up
     assert (first.value, second.value) == (42, 2)
+
+
+def test_a_cell_that_raises_costs_only_what_it_defines():
+    """A cell that raises is named by its exception's built-in type (nothing the code chose); the
+    cells after it still run and their functions answer."""
+
+    with _process(
+        "class Mine(Exception):\n    pass\n",
+        "half = 1\nraise ValueError('probe was 0.25')\n",
+        "raise Mine('anything')\n",
+        "def f(x):\n    return x + half\n",
+    ) as process:
+        answer = Outcome.from_reply(process.call("f", [1]))
+        errors = dict(process.cell_errors)  # known once the first call has set the process up
+    assert errors == {1: "ValueError", 2: "an exception of a class defined in your code"}
+    assert answer.value == 2
 
 
 def _sleepers(*durations: str) -> list[int]:
