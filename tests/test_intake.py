@@ -257,6 +257,25 @@ def test_collect_takes_a_students_own_latest_submission_and_names_each_other(tmp
     ]
 
 
+def test_a_file_that_grows_past_its_bound_while_copied_is_named_by_that_bound(tmp_path, monkeypatch):
+    """The size is checked on the listing and again on what is read: a file a writer grows in
+    between is left out, named by the bound it passed (the file's, not the submission's)."""
+    src = _submission(tmp_path)
+    (src / "grow.csv").write_bytes(b"x" * 10)
+    real_open = os.open
+
+    def a_writer_gets_there_first(path, flags, *args, **kwargs):
+        if path == "grow.csv":
+            with open(src / "grow.csv", "ab") as handle:
+                handle.write(b"y" * 2048)
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", a_writer_gets_there_first)
+    skipped = copy_submission(src, tmp_path / "copy", Bounds(max_file_bytes=1024, max_total_bytes=10 * 1024))
+    assert _skipped(skipped) == {"grow.csv": "larger than 1 KiB, the most one file may be"}
+    assert not (tmp_path / "copy" / "grow.csv").exists()
+
+
 def test_a_submission_that_is_itself_a_link_is_refused(tmp_path, secret):
     link = tmp_path / "submitted" / "ann" / "gan_exercises"
     link.parent.mkdir(parents=True)
