@@ -286,6 +286,56 @@ def test_a_cell_that_raises_costs_only_what_it_defines():
     assert answer.value == 2
 
 
+def test_a_reply_longer_than_one_read_arrives_whole_and_one_past_the_bound_is_unreadable():
+    """The largest array the codec sends as values (several MiB of JSON, read in pieces) comes back
+    whole; with a bound of 1 MiB on a reply, the same reply is the student's unreadable one."""
+    cells = ["import numpy as np\ndef big():\n    return np.linspace(0.0, 1.0, 200_000)\n"]
+    with _process(*cells) as process:
+        whole = Outcome.from_reply(process.call("big", []))
+    assert whole.value.shape == (200_000,) and whole.value[1] == 1 / 199_999 and whole.value[-1] == 1.0
+    with _process(*cells, max_reply_mb=1) as process:
+        cut = Outcome.from_reply(process.call("big", []))
+    assert cut.error_type == "UnreadableReply"
+
+
+def test_a_call_within_a_time_limit_shorter_than_a_second_is_answered():
+    """The time limits are seconds as given, fractions included."""
+    with _process("def f():\n    return 7\n", call_seconds=0.5) as process:
+        assert Outcome.from_reply(process.call("f", [])).value == 7
+
+
+def test_a_first_cell_that_never_finishes_is_skipped_like_any_other():
+    """Even the notebook's first cell, when it runs past the setup's time, is skipped and named;
+    the cells after it define what they define."""
+    with _process("while True:\n    pass\n", "def f():\n    return 7\n", setup_seconds=2) as process:
+        answer = Outcome.from_reply(process.call("f", []))
+        assert list(process.cell_errors) == [0]
+    assert answer.value == 7
+
+
+ENDS_SOON = """
+import os, threading, time
+
+def ends_soon():
+    threading.Thread(target=lambda: (time.sleep(0.2), os._exit(0))).start()
+    return 1
+
+def f():
+    return 7
+"""
+
+
+def test_a_process_that_ends_between_calls_costs_only_the_next_call():
+    """A process that ends itself after answering (its request pipe is then closed) fails the next
+    call as a crash; the call after that runs in a new process."""
+    with _process(ENDS_SOON) as process:
+        first = Outcome.from_reply(process.call("ends_soon", []))
+        time.sleep(1.0)
+        crashed = Outcome.from_reply(process.call("f", []))
+        again = Outcome.from_reply(process.call("f", []))
+    assert (first.value, crashed.error_type, again.value) == (1, "Crashed", 7)
+
+
 def _sleepers(*durations: str) -> list[int]:
     """Running ``sleep`` processes with one of these (unusual) durations; zombies do not count."""
     alive = []
