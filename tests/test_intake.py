@@ -188,6 +188,15 @@ def test_count_size_and_total_are_bounded(tmp_path):
     assert all(skipped[f"f{i:02d}.txt"] == "the submission would pass 7.8125 KiB in all" for i in range(8, 12))
 
 
+def test_the_total_left_is_the_bound_less_what_was_copied(tmp_path):
+    """A file passing what is left of the total is left out, whatever the numbers' bits."""
+    src = _submission(tmp_path)
+    (src / "a.bin").write_bytes(b"x" * 1100)
+    (src / "b.bin").write_bytes(b"y" * 910)  # 2010 in all: past 2000 by ten bytes
+    skipped = copy_submission(src, tmp_path / "copy", Bounds(max_file_bytes=4000, max_total_bytes=2000))
+    assert _skipped(skipped) == {"b.bin": "the submission would pass 1.95312 KiB in all"}
+
+
 def test_a_timestamp_nbgrader_cannot_read_is_left_out(tmp_path):
     src = _submission(tmp_path)
     (src / "timestamp.txt").write_text("the day after tomorrow")
@@ -362,6 +371,19 @@ def test_collect_bounds_files_by_nbgraders_max_file_size_in_kilobytes(tmp_path):
     assert (dest / "small.txt").read_bytes() == b"x" * 1500
     assert not (dest / "large.txt").exists()
     assert "large.txt" in _skipped(read_record(dest))
+
+
+def test_collects_total_bound_is_max_dir_size_in_kilobytes(tmp_path):
+    """``CourseDirectory.max_dir_size`` is in kilobytes too: 3 means 3000 bytes in all, exactly."""
+    src = _submission(tmp_path)
+    (src / "a1.txt").write_bytes(b"x" * 1500)
+    (src / "a2.txt").write_bytes(b"y" * 1500)
+    (src / "z.txt").write_bytes(b"z")
+    dest = tmp_path / "collected" / "ann" / "gan_exercises"
+    collect = SafeCollect(coursedir=CourseDirectory(max_file_size=2, max_dir_size=3), check_owner=False)
+    collect.do_copy(str(src), str(dest))
+    assert sorted(p.name for p in dest.iterdir() if p.name != "timestamp.txt") == ["a1.txt", "a2.txt"]
+    assert _skipped(read_record(dest))["z.txt"] == "the submission would pass 2.92969 KiB in all"
 
 
 def _open_descriptors() -> int:
