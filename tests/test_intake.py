@@ -197,6 +197,16 @@ def test_the_total_left_is_the_bound_less_what_was_copied(tmp_path):
     assert _skipped(skipped) == {"b.bin": "the submission would pass 1.95312 KiB in all"}
 
 
+def test_a_path_left_out_is_named_by_its_first_300_characters(tmp_path):
+    """Records and logs hold at most 300 characters of a path the student chose."""
+    src = _submission(tmp_path)
+    folder = src / ("a" * 100) / ("b" * 100) / ("c" * 100)
+    folder.mkdir(parents=True)
+    os.mkfifo(folder / "pipe")
+    (path,) = _skipped(copy_submission(src, tmp_path / "copy"))
+    assert path == "/".join(("a" * 100, "b" * 100, "c" * 100, "pipe"))[:300]
+
+
 def test_a_timestamp_nbgrader_cannot_read_is_left_out(tmp_path):
     src = _submission(tmp_path)
     (src / "timestamp.txt").write_text("the day after tomorrow")
