@@ -43,11 +43,11 @@ from gankit.sandbox.settings import Sandbox
 
 def _death(exit_code: int | None) -> str:
     """Why a kernel's process ended, in words (the sandbox exits as the kernel did: its status, or
-    128 + the signal that killed it)."""
+    128 + the signal that killed it; past 128 + 64, the last signal, it can only be a status)."""
     if exit_code is None:
         return "it stopped answering"
     code = exit_code % 256
-    if code > 128:
+    if 128 < code <= 128 + 64:
         signal_number = code - 128
         names = {
             9: "SIGKILL, usually the memory limit",

@@ -1,0 +1,172 @@
+"""How autograde runs a notebook (``SandboxedExecute``), on small notebooks in real sandboxed kernels.
+
+The adversarial suite grades whole hostile notebooks through ``nbgrader autograde`` (slow); these
+check each rule of the module directly: a dead kernel costs its cell, output is capped per cell and
+per notebook, the time budget stops the rest, and a kernel that keeps failing is given up.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from traitlets.config import Config
+
+from gankit.nbgrader_adapter.execute import SandboxedExecute
+from gankit.nbgrader_adapter.faults import DEADLINE_KEY, FAULTS_KEY, UNREADABLE_KEY
+
+
+def _run(tmp_path, *sources: str, **settings) -> nbformat.NotebookNode:
+    """Run a notebook of ``sources`` (code cells; a source starting with '#md' is markdown) in
+    ``tmp_path`` as autograde would, with these ``Sandbox`` settings."""
+    cells = [new_markdown_cell(s[3:]) if s.startswith("#md") else new_code_cell(s) for s in sources]
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    config = Config({"Sandbox": settings}) if settings else Config()
+    graded, _ = SandboxedExecute(config=config).preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    return graded
+
+
+def _text(cell) -> str:
+    return "".join(output.get("text", "") for output in cell.get("outputs", []) if output.output_type == "stream")
+
+
+def _errors(cell) -> list[tuple[str, str]]:
+    return [(output.ename, output.evalue) for output in cell.get("outputs", []) if output.output_type == "error"]
+
+
+AFTER = "The cells after it ran in a fresh kernel."
+
+
+def test_a_kernel_that_dies_costs_only_its_cell(tmp_path):
+    """A kernel that exits or is killed marks that cell with why; the cells after it run in a
+    fresh kernel that the cells before it brought back to their state (silently)."""
+    nb = _run(
+        tmp_path,
+        "x = 41\nprint('once')",
+        "import os\nos._exit(3)",
+        "print(x + 1)",
+        "#md a written answer",
+        "import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)",
+        "print(x + 2)",
+    )
+    cells = nb.cells
+    assert _text(cells[0]) == "once\n" and _text(cells[2]) == "42\n" and _text(cells[5]) == "43\n"
+    exited = "it exited with status 3 (os._exit or exit from inside a thread)"
+    crashed = "it was killed by signal 11 (SIGSEGV, a crash)"
+    assert _errors(cells[1]) == [
+        (
+            "KernelDied",
+            f"The kernel running your notebook died during this cell: {exited}. {AFTER}",
+        )
+    ]
+    assert _errors(cells[4]) == [
+        (
+            "KernelDied",
+            f"The kernel running your notebook died during this cell: {crashed}. {AFTER}",
+        )
+    ]
+    assert nb.metadata[FAULTS_KEY] == [
+        {"where": "cell 2", "kind": "kernel died", "message": f"the kernel died while running this cell: {exited}"},
+        {"where": "cell 5", "kind": "kernel died", "message": f"the kernel died while running this cell: {crashed}"},
+    ]
+
+
+def test_a_kernel_that_keeps_dying_is_given_up_after_its_restarts(tmp_path):
+    """Past ``max_restarts`` restarts the remaining code cells are not run, and the fault says how
+    many; an exit status that is no signal's is named as a status."""
+    config = Config({"SandboxedExecute": {"max_restarts": 1}})
+    cells = [new_code_cell(f"import os\nos._exit({status})") for status in (128, 255, 1)]
+    cells += [new_markdown_cell("notes"), new_code_cell("print('never')")]
+    nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
+    graded, _ = SandboxedExecute(config=config).preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    assert [len(_errors(cell)) for cell in graded.cells] == [1, 1, 0, 0, 0]
+    assert [f["message"] for f in graded.metadata[FAULTS_KEY]] == [
+        "the kernel died while running this cell: it exited with status 128 (os._exit or exit from inside a thread)",
+        "the kernel died while running this cell: it exited with status 255 (os._exit or exit from inside a thread)",
+        "the kernel failed 2 times; 2 later code cells were not run",
+    ]
+    assert graded.metadata[FAULTS_KEY][-1]["where"] == "cell 3"
+
+
+def test_a_cells_output_is_capped_where_it_passes_max_output_kb(tmp_path):
+    """A cell past ``max_output_kb`` keeps what came before the cap and a note; the next cell's
+    output is its own."""
+    nb = _run(
+        tmp_path,
+        "for i in range(30):\n    print('x' * 99, flush=True)",  # 3 KB in 100-byte messages: past 2 KiB
+        "print('y' * 1500)",
+        max_output_kb=2,
+    )
+    # Output is counted as the JSON of each message's content, as the kernel sends it.
+    size = len(json.dumps({"name": "stdout", "text": "x" * 99 + "\n"}))
+    kept = ("x" * 99 + "\n") * (2048 // size)
+    assert _text(nb.cells[0]) == kept + "\n[Output stopped here: this cell produced more than 2 KiB.]\n"
+    assert _text(nb.cells[1]) == "y" * 1500 + "\n"
+    assert [(f["where"], f["kind"]) for f in nb.metadata[FAULTS_KEY]] == [("cell 1", "output limit")]
+
+
+@pytest.mark.parametrize("past", [0, 1])
+def test_a_notebooks_output_is_capped_where_its_cells_together_pass_max_notebook_output_kb(tmp_path, past):
+    """Cells each within their own cap, together exactly at the notebook's (5 KiB, counted as the
+    JSON of each message's content) keep all of it; one byte more, and the cell whose output passes
+    it keeps none of it, and says so."""
+    sizes = [1500, 1500, 1500]
+    used = sum(len(json.dumps({"name": "stdout", "text": "y" * n + "\n"})) for n in sizes)
+    last = 5 * 1024 - used - len(json.dumps({"name": "stdout", "text": "\n"})) + past
+    sources = [f"print('y' * {n})" for n in [*sizes, last]]
+    nb = _run(tmp_path, *sources, max_output_kb=2, max_notebook_output_kb=5)
+    assert [_text(cell) for cell in nb.cells[:3]] == ["y" * 1500 + "\n"] * 3
+    if past:
+        assert (
+            _text(nb.cells[3]) == "\n[Output stopped here: the notebook's cells together produced more than 5 KiB.]\n"
+        )
+        assert [(f["where"], f["kind"]) for f in nb.metadata[FAULTS_KEY]] == [("cell 4", "output limit")]
+    else:
+        assert _text(nb.cells[3]) == "y" * last + "\n" and FAULTS_KEY not in nb.metadata
+
+
+def test_a_cell_started_in_the_budgets_last_second_may_run_one_second(tmp_path):
+    """The budget's end is not rounded up by more than a second: a cell that starts with half a
+    second left is given one second."""
+    deadline = time.monotonic() + 6
+    wake = time.time() + 5.5  # the first cell ends with half a second of the budget left
+    cells = [new_code_cell(f"import time\ntime.sleep({wake!r} - time.time())"), new_code_cell("time.sleep(30)")]
+    nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
+    resources = {"metadata": {"path": str(tmp_path)}, DEADLINE_KEY: deadline}  # as the hidden checks share it
+    graded, _ = SandboxedExecute(config=Config({"Sandbox": {"notebook_seconds": 6}})).preprocess(nb, resources)
+    assert [(f["where"], f["kind"], f["message"]) for f in graded.metadata[FAULTS_KEY]] == [
+        ("cell 2", "timeout", "the cell did not finish within 1 seconds")
+    ]
+
+
+def test_the_time_budget_stops_the_notebook_and_says_where(tmp_path):
+    """A cell may run only as long as the notebook's budget has left; the code cells after it are
+    not run, the first of them says so, and the deadline is left for the hidden checks."""
+    resources = {"metadata": {"path": str(tmp_path)}}
+    cells = [new_code_cell("print('started')"), new_code_cell("import time\ntime.sleep(30)")]
+    cells += [new_markdown_cell("notes"), new_code_cell("print('late')"), new_code_cell("print('later')")]
+    nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
+    config = Config({"Sandbox": {"notebook_seconds": 3}})
+    graded, resources = SandboxedExecute(config=config).preprocess(nb, resources)
+    assert DEADLINE_KEY in resources
+    assert _text(graded.cells[0]) == "started\n"
+    assert _errors(graded.cells[3]) == [
+        ("TimeBudget", "Grading stopped here: this notebook's time budget of 3 seconds ran out.")
+    ]
+    assert _text(graded.cells[4]) == "" and _errors(graded.cells[4]) == []
+    kinds = [(f["where"], f["kind"], f["message"]) for f in graded.metadata[FAULTS_KEY]]
+    assert kinds == [
+        ("cell 2", "timeout", "the cell did not finish within 3 seconds"),
+        ("cell 4", "time budget", "the notebook's time budget of 3 seconds ran out; 2 code cells were not run"),
+    ]
+
+
+def test_a_stand_in_for_an_unreadable_notebook_is_not_run(tmp_path):
+    """The intake's stand-in for a notebook it could not read has nothing to run."""
+    nb = new_notebook(cells=[new_code_cell("print('never')")], metadata={UNREADABLE_KEY: "why"})
+    graded, _ = SandboxedExecute().preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    assert graded.cells[0].outputs == [] and FAULTS_KEY not in graded.metadata
