@@ -12,6 +12,7 @@ import time
 
 import nbformat
 import pytest
+from documented_limits import documented_limits
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from traitlets.config import Config
 
@@ -170,3 +171,52 @@ def test_a_stand_in_for_an_unreadable_notebook_is_not_run(tmp_path):
     nb = new_notebook(cells=[new_code_cell("print('never')")], metadata={UNREADABLE_KEY: "why"})
     graded, _ = SandboxedExecute().preprocess(nb, {"metadata": {"path": str(tmp_path)}})
     assert graded.cells[0].outputs == [] and FAULTS_KEY not in graded.metadata
+
+
+KERNEL_LIMITS = """
+import resource
+names = ("AS", "CPU", "NOFILE", "FSIZE", "CORE", "NPROC")
+print([list(resource.getrlimit(getattr(resource, "RLIMIT_" + name))) for name in names])
+"""
+
+
+def test_a_kernel_runs_under_the_kernels_limits_docs_security_states(tmp_path):
+    """A notebook's kernel has the kernel's memory and open files (more than the hidden checks'
+    process), the rest as every sandboxed process; the values as it sees them."""
+    promised, mib = documented_limits(), 1 << 20
+    nb = _run(tmp_path, KERNEL_LIMITS)
+    expected = [
+        promised.kernel_memory_mb * mib,
+        promised.cpu_seconds,
+        promised.kernel_open_files,
+        promised.file_mb * mib,
+        0,
+        promised.max_processes,
+    ]
+    assert _text(nb.cells[0]) == f"{[[value, value] for value in expected]}\n"
+
+
+FILES_BESIDE = """
+import os
+print(sorted(os.listdir(".")), open("data.csv").read(), open("more/inner.txt").read())
+open("figure.txt", "w").write("drawn")
+print(open("figure.txt").read())
+try:
+    open("data.csv", "w")
+except OSError as error:
+    print(type(error).__name__)
+"""
+
+
+def test_a_kernel_sees_its_notebooks_folder_read_only_and_keeps_what_it_writes_to_itself(tmp_path):
+    """The notebook's files and folders are its working folder, read-only; what it writes beside
+    them stays in its sandbox and never reaches the grader's folder; a link is not followed."""
+    (tmp_path / "data.csv").write_text("1,2")
+    (tmp_path / "more").mkdir()
+    (tmp_path / "more" / "inner.txt").write_text("inner")
+    (tmp_path / "elsewhere.txt").symlink_to("/etc/hostname")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    nb = _run(tmp_path, FILES_BESIDE)
+    assert _text(nb.cells[0]) == "['data.csv', 'more'] 1,2 inner\ndrawn\nOSError\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert (tmp_path / "data.csv").read_text() == "1,2"
