@@ -295,6 +295,50 @@ def test_a_file_that_grows_past_its_bound_while_copied_is_named_by_that_bound(tm
     assert not (tmp_path / "copy" / "grow.csv").exists()
 
 
+def test_an_entry_that_vanishes_after_the_listing_costs_only_itself(tmp_path, monkeypatch):
+    """An entry gone between the folder's listing and its look (a student's process still
+    running, a synced folder) is named; the entries after it are copied."""
+    src = _submission(tmp_path)
+    for name in ("a.txt", "gone.txt", "z.txt"):
+        (src / name).write_text(name)
+    real_stat = os.stat
+
+    def vanishing(path, *args, **kwargs):
+        if path == "gone.txt":
+            raise FileNotFoundError(2, "No such file or directory")
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", vanishing)
+    skipped = copy_submission(src, tmp_path / "copy")
+    assert _skipped(skipped) == {"gone.txt": "could not be looked at: No such file or directory"}
+    assert skipped.complete is False
+    assert sorted(p.name for p in (tmp_path / "copy").iterdir()) == ["a.txt", "z.txt"]
+
+
+def test_a_folder_whose_listing_fails_is_named_and_the_rest_copied(tmp_path, monkeypatch):
+    """A folder opened but not listed (an I/O error) is named with a slash; its siblings and the
+    files beside it are copied, and the copy is known to be incomplete."""
+    src = _submission(tmp_path)
+    for name in ("broken", "fine"):
+        (src / name).mkdir()
+        (src / name / "inner.txt").write_text(name)
+    (src / "top.txt").write_text("top")
+    real_scandir, opened = os.scandir, []
+
+    def failing(fd):
+        opened.append(fd)
+        if len(opened) == 2:  # the first subfolder listed: "broken"
+            raise OSError(5, "Input/output error")
+        return real_scandir(fd)
+
+    monkeypatch.setattr(os, "scandir", failing)
+    skipped = copy_submission(src, tmp_path / "copy")
+    assert _skipped(skipped) == {"broken/": "could not be read: Input/output error"}
+    assert skipped.complete is False
+    assert (tmp_path / "copy" / "fine" / "inner.txt").read_text() == "fine"
+    assert (tmp_path / "copy" / "top.txt").read_text() == "top"
+
+
 def test_a_submission_that_is_itself_a_link_is_refused(tmp_path, secret):
     link = tmp_path / "submitted" / "ann" / "gan_exercises"
     link.parent.mkdir(parents=True)
