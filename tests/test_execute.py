@@ -8,6 +8,7 @@ per notebook, the time budget stops the rest, and a kernel that keeps failing is
 from __future__ import annotations
 
 import json
+import sys
 import time
 
 import nbformat
@@ -220,3 +221,19 @@ def test_a_kernel_sees_its_notebooks_folder_read_only_and_keeps_what_it_writes_t
     assert _text(nb.cells[0]) == "['data.csv', 'more'] 1,2 inner\ndrawn\nOSError\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == before
     assert (tmp_path / "data.csv").read_text() == "1,2"
+
+
+def test_a_kernel_that_answers_after_a_second_is_waited_for(tmp_path, monkeypatch):
+    """The grader asks a starting kernel again each second until the start-up timeout: a kernel
+    slower than one try (here a kernelspec that sleeps before it starts) still runs the notebook."""
+    spec = tmp_path / "jupyter" / "kernels" / "slow-python"
+    spec.mkdir(parents=True)
+    start = "import time; time.sleep(2.5); from ipykernel.kernelapp import launch_new_instance; launch_new_instance()"
+    argv = [sys.executable, "-c", start, "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "Slow", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    work = tmp_path / "work"
+    work.mkdir()
+    nb = new_notebook(cells=[new_code_cell("print('ran')")], metadata={"kernelspec": {"name": "slow-python", "display_name": "Slow"}})
+    graded, _ = SandboxedExecute().preprocess(nb, {"metadata": {"path": str(work)}})
+    assert _text(graded.cells[0]) == "ran\n" and FAULTS_KEY not in graded.metadata
