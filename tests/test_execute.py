@@ -234,6 +234,8 @@ def test_a_kernel_that_answers_after_a_second_is_waited_for(tmp_path, monkeypatc
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     work = tmp_path / "work"
     work.mkdir()
-    nb = new_notebook(cells=[new_code_cell("print('ran')")], metadata={"kernelspec": {"name": "slow-python", "display_name": "Slow"}})
+    nb = new_notebook(
+        cells=[new_code_cell("print('ran')")], metadata={"kernelspec": {"name": "slow-python", "display_name": "Slow"}}
+    )
     graded, _ = SandboxedExecute().preprocess(nb, {"metadata": {"path": str(work)}})
     assert _text(graded.cells[0]) == "ran\n" and FAULTS_KEY not in graded.metadata
