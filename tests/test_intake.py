@@ -276,7 +276,8 @@ def test_collect_takes_a_students_own_latest_submission_and_names_each_other(tmp
     ]
 
 
-def test_a_file_that_grows_past_its_bound_while_copied_is_named_by_that_bound(tmp_path, monkeypatch):
+@pytest.mark.parametrize("bound", [1024, 1023])
+def test_a_file_that_grows_past_its_bound_while_copied_is_named_by_that_bound(tmp_path, monkeypatch, bound):
     """The size is checked on the listing and again on what is read: a file a writer grows in
     between is left out, named by the bound it passed (the file's, not the submission's)."""
     src = _submission(tmp_path)
@@ -290,8 +291,8 @@ def test_a_file_that_grows_past_its_bound_while_copied_is_named_by_that_bound(tm
         return real_open(path, flags, *args, **kwargs)
 
     monkeypatch.setattr(os, "open", a_writer_gets_there_first)
-    skipped = copy_submission(src, tmp_path / "copy", Bounds(max_file_bytes=1024, max_total_bytes=10 * 1024))
-    assert _skipped(skipped) == {"grow.csv": "larger than 1 KiB, the most one file may be"}
+    skipped = copy_submission(src, tmp_path / "copy", Bounds(max_file_bytes=bound, max_total_bytes=10 * 1024))
+    assert _skipped(skipped) == {"grow.csv": f"larger than {bound / 1024:g} KiB, the most one file may be"}
     assert not (tmp_path / "copy" / "grow.csv").exists()
 
 
@@ -337,6 +338,40 @@ def test_a_folder_whose_listing_fails_is_named_and_the_rest_copied(tmp_path, mon
     assert skipped.complete is False
     assert (tmp_path / "copy" / "fine" / "inner.txt").read_text() == "fine"
     assert (tmp_path / "copy" / "top.txt").read_text() == "top"
+
+
+def test_a_folder_that_cannot_be_opened_makes_the_copy_incomplete(tmp_path, monkeypatch):
+    """A subfolder the copy may not open (made unreadable, or swapped for a link) is named with a
+    slash and the copy is known to be incomplete, so that nothing trusts its times."""
+    src = _submission(tmp_path)
+    (src / "locked").mkdir()
+    (src / "open.txt").write_text("open")
+    real_open = os.open
+
+    def refusing(path, flags, *args, **kwargs):
+        if path == "locked":
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refusing)
+    skipped = copy_submission(src, tmp_path / "copy")
+    assert _skipped(skipped) == {"locked/": "could not be read: Permission denied"}
+    assert skipped.complete is False
+    assert (tmp_path / "copy" / "open.txt").read_text() == "open"
+
+
+def test_a_copied_file_is_readable_by_everyone_and_writable_by_the_grader_alone(tmp_path):
+    """Whatever the student's file modes, the copy is 0644 (as nbgrader's own copies), under the
+    grader's umask."""
+    src = _submission(tmp_path)
+    (src / "mine.txt").write_text("x")
+    os.chmod(src / "mine.txt", 0o400)
+    umask = os.umask(0o022)
+    try:
+        copy_submission(src, tmp_path / "copy")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "copy" / "mine.txt").stat().st_mode & 0o777 == 0o644
 
 
 def test_a_submission_that_is_itself_a_link_is_refused(tmp_path, secret):
