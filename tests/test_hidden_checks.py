@@ -37,7 +37,7 @@ from gankit.judging.outcome import Outcome
 from gankit.judging.student_process import CheckLimits, StudentProcess
 from gankit.nbgrader_adapter.hidden_checks import HiddenChecks
 from gankit.sandbox.cgroups import CGROUP_ROOT
-from gankit.sandbox.command import UID_BASE, SandboxedCommand
+from gankit.sandbox.command import SANDBOX_FAILED, UID_BASE, SandboxedCommand
 from gankit.sandbox.kernel import SandboxedKernelManager
 from gankit.sandbox.limits import Limits
 
@@ -428,6 +428,35 @@ def test_a_process_bubblewrap_leaves_behind_ends_with_the_sandbox(tmp_path):
         assert _gone(orphan)
     finally:
         box.close()
+
+
+@pytest.mark.parametrize(
+    ("bwrap", "said"),
+    [
+        (["/nonexistent/bwrap", "--die-with-parent"], "starting /nonexistent/bwrap failed: [Errno 2] No such file"),
+        (
+            ["/bin/sh", "-c", "echo 'bwrap: No permissions to create a new namespace' >&2; exit 1"],
+            "starting bubblewrap failed: bwrap: No permissions to create a new namespace",
+        ),
+        (["/bin/sh", "-c", "kill -9 $$"], "starting bubblewrap failed: exit status -9"),
+        (
+            ["/bin/sh", "-c", "printf 'x%.0s' $(seq 1100) >&2; echo END >&2; exit 1"],
+            "starting bubblewrap failed: " + "x" * 997 + "END\n",
+        ),  # its last 1000 characters
+    ],
+)
+def test_a_bubblewrap_that_fails_before_the_sandbox_exists_is_the_sandboxs_failure(bwrap, said):
+    """Bubblewrap missing, refusing, or killed before it made the sandbox's process: no student
+    code ran, so its own words are passed on, as the sandbox's failure (status 97, which the grader
+    turns into a refusal with the reason)."""
+    box = SandboxedCommand(["/bin/true"], Limits())
+    try:
+        box.config["bwrap"] = bwrap
+        done = subprocess.run(box.command, timeout=60, capture_output=True, text=True)
+    finally:
+        box.close()
+    assert done.returncode == SANDBOX_FAILED
+    assert done.stderr.startswith(f"sandbox: {said}") and done.stderr.count("\n") == 1, done.stderr
 
 
 def test_a_sandbox_whose_grader_dies_is_ended_with_what_bubblewrap_left(tmp_path):
