@@ -239,3 +239,22 @@ def test_a_kernel_that_answers_after_a_second_is_waited_for(tmp_path, monkeypatc
     )
     graded, _ = SandboxedExecute().preprocess(nb, {"metadata": {"path": str(work)}})
     assert _text(graded.cells[0]) == "ran\n" and FAULTS_KEY not in graded.metadata
+
+
+@pytest.mark.slow  # 5 s of waiting: the replay must come after a time the first run came before
+def test_a_replay_that_fails_leaves_the_rest_of_the_notebook_unrun(tmp_path):
+    """After a kernel dies, the cells before it are run again in the new kernel; if one of them
+    fails there (here: it behaves differently the second time), the rest is not run, and the
+    fault says so, rather than running cells in a kernel without their state."""
+    later = time.time() + 3
+    nb = _run(
+        tmp_path,
+        f"import os, time\nif time.time() > {later!r}:\n    os._exit(1)\nx = 1",
+        "time.sleep(3.5)\nos._exit(2)",
+        "print(x)",
+    )
+    assert _text(nb.cells[2]) == "" and _errors(nb.cells[2]) == []
+    assert [(f["where"], f["kind"]) for f in nb.metadata[FAULTS_KEY]] == [
+        ("cell 2", "kernel died"),
+        ("cell 3", "not run"),
+    ]
