@@ -83,6 +83,8 @@ def test_a_kernel_that_keeps_dying_is_given_up_after_its_restarts(tmp_path):
     config = Config({"SandboxedExecute": {"max_restarts": 1}})
     cells = [new_code_cell(f"import os\nos._exit({status})") for status in (128, 255, 1)]
     cells += [new_markdown_cell("notes"), new_code_cell("print('never')")]
+    for index, grade_id in ((2, "third"), (4, "last")):  # a fault names a cell by its grade id
+        cells[index].metadata["nbgrader"] = {"grade_id": grade_id, "solution": True, "grade": False}
     nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
     graded, _ = SandboxedExecute(config=config).preprocess(nb, {"metadata": {"path": str(tmp_path)}})
     assert [len(_errors(cell)) for cell in graded.cells] == [1, 1, 0, 0, 0]
@@ -91,7 +93,7 @@ def test_a_kernel_that_keeps_dying_is_given_up_after_its_restarts(tmp_path):
         "the kernel died while running this cell: it exited with status 255 (os._exit or exit from inside a thread)",
         "the kernel failed 2 times; 2 later code cells were not run",
     ]
-    assert graded.metadata[FAULTS_KEY][-1]["where"] == "cell 3"
+    assert graded.metadata[FAULTS_KEY][-1]["where"] == "third"
 
 
 def test_a_cells_output_is_capped_where_it_passes_max_output_kb(tmp_path):
