@@ -8,6 +8,7 @@ per notebook, the time budget stops the rest, and a kernel that keeps failing is
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
 
@@ -260,3 +261,36 @@ def test_a_replay_that_fails_leaves_the_rest_of_the_notebook_unrun(tmp_path):
         ("cell 2", "kernel died"),
         ("cell 3", "not run"),
     ]
+
+
+def test_a_machine_without_a_sandbox_is_refused_before_any_kernel_starts(tmp_path, monkeypatch):
+    """Autograde's first notebook asks whether a sandbox can be built here; on a machine that
+    cannot, grading stops with the reason, and no kernel is started unconfined."""
+    from gankit.sandbox import availability
+    from gankit.sandbox.availability import SandboxUnavailable
+
+    monkeypatch.setattr(availability, "bwrap_path", lambda: "")
+    availability._probe.cache_clear()
+    started = []
+    monkeypatch.setattr(SandboxedExecute, "setup_kernel", lambda self, **kw: started.append(self))
+    try:
+        with pytest.raises(SandboxUnavailable, match="apt-get install bubblewrap"):
+            _run(tmp_path, "print('never')")
+    finally:
+        availability._probe.cache_clear()
+    assert started == []
+
+
+@pytest.mark.slow  # four kernels
+def test_each_named_signal_is_named_in_the_cell_it_ended(tmp_path):
+    """A kernel ended by the memory limit's SIGKILL, an abort or the CPU limit's SIGXCPU is named
+    by that cause in the cell it ended."""
+    signals = [("SIGKILL", "SIGKILL, usually the memory limit"), ("SIGABRT", "SIGABRT, a crash")]
+    signals += [("SIGXCPU", "SIGXCPU, the CPU-time limit")]
+    sources = [f"import os, signal\nos.kill(os.getpid(), signal.{name})" for name, _ in signals]
+    nb = _run(tmp_path, "x = 1", *sources, "print(x)")
+    assert [f["message"] for f in nb.metadata[FAULTS_KEY]] == [
+        f"the kernel died while running this cell: it was killed by signal {int(getattr(signal, name))} ({words})"
+        for name, words in signals
+    ]
+    assert _text(nb.cells[-1]) == "1\n"

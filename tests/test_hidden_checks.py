@@ -218,13 +218,25 @@ def fill(mb):
 """
 
 
+FEW_FILES = """
+def few(count):
+    import os, time
+    for i in range(count):
+        open(f"/tmp/few{i}", "w").close()
+    time.sleep(0.6)  # three looks of the supervisor's memory watch
+    return "kept"
+"""
+
+
 def test_the_scratch_folder_holds_its_size_in_mib_and_no_more():
     """``/tmp`` is a tmpfs of ``scratch_mb`` MiB: 6 MiB fit in 8, 10 do not (ENOSPC)."""
     import errno as codes
 
-    with _process(FILL_SCRATCH, scratch_mb=8) as process:
+    with _process(FILL_SCRATCH, FEW_FILES, scratch_mb=8) as process:
         assert Outcome.from_reply(process.call("fill", [6])).value == "written"
         assert Outcome.from_reply(process.call("fill", [10])).value == f"OSError {codes.ENOSPC}"
+        # A few files held a while cost a few KiB of the sandbox's memory watch, nothing more.
+        assert Outcome.from_reply(process.call("few", [20])).value == "kept"
 
 
 def test_a_hang_a_crash_and_a_memory_bomb_cost_only_their_own_calls():
@@ -457,6 +469,32 @@ def test_a_bubblewrap_that_fails_before_the_sandbox_exists_is_the_sandboxs_failu
         box.close()
     assert done.returncode == SANDBOX_FAILED
     assert done.stderr.startswith(f"sandbox: {said}") and done.stderr.count("\n") == 1, done.stderr
+
+
+def test_a_cgroup_the_supervisor_cannot_join_is_the_sandboxs_failure():
+    """Grading as root, the supervisor joins the sandbox's cgroups first: if it cannot, nothing
+    is started unlimited, and the failure names the cgroup."""
+    box = SandboxedCommand(["/bin/true"], Limits())
+    try:
+        box.config["cgroup_procs"] = ["/nonexistent/gankit-test/cgroup.procs"]
+        done = subprocess.run(box.command, timeout=60, capture_output=True, text=True)
+    finally:
+        box.close()
+    assert done.returncode == SANDBOX_FAILED
+    assert done.stderr.startswith("sandbox: joining cgroup /nonexistent/gankit-test/cgroup.procs failed: [Errno 2]")
+
+
+def test_the_supervisor_exits_with_128_and_the_signal_that_ended_bubblewrap():
+    """Bubblewrap killed once the sandbox exists (the memory limit, or the grader's kill): the
+    supervisor exits as a shell would report it, 128 + the signal."""
+    report = """printf '{"child-pid": %d}' $$ >&@INFO@"""
+    box = SandboxedCommand(["/bin/true"], Limits())
+    try:
+        box.config["bwrap"] = ["/bin/sh", "-c", f"{report}; kill -9 $$"]
+        done = subprocess.run(box.command, timeout=60, capture_output=True, text=True)
+    finally:
+        box.close()
+    assert (done.returncode, done.stderr) == (128 + signal.SIGKILL, "")
 
 
 def test_a_sandbox_whose_grader_dies_is_ended_with_what_bubblewrap_left(tmp_path):
