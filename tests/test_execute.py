@@ -53,11 +53,12 @@ def test_a_kernel_that_dies_costs_only_its_cell(tmp_path):
         "import os\nos._exit(3)",
         "print(x + 1)",
         "#md a written answer",
+        "y = 2",  # after a markdown cell and a faulted one: replayed too
         "import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)",
-        "print(x + 2)",
+        "print(x + y)",
     )
     cells = nb.cells
-    assert _text(cells[0]) == "once\n" and _text(cells[2]) == "42\n" and _text(cells[5]) == "43\n"
+    assert _text(cells[0]) == "once\n" and _text(cells[2]) == "42\n" and _text(cells[6]) == "43\n"
     exited = "it exited with status 3 (os._exit or exit from inside a thread)"
     crashed = "it was killed by signal 11 (SIGSEGV, a crash)"
     assert _errors(cells[1]) == [
@@ -66,7 +67,7 @@ def test_a_kernel_that_dies_costs_only_its_cell(tmp_path):
             f"The kernel running your notebook died during this cell: {exited}. {AFTER}",
         )
     ]
-    assert _errors(cells[4]) == [
+    assert _errors(cells[5]) == [
         (
             "KernelDied",
             f"The kernel running your notebook died during this cell: {crashed}. {AFTER}",
@@ -74,7 +75,7 @@ def test_a_kernel_that_dies_costs_only_its_cell(tmp_path):
     ]
     assert nb.metadata[FAULTS_KEY] == [
         {"where": "cell 2", "kind": "kernel died", "message": f"the kernel died while running this cell: {exited}"},
-        {"where": "cell 5", "kind": "kernel died", "message": f"the kernel died while running this cell: {crashed}"},
+        {"where": "cell 6", "kind": "kernel died", "message": f"the kernel died while running this cell: {crashed}"},
     ]
 
 
@@ -112,6 +113,17 @@ def test_a_cells_output_is_capped_where_it_passes_max_output_kb(tmp_path):
     assert _text(nb.cells[0]) == kept + "\n[Output stopped here: this cell produced more than 2 KiB.]\n"
     assert _text(nb.cells[1]) == "y" * 1500 + "\n"
     assert [(f["where"], f["kind"]) for f in nb.metadata[FAULTS_KEY]] == [("cell 1", "output limit")]
+
+
+@pytest.mark.parametrize("past", [0, 1])
+def test_a_cells_output_exactly_at_max_output_kb_is_kept(tmp_path, past):
+    """The cap counts the JSON of each message's content and includes the bound itself."""
+    text = "x" * (2048 - len(json.dumps({"name": "stdout", "text": "\n"})) + past)
+    nb = _run(tmp_path, f"print({text!r})", max_output_kb=2)
+    if past:
+        assert _text(nb.cells[0]) == "\n[Output stopped here: this cell produced more than 2 KiB.]\n"
+    else:
+        assert _text(nb.cells[0]) == text + "\n" and FAULTS_KEY not in nb.metadata
 
 
 @pytest.mark.parametrize("past", [0, 1])
