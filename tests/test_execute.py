@@ -293,12 +293,12 @@ def test_a_machine_without_a_sandbox_is_refused_before_any_kernel_starts(tmp_pat
     assert started == []
 
 
-@pytest.mark.slow  # four kernels
+@pytest.mark.slow  # five kernels
 def test_each_named_signal_is_named_in_the_cell_it_ended(tmp_path):
     """A kernel ended by the memory limit's SIGKILL, an abort or the CPU limit's SIGXCPU is named
-    by that cause in the cell it ended."""
+    by that cause in the cell it ended; any other signal by its number, down to the first."""
     signals = [("SIGKILL", "SIGKILL, usually the memory limit"), ("SIGABRT", "SIGABRT, a crash")]
-    signals += [("SIGXCPU", "SIGXCPU, the CPU-time limit")]
+    signals += [("SIGXCPU", "SIGXCPU, the CPU-time limit"), ("SIGHUP", "a signal")]  # SIGHUP: the first signal
     sources = [f"import os, signal\nos.kill(os.getpid(), signal.{name})" for name, _ in signals]
     nb = _run(tmp_path, "x = 1", *sources, "print(x)")
     assert [f["message"] for f in nb.metadata[FAULTS_KEY]] == [
