@@ -300,7 +300,10 @@ def test_each_named_signal_is_named_in_the_cell_it_ended(tmp_path):
     signals = [("SIGKILL", "SIGKILL, usually the memory limit"), ("SIGABRT", "SIGABRT, a crash")]
     signals += [("SIGXCPU", "SIGXCPU, the CPU-time limit"), ("SIGHUP", "a signal")]  # SIGHUP: the first signal
     sources = [f"import os, signal\nos.kill(os.getpid(), signal.{name})" for name, _ in signals]
-    nb = _run(tmp_path, "x = 1", *sources, "print(x)")
+    cells = [new_code_cell(source) for source in ["x = 1", *sources, "print(x)"]]
+    nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
+    config = Config({"SandboxedExecute": {"max_restarts": len(signals)}})
+    nb, _ = SandboxedExecute(config=config).preprocess(nb, {"metadata": {"path": str(tmp_path)}})
     assert [f["message"] for f in nb.metadata[FAULTS_KEY]] == [
         f"the kernel died while running this cell: it was killed by signal {int(getattr(signal, name))} ({words})"
         for name, words in signals
