@@ -1093,6 +1093,18 @@ def test_the_supervisor_reads_the_sandboxs_pid_from_bubblewraps_report(tmp_path,
     assert read_info(str(tmp_path / "info")) == pid
 
 
+def test_the_supervisors_look_at_a_process_that_has_just_ended_finds_nothing():
+    """The supervisor walks the sandbox's processes five times a second; one that ends meanwhile
+    has no children and no memory, and the walk goes on (an error here would end the supervisor)."""
+    from gankit.sandbox.launcher import children, memory_bytes
+
+    gone = subprocess.Popen(["/bin/true"])
+    gone.wait()  # reaped: its pid names no process now
+    assert children(gone.pid) == []
+    assert memory_bytes([gone.pid]) == 0
+    assert memory_bytes([os.getpid()]) > 0  # a living one has
+
+
 # -- the sandbox's own limits, in user mode ------------------------------------------------------
 
 
