@@ -82,20 +82,20 @@ def test_a_kernel_that_dies_costs_only_its_cell(tmp_path):
 def test_a_kernel_that_keeps_dying_is_given_up_after_its_restarts(tmp_path):
     """Past ``max_restarts`` restarts the remaining code cells are not run, and the fault says how
     many; an exit status that is no signal's is named as a status."""
-    config = Config({"SandboxedExecute": {"max_restarts": 1}})
-    cells = [new_code_cell(f"import os\nos._exit({status})") for status in (128, 255, 1)]
+    config = Config({"SandboxedExecute": {"max_restarts": 2}})
+    cells = [new_code_cell(f"import os\nos._exit({status})") for status in (128, 193, 255, 1)]
     cells += [new_markdown_cell("notes"), new_code_cell("print('never')")]
-    for index, grade_id in ((2, "third"), (4, "last")):  # a fault names a cell by its grade id
+    for index, grade_id in ((3, "fourth"), (5, "last")):  # a fault names a cell by its grade id
         cells[index].metadata["nbgrader"] = {"grade_id": grade_id, "solution": True, "grade": False}
     nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
     graded, _ = SandboxedExecute(config=config).preprocess(nb, {"metadata": {"path": str(tmp_path)}})
-    assert [len(_errors(cell)) for cell in graded.cells] == [1, 1, 0, 0, 0]
+    assert [len(_errors(cell)) for cell in graded.cells] == [1, 1, 1, 0, 0, 0]
+    exited = "the kernel died while running this cell: it exited with status {} (os._exit or exit from inside a thread)"
     assert [f["message"] for f in graded.metadata[FAULTS_KEY]] == [
-        "the kernel died while running this cell: it exited with status 128 (os._exit or exit from inside a thread)",
-        "the kernel died while running this cell: it exited with status 255 (os._exit or exit from inside a thread)",
-        "the kernel failed 2 times; 2 later code cells were not run",
+        *(exited.format(status) for status in (128, 193, 255)),  # 193 = 128 + 65: no signal has that number
+        "the kernel failed 3 times; 2 later code cells were not run",
     ]
-    assert graded.metadata[FAULTS_KEY][-1]["where"] == "third"
+    assert graded.metadata[FAULTS_KEY][-1]["where"] == "fourth"
 
 
 def test_a_cells_output_is_capped_where_it_passes_max_output_kb(tmp_path):
