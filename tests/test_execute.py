@@ -22,14 +22,18 @@ from gankit.nbgrader_adapter.execute import SandboxedExecute
 from gankit.nbgrader_adapter.faults import DEADLINE_KEY, FAULTS_KEY, UNREADABLE_KEY
 
 
+def _execute(folder, cells, config: Config | None = None, resources: dict | None = None) -> tuple:
+    """Run a Python 3 notebook of ``cells`` in ``folder`` as autograde would: (notebook, resources)."""
+    nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
+    resources = {"metadata": {"path": str(folder)}, **(resources or {})}
+    return SandboxedExecute(config=config or Config()).preprocess(nb, resources)
+
+
 def _run(tmp_path, *sources: str, **settings) -> nbformat.NotebookNode:
     """Run a notebook of ``sources`` (code cells; a source starting with '#md' is markdown) in
     ``tmp_path`` as autograde would, with these ``Sandbox`` settings."""
     cells = [new_markdown_cell(s[3:]) if s.startswith("#md") else new_code_cell(s) for s in sources]
-    nb = new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    config = Config({"Sandbox": settings}) if settings else Config()
-    graded, _ = SandboxedExecute(config=config).preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    graded, _ = _execute(tmp_path, cells, Config({"Sandbox": settings}))
     return graded
 
 
@@ -87,8 +91,7 @@ def test_a_kernel_that_keeps_dying_is_given_up_after_its_restarts(tmp_path):
     cells += [new_markdown_cell("notes"), new_code_cell("print('never')")]
     for index, grade_id in ((3, "fourth"), (5, "last")):  # a fault names a cell by its grade id
         cells[index].metadata["nbgrader"] = {"grade_id": grade_id, "solution": True, "grade": False}
-    nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
-    graded, _ = SandboxedExecute(config=config).preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    graded, _ = _execute(tmp_path, cells, config)
     assert [len(_errors(cell)) for cell in graded.cells] == [1, 1, 1, 0, 0, 0]
     exited = "the kernel died while running this cell: it exited with status {} (os._exit or exit from inside a thread)"
     assert [f["message"] for f in graded.metadata[FAULTS_KEY]] == [
@@ -152,9 +155,8 @@ def test_a_cell_started_in_the_budgets_last_second_may_run_one_second(tmp_path):
     deadline = time.monotonic() + 3.5
     wake = time.time() + 3  # the first cell ends with half a second of the budget left
     cells = [new_code_cell(f"import time\ntime.sleep({wake!r} - time.time())"), new_code_cell("time.sleep(30)")]
-    nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
-    resources = {"metadata": {"path": str(tmp_path)}, DEADLINE_KEY: deadline}  # as the hidden checks share it
-    graded, _ = SandboxedExecute(config=Config({"Sandbox": {"notebook_seconds": 4}})).preprocess(nb, resources)
+    config = Config({"Sandbox": {"notebook_seconds": 4}})
+    graded, _ = _execute(tmp_path, cells, config, {DEADLINE_KEY: deadline})  # as the hidden checks share it
     assert [(f["where"], f["kind"], f["message"]) for f in graded.metadata[FAULTS_KEY]] == [
         ("cell 2", "timeout", "the cell did not finish within 1 seconds")
     ]
@@ -163,12 +165,9 @@ def test_a_cell_started_in_the_budgets_last_second_may_run_one_second(tmp_path):
 def test_the_time_budget_stops_the_notebook_and_says_where(tmp_path):
     """A cell may run only as long as the notebook's budget has left; the code cells after it are
     not run, the first of them says so, and the deadline is left for the hidden checks."""
-    resources = {"metadata": {"path": str(tmp_path)}}
     cells = [new_code_cell("print('started')"), new_code_cell("import time\ntime.sleep(30)")]
     cells += [new_markdown_cell("notes"), new_code_cell("print('late')"), new_code_cell("print('later')")]
-    nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
-    config = Config({"Sandbox": {"notebook_seconds": 3}})
-    graded, resources = SandboxedExecute(config=config).preprocess(nb, resources)
+    graded, resources = _execute(tmp_path, cells, Config({"Sandbox": {"notebook_seconds": 3}}))
     assert DEADLINE_KEY in resources
     assert _text(graded.cells[0]) == "started\n"
     assert _errors(graded.cells[3]) == [
@@ -301,9 +300,7 @@ def test_each_named_signal_is_named_in_the_cell_it_ended(tmp_path):
     signals += [("SIGXCPU", "SIGXCPU, the CPU-time limit"), ("SIGHUP", "a signal")]  # SIGHUP: the first signal
     sources = [f"import os, signal\nos.kill(os.getpid(), signal.{name})" for name, _ in signals]
     cells = [new_code_cell(source) for source in ["x = 1", *sources, "print(x)"]]
-    nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
-    config = Config({"SandboxedExecute": {"max_restarts": len(signals)}})
-    nb, _ = SandboxedExecute(config=config).preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    nb, _ = _execute(tmp_path, cells, Config({"SandboxedExecute": {"max_restarts": len(signals)}}))
     assert [f["message"] for f in nb.metadata[FAULTS_KEY]] == [
         f"the kernel died while running this cell: it was killed by signal {int(getattr(signal, name))} ({words})"
         for name, words in signals

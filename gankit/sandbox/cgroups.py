@@ -26,6 +26,20 @@ def _kill_members(path: Path) -> None:
             pass
 
 
+def remove(path: Path) -> None:
+    """Kill whatever is left in the cgroup ``path`` and remove it, trying for up to a second
+    (killed processes usually leave within a few ms); a cgroup already gone is fine."""
+    for _ in range(500):
+        _kill_members(path)
+        try:
+            path.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.002)
+
+
 def _remove_stale(parent: Path) -> None:
     """Remove the cgroups of graders that were killed before they could clean up, with whatever
     still runs inside (a sandbox whose supervisor was killed too, not only its grader)."""
@@ -73,13 +87,5 @@ class Cgroup:
     def close(self) -> None:
         """Kill whatever is left inside and remove the cgroup."""
         for path in self.dirs:
-            for _ in range(500):  # up to a second; killed processes usually leave within a few ms
-                _kill_members(path)
-                try:
-                    path.rmdir()
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.002)
+            remove(path)
         self.dirs = []
