@@ -9,11 +9,14 @@ server ``make test`` starts is ``postgres``. Modules declare ``root``, ``postgre
 the fixtures ``cycle``, ``cycle_and_root`` and ``browser`` add theirs here, so no test can forget.
 
 ``make test`` and ``make test-fast`` run the tests on pytest-xdist workers (``--dist loadgroup``):
-``_worker_group`` says which tests one worker must run, one after another.
+``_worker_group`` says which tests one worker must run, one after another, and a test marked
+``alone`` runs while no other worker runs one (``_turn``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
@@ -84,6 +87,41 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     rank = {"root": 0, "cycle": 1}
     rank |= {group: 0 for item, group in groups.items() if item.get_closest_marker("shares_nothing")}
     items.sort(key=lambda item: rank.get(groups[item], 2 if groups[item] in slow else 3))
+
+
+# Two lock files shared by the workers of every run in this clone (build/ is not committed).
+_TURN = ROOT / "build" / "xdist-turn"
+
+
+@contextlib.contextmanager
+def _turn(alone: bool):
+    """Hold the room while a test runs: shared, or to itself for a test marked ``alone``.
+
+    A test whose outcome needs an otherwise idle machine (the hostile class's memory hoarders near
+    the cgroup's limit, a JupyterLab session whose dialogs come late on a busy one) waits for the
+    other worker's current test to end, and that worker waits for it. The turnstile keeps a waiting
+    ``alone`` test from being starved by the other worker's stream of shared turns."""
+    _TURN.mkdir(parents=True, exist_ok=True)
+    with open(_TURN / "turnstile", "a") as turnstile, open(_TURN / "room", "a") as room:
+        fcntl.flock(turnstile, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(room, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        finally:
+            fcntl.flock(turnstile, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(room, fcntl.LOCK_UN)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """Setup, call and teardown of each test under its turn, on a pytest-xdist worker (one process
+    runs one test at a time anyway): a module-scoped fixture is built in its first test's setup."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return (yield)
+    with _turn(alone=item.get_closest_marker("alone") is not None):
+        return (yield)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
