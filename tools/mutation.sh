@@ -55,7 +55,7 @@ covering() {
 	gankit/sandbox/kernel.py) echo "$lane -k \"test_execute or grading_kernel or $sandbox\" tests/test_hidden_checks.py tests/test_configuration_docs.py tests/test_execute.py" ;;
 	# The tests of the sandbox itself (test_hidden_checks' others grade notebooks through it: minutes a mutant).
 	gankit/sandbox/*.py) echo "$lane -k \"$sandbox\" tests/test_hidden_checks.py tests/test_configuration_docs.py" ;;
-	gankit/judging/*.py) echo "$lane $course tests/test_codec.py tests/test_hidden_checks.py" ;;
+	gankit/judging/*.py) echo "$lane $course tests/test_codec.py tests/test_hidden_checks.py tests/test_server_protocol.py" ;;
 	gankit/nbgrader_adapter/hidden_checks.py) echo "$lane -k \"autograde_step or unreadable_notebook or budget_starts or documented or from_the_configuration\" tests/test_hidden_checks.py tests/test_configuration_docs.py" ;;
 	# All of test_intake: its three slowest (a two-million-object notebook, a folder 1500 deep, an
 	# unreadable folder's time) take about 11 s together on an otherwise idle machine.
