@@ -7,6 +7,7 @@ per notebook, the time budget stops the rest, and a kernel that keeps failing is
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import sys
@@ -20,6 +21,9 @@ from traitlets.config import Config
 
 from gankit.nbgrader_adapter.execute import SandboxedExecute
 from gankit.nbgrader_adapter.faults import DEADLINE_KEY, FAULTS_KEY, UNREADABLE_KEY
+from gankit.sandbox.command import SandboxedCommand
+from gankit.sandbox.kernel import SandboxedKernelManager
+from gankit.sandbox.limits import Limits
 
 
 def _execute(folder, cells, config: Config | None = None, resources: dict | None = None) -> tuple:
@@ -237,15 +241,65 @@ def test_a_kernel_sees_its_notebooks_folder_read_only_and_keeps_what_it_writes_t
     assert (tmp_path / "data.csv").read_text() == "1,2"
 
 
+def _kernelspec(tmp_path, monkeypatch, name: str, start: str) -> None:
+    """A kernelspec ``name`` whose kernel is ``python -c start``, found through JUPYTER_PATH."""
+    spec = tmp_path / "jupyter" / "kernels" / name
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-c", start, "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": name, "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+
+
+async def _wait_for_ready(name: str, timeout: float) -> tuple[str, float]:
+    """Start kernel ``name`` in its sandbox and wait for it as autograde does: what the wait raised
+    ("" if nothing) and how long it took (bounded here, so that a wait that never ends fails)."""
+    manager = SandboxedKernelManager(kernel_name=name)
+    await manager.start_kernel()
+    client = manager.client()
+    client.start_channels()
+    start = time.monotonic()
+    try:
+        await asyncio.wait_for(client.wait_for_ready(timeout=timeout), timeout + 20)
+        raised = ""
+    except RuntimeError as error:
+        raised = str(error)
+    finally:
+        seconds = time.monotonic() - start
+        client.stop_channels()
+        await manager.shutdown_kernel(now=True)
+    return raised, seconds
+
+
+def test_a_kernel_that_never_answers_is_given_up_at_the_start_up_timeout(tmp_path, monkeypatch):
+    """A kernel that starts but never answers is given up once the start-up timeout has passed,
+    not before and not much after; one that exits at once is named dead without waiting."""
+    _kernelspec(tmp_path, monkeypatch, "silent", "import time; time.sleep(120)")
+    _kernelspec(tmp_path, monkeypatch, "gone", "pass")
+    raised, seconds = asyncio.run(_wait_for_ready("silent", timeout=2))
+    assert raised == "Kernel didn't respond in 2 seconds" and 2 <= seconds < 5
+    raised, seconds = asyncio.run(_wait_for_ready("gone", timeout=30))
+    assert raised == "Kernel died before replying to kernel_info" and seconds < 10
+
+
+def test_a_sandbox_that_never_reports_its_process_is_named_after_the_wait(tmp_path):
+    """The kernel's sockets are reached through the sandbox's first process, which bubblewrap
+    reports once the sandbox is built: a report that never comes is an error after the wait."""
+    manager = SandboxedKernelManager()
+    manager._command = SandboxedCommand(["/bin/true"], Limits())  # built, never started: no report
+    start = time.monotonic()
+    try:
+        with pytest.raises(RuntimeError, match="the kernel's sandbox did not start"):
+            manager._sandbox_pid(wait=0.5)
+    finally:
+        manager._command.close()
+    assert 0.5 <= time.monotonic() - start < 3
+
+
 def test_a_kernel_that_answers_after_a_second_is_waited_for(tmp_path, monkeypatch):
     """The grader asks a starting kernel again each second until the start-up timeout: a kernel
     slower than one try (here a kernelspec that sleeps before it starts) still runs the notebook."""
-    spec = tmp_path / "jupyter" / "kernels" / "slow-python"
-    spec.mkdir(parents=True)
     start = "import time; time.sleep(1.5); from ipykernel.kernelapp import launch_new_instance; launch_new_instance()"
-    argv = [sys.executable, "-c", start, "-f", "{connection_file}"]
-    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "Slow", "language": "python"}))
-    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    _kernelspec(tmp_path, monkeypatch, "slow-python", start)
     work = tmp_path / "work"
     work.mkdir()
     nb = new_notebook(
