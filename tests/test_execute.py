@@ -328,6 +328,44 @@ def test_a_replay_that_fails_leaves_the_rest_of_the_notebook_unrun(tmp_path):
     ]
 
 
+@pytest.mark.slow  # 10 s of waiting: a replayed cell that runs into its timeout
+def test_a_replay_whose_cell_times_out_leaves_the_rest_of_the_notebook_unrun(tmp_path):
+    """A cell that times out when replayed leaves the kernel without its state (interrupted
+    part-way): the rest is not run, as after any failed replay."""
+    later = time.time() + 3
+    cells = [
+        new_code_cell(f"import os, time\nif time.time() > {later!r}:\n    time.sleep(60)\nx = 1"),
+        new_code_cell("time.sleep(3.5)\nos._exit(2)"),
+        new_code_cell("print(x)"),
+    ]
+    graded, _ = _execute(tmp_path, cells, Config({"SandboxedExecute": {"timeout": 5}}))
+    assert _text(graded.cells[2]) == "" and _errors(graded.cells[2]) == []
+    assert [(f["where"], f["kind"]) for f in graded.metadata[FAULTS_KEY]] == [
+        ("cell 2", "kernel died"),
+        ("cell 3", "not run"),
+    ]
+
+
+@pytest.mark.slow  # 9 s of waiting: a replay that reaches the budget's end
+def test_a_replay_stops_at_the_budgets_end(tmp_path):
+    """The replay after a dead kernel is part of the notebook's time: once the budget is spent,
+    no further cell is replayed (each would be given its last second again), and the cells not
+    run are named."""
+    slow_again = "import time\nif time.time() > {later!r}:\n    time.sleep(0.8)"
+    later = time.time() + 2.5
+    deadline = time.monotonic() + 2.5 + 2.5  # about a second into the replay of ten 0.8 s cells
+    cells = [new_code_cell(slow_again.format(later=later)) for _ in range(10)]
+    cells += [new_code_cell(f"import os\ntime.sleep({later!r} - time.time())\nos._exit(2)"), new_code_cell("1")]
+    config = Config({"Sandbox": {"notebook_seconds": 5}})
+    graded, _ = _execute(tmp_path, cells, config, {DEADLINE_KEY: deadline})
+    overrun = time.monotonic() - deadline
+    assert [(f["where"], f["kind"]) for f in graded.metadata[FAULTS_KEY]] == [
+        ("cell 11", "kernel died"),
+        ("cell 12", "time budget"),
+    ]
+    assert overrun < 3  # the cell replayed when the budget ran out, and the kernel's end
+
+
 def test_a_machine_without_a_sandbox_is_refused_before_any_kernel_starts(tmp_path, monkeypatch):
     """Autograde's first notebook asks whether a sandbox can be built here; on a machine that
     cannot, grading stops with the reason, and no kernel is started unconfined."""
