@@ -363,7 +363,7 @@ def test_a_replay_stops_at_the_budgets_end(tmp_path):
         ("cell 11", "kernel died"),
         ("cell 12", "time budget"),
     ]
-    assert overrun < 3  # the cell replayed when the budget ran out, and the kernel's end
+    assert overrun < 4  # the cell replayed when the budget ran out, and the kernel's end (the rest: 6 s more)
 
 
 def test_a_machine_without_a_sandbox_is_refused_before_any_kernel_starts(tmp_path, monkeypatch):
