@@ -299,6 +299,21 @@ def test_a_cell_that_raises_costs_only_what_it_defines():
     assert answer.value == 2
 
 
+def test_plotting_does_nothing_in_the_checks_process_and_hides_no_error():
+    """The checks' process has no matplotlib or IPython: stand-ins take every attribute, call,
+    unpacking and ``with`` quietly, and an error raised inside one of their ``with`` blocks is
+    still the cell's own."""
+    with _process(
+        "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([1], [2])\n"
+        "from IPython.display import display\ndisplay(fig)\n",
+        "with plt.style.context('dark'):\n    raise ValueError('inside')\n",
+        "def f():\n    return 3\n",
+    ) as process:
+        answer = Outcome.from_reply(process.call("f", []))
+        errors = dict(process.cell_errors)
+    assert errors == {1: "ValueError"} and answer.value == 3
+
+
 def test_a_reply_longer_than_one_read_arrives_whole_and_one_past_the_bound_is_unreadable():
     """The largest array the codec sends as values (several MiB of JSON, read in pieces) comes back
     whole; with a bound of 1 MiB on a reply, the same reply is the student's unreadable one."""
@@ -456,6 +471,10 @@ def test_a_process_bubblewrap_leaves_behind_ends_with_the_sandbox(tmp_path):
             ["/bin/sh", "-c", "printf 'x%.0s' $(seq 1100) >&2; echo END >&2; exit 1"],
             "starting bubblewrap failed: " + "x" * 997 + "END\n",
         ),  # its last 1000 characters
+        (
+            ["/bin/sh", "-c", "printf 'a%.0s' $(seq 1500) >&2; sleep 1; printf 'b%.0s' $(seq 1500) >&2; exit 1"],
+            "starting bubblewrap failed: " + "a" * 500 + "b" * 500 + "\n",
+        ),  # the last 1000 of the first 2000 kept, however they came
     ],
 )
 def test_a_bubblewrap_that_fails_before_the_sandbox_exists_is_the_sandboxs_failure(bwrap, said):
@@ -485,17 +504,35 @@ def test_a_cgroup_the_supervisor_cannot_join_is_the_sandboxs_failure():
     assert done.stderr.startswith("sandbox: joining cgroup /nonexistent/gankit-test/cgroup.procs failed: [Errno 2]")
 
 
-def test_the_supervisor_exits_with_128_and_the_signal_that_ended_bubblewrap():
+@pytest.mark.parametrize("ended_by", [signal.SIGKILL, signal.SIGHUP])
+def test_the_supervisor_exits_with_128_and_the_signal_that_ended_bubblewrap(ended_by):
     """Bubblewrap killed once the sandbox exists (the memory limit, or the grader's kill): the
-    supervisor exits as a shell would report it, 128 + the signal."""
+    supervisor exits as a shell would report it, 128 + the signal, the first signal included."""
     report = """printf '{"child-pid": %d}' $$ >&@INFO@"""
     box = SandboxedCommand(["/bin/true"], Limits())
     try:
-        box.config["bwrap"] = ["/bin/sh", "-c", f"{report}; kill -9 $$"]
+        box.config["bwrap"] = ["/bin/sh", "-c", f"{report}; kill -{int(ended_by)} $$"]
         done = subprocess.run(box.command, timeout=60, capture_output=True, text=True)
     finally:
         box.close()
-    assert (done.returncode, done.stderr) == (128 + signal.SIGKILL, "")
+    assert (done.returncode, done.stderr) == (128 + ended_by, "")
+
+
+def test_a_report_file_planted_before_the_sandbox_exists_is_never_opened(tmp_path):
+    """The file bubblewrap reports the sandbox's process into is made fresh, never opened if
+    something is there already (a link planted to make the supervisor write elsewhere): the
+    sandbox's failure, naming it, and nothing written through the link."""
+    target = tmp_path / "target"
+    target.write_text("untouched")
+    box = SandboxedCommand(["/bin/true"], Limits())
+    try:
+        os.symlink(target, box.config["info_path"])
+        done = subprocess.run(box.command, timeout=60, capture_output=True, text=True)
+    finally:
+        box.close()
+    assert done.returncode == SANDBOX_FAILED
+    assert done.stderr.startswith(f"sandbox: creating {box.config['info_path']} failed: [Errno 17]"), done.stderr
+    assert target.read_text() == "untouched"
 
 
 def test_a_sandbox_whose_grader_dies_is_ended_with_what_bubblewrap_left(tmp_path):

@@ -214,3 +214,70 @@ def test_the_server_waits_for_every_other_process_to_be_gone_and_no_longer():
     assert found["zombie"] is True
     assert found["ends_within_the_wait"] is True and 0.7 <= found["ends_within_the_wait_after"] < 4.0
     assert found["stays"] is False and 0.5 <= found["stays_after"] < 3.0
+
+
+FRESH_AGAIN = """
+import json, os, sys, time, types
+runner = sys.modules["runner_under_test"] = types.ModuleType("runner_under_test")
+exec(compile(sys.argv[1], "runner.py", "exec"), runner.__dict__)
+found = {}
+os.makedirs("/tmp/built/inner")
+built = runner._scratch("/tmp", os.stat("/tmp").st_dev)  # what the server saw when it started
+
+# Only the sandbox's command (this process, pid 2) ends every other process: any other refuses.
+sleeper = os.fork()
+if sleeper == 0:
+    time.sleep(60)
+    os._exit(0)
+other = os.fork()
+if other == 0:
+    os._exit(0 if runner._fresh_again(built) is False else 1)
+found["another_refuses"] = os.waitstatus_to_exitcode(os.waitpid(other, 0)[1]) == 0
+found["sleeper_spared"] = os.waitpid(sleeper, os.WNOHANG) == (0, 0)
+
+# What a notebook left: files, folders, a folder it made unreadable, a link out.
+os.makedirs("/tmp/left/deeper")
+open("/tmp/left/deeper/f.txt", "w").write("x")
+open("/tmp/built/inner/g.txt", "w").write("x")
+os.chmod("/tmp/left", 0)
+os.symlink("/etc/passwd", "/tmp/link")
+found["emptied"] = runner._fresh_again(built)
+found["left"] = sorted(os.listdir("/tmp")) + sorted(os.listdir("/tmp/built/inner"))
+
+os.chmod("/tmp/built/inner", 0o777)  # a folder the sandbox was built with, changed
+found["mode_changed"] = runner._fresh_again(built)
+os.chmod("/tmp/built/inner", 0o755)
+
+os.chdir("/tmp")
+for _ in range(1500):  # deeper than the server's walk can go (its 64 descriptors end it first)
+    os.mkdir("d")
+    os.chdir("d")
+os.chdir("/")
+found["too_deep"] = runner._fresh_again(built)
+print("FOUND " + json.dumps(found), flush=True)
+"""
+
+
+def test_the_server_empties_scratch_back_to_how_it_was_built_or_says_it_cannot():
+    """Between two notebooks the server ends every other process and removes what the notebook left
+    in /tmp (an unreadable folder and a link included, the link's target untouched), and keeps the
+    sandbox only if /tmp is then as it was built: a built folder whose mode changed, or a chain too
+    deep to walk, means a new sandbox (never an error that ends the server unexplained). No process
+    but the sandbox's command (pid 2 in its pid namespace) may end every process it can signal:
+    run anywhere else (outside a sandbox, it would be every process of the grader's account), it
+    refuses."""
+    box = SandboxedCommand([sys.executable, "-I", "-c", FRESH_AGAIN, RUNNER_SOURCE], Limits())
+    try:
+        done = subprocess.run(box.command, capture_output=True, text=True, timeout=60)
+    finally:
+        box.close()
+    assert "FOUND " in done.stdout, done.stdout + done.stderr
+    found = json.loads(done.stdout.split("FOUND ", 1)[1])
+    assert found == {
+        "another_refuses": True,
+        "sleeper_spared": True,
+        "emptied": True,  # the sleeper too: every process but the server's own is ended
+        "left": ["built"],
+        "mode_changed": False,
+        "too_deep": False,
+    }

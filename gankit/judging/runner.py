@@ -151,6 +151,8 @@ def main():
 
 
 PR_SET_DUMPABLE = 4
+# In its own pid namespace bubblewrap is pid 1 and the command it starts (the server) pid 2.
+SANDBOX_COMMAND_PID = 2
 
 
 def _others_gone(wait=2.0):
@@ -215,6 +217,8 @@ def _fresh_again(built):
     """End everything the notebook's process left and empty /tmp back to ``built`` (``_scratch``
     when the server started); whether the sandbox is now as a new one would be (if not, the grader
     ends it and starts another)."""
+    if os.getpid() != SANDBOX_COMMAND_PID:
+        return False  # not the sandbox's command: signalling every process would reach the grader's
     try:
         os.kill(-1, signal.SIGKILL)  # every process this one may signal: the namespace's, but init and self
     except ProcessLookupError:
