@@ -518,6 +518,17 @@ def test_the_supervisor_exits_with_128_and_the_signal_that_ended_bubblewrap(ende
     assert (done.returncode, done.stderr) == (128 + ended_by, "")
 
 
+def test_an_unsandboxed_command_runs_as_given_with_its_status_passed_on():
+    """Grading unsandboxed (the grader's explicit choice), the supervisor runs the command itself,
+    with its own arguments, and its status is the command's."""
+    box = SandboxedCommand(["/bin/sh", "-c", "echo ran $0; exit 3", "as-given"], Limits(), enabled=False)
+    try:
+        done = subprocess.run(box.command, timeout=60, capture_output=True, text=True)
+    finally:
+        box.close()
+    assert (done.returncode, done.stdout, done.stderr) == (3, "ran as-given\n", "")
+
+
 def test_a_report_file_planted_before_the_sandbox_exists_is_never_opened(tmp_path):
     """The file bubblewrap reports the sandbox's process into is made fresh, never opened if
     something is there already (a link planted to make the supervisor write elsewhere): the

@@ -38,7 +38,7 @@ covering() {
 	bare="--noconftest $lane"
 	sandbox="unprivileged or hang_a_crash or outlives or bubblewrap or seccomp or process_count or supervisor_ends"
 	sandbox="$sandbox or memory_outside or descriptor_of_the_graders or grader_died or grader_dies or cgroup or stale or scratch_folder or docs_security_states"
-	sandbox="$sandbox or fails_before_the_sandbox or cannot_join or 128_and_the_signal or just_ended or report_file_planted"
+	sandbox="$sandbox or fails_before_the_sandbox or cannot_join or 128_and_the_signal or just_ended or report_file_planted or unsandboxed_command"
 	# The scratch copy holds no .venv, which this test expects to find in the course directory.
 	course="--deselect tests/test_hidden_checks.py::test_students_code_cannot_read_the_course_the_checks_or_the_solutions"
 	case $1 in
