@@ -20,6 +20,7 @@ class DocumentedLimits:
     open_files: int
     kernel_open_files: int
     file_mb: int
+    reply_mb: int
 
 
 def _number(pattern: str, text: str) -> tuple[int, ...]:
@@ -39,7 +40,10 @@ def documented_limits() -> DocumentedLimits:
     (cpu,) = _number(r"per process: address space \(the sandbox's memory\), CPU time \((\d+) s\)", text)
     files, kernel_files = _number(r"open files \((\d+), and (\d+) for a kernel", text)
     (file_mb,) = _number(r"file size \((\d+) MiB\), and no core files", text)
-    return DocumentedLimits(kernel_gib * 1024, checks_gib * 1024, processes, scratch, cpu, files, kernel_files, file_mb)
+    (reply_mb,) = _number(r"process holds at most (\d+) MiB before its line ends", text)
+    return DocumentedLimits(
+        kernel_gib * 1024, checks_gib * 1024, processes, scratch, cpu, files, kernel_files, file_mb, reply_mb
+    )
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from gankit.judging.outcome import Outcome
 from gankit.judging.student_process import CheckLimits, StudentProcess
 from gankit.nbgrader_adapter.hidden_checks import HiddenChecks
 from gankit.sandbox import cgroups
+from gankit.sandbox.availability import SandboxUnavailable
 from gankit.sandbox.cgroups import CGROUP_ROOT
 from gankit.sandbox.command import SANDBOX_FAILED, UID_BASE, SandboxedCommand
 from gankit.sandbox.kernel import SandboxedKernelManager
@@ -297,6 +298,25 @@ def test_a_cell_that_raises_costs_only_what_it_defines():
         errors = dict(process.cell_errors)  # known once the first call has set the process up
     assert errors == {1: "ValueError", 2: "an exception of a class defined in your code"}
     assert answer.value == 2
+
+
+def test_a_checks_sandbox_that_cannot_start_is_a_refusal_with_bubblewraps_reason(monkeypatch):
+    """Bubblewrap refusing to build the hidden checks' sandbox (here: no namespaces allowed) ends
+    grading with the sandbox's refusal and bubblewrap's own reason, not as the student's crash."""
+
+    class Refused(SandboxedCommand):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.config["bwrap"] = [
+                "/bin/sh",
+                "-c",
+                "echo 'bwrap: No permissions to create a new namespace' >&2; exit 1",
+            ]
+
+    monkeypatch.setattr(student_process, "SandboxedCommand", Refused)
+    with pytest.raises(SandboxUnavailable, match="bwrap: No permissions to create a new namespace"):
+        with _process("def f():\n    return 1\n") as process:
+            process.call("f", [])
 
 
 def test_plotting_does_nothing_in_the_checks_process_and_hides_no_error():

@@ -22,6 +22,8 @@ import time
 import types
 from concurrent.futures import ThreadPoolExecutor
 
+from documented_limits import documented_limits
+
 from gankit.judging import student_process
 from gankit.judging.student_process import RUNNER_SOURCE, CheckLimits, StudentProcess
 from gankit.sandbox.command import SandboxedCommand
@@ -76,6 +78,11 @@ def _receive_once_all_has_arrived(size: int, max_reply_mb: int) -> dict | None:
     finally:
         sender.join()
         process._close_pipes()
+
+
+def test_the_reply_bound_is_the_one_docs_security_states():
+    """The bound on one reply, as the documentation promises it."""
+    assert CheckLimits().max_reply_mb == documented_limits().reply_mb
 
 
 def test_a_reply_of_exactly_the_bound_is_read_and_one_byte_more_is_unreadable():
