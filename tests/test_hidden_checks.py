@@ -284,6 +284,16 @@ def test_what_a_students_code_writes_to_its_descriptors_never_mixes_with_the_rep
     assert (first.value, second.value) == (42, 2)
 
 
+def test_a_students_code_reads_nothing_of_the_graders_requests_from_its_stdin():
+    """A notebook's standard input is empty: reading descriptor 0 (as ``input()`` or C code
+    would) gets nothing, never the grader's requests, and does not wait for them."""
+    reader = "import os, sys\nREAD = os.read(0, 4096)\ndef read():\n    return len(READ) + len(sys.stdin.read())\n"
+    with _process(reader, setup_seconds=5) as process:
+        answer = Outcome.from_reply(process.call("read", []))
+        assert process.cell_errors == {}
+    assert answer.value == 0
+
+
 def test_a_cell_that_raises_costs_only_what_it_defines():
     """A cell that raises is named by its exception's built-in type (nothing the code chose); the
     cells after it still run and their functions answer."""
