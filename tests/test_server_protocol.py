@@ -172,13 +172,36 @@ def test_the_scratch_listing_enters_folders_and_keeps_their_modes(tmp_path):
     assert listing == sorted(listing)
 
 
-OTHERS_GONE = """
-import json, os, signal, sys, time
-import types
+# The start of a script run in a real sandbox: the server's functions, a child that lives for a
+# while, and what the script found (printed as JSON after "FOUND ").
+IN_A_SANDBOX = """
+import json, os, signal, sys, time, types
 runner = sys.modules["runner_under_test"] = types.ModuleType("runner_under_test")
 exec(compile(sys.argv[1], "runner.py", "exec"), runner.__dict__)  # defines, does not serve
-others_gone = runner._others_gone
 found = {}
+
+def child(seconds):
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(seconds)
+        os._exit(0)
+    return pid
+"""
+
+
+def _found_in_a_sandbox(script: str) -> dict:
+    """What ``script`` (after ``IN_A_SANDBOX``) found, run as the command of a real sandbox."""
+    box = SandboxedCommand([sys.executable, "-I", "-c", IN_A_SANDBOX + script, RUNNER_SOURCE], Limits())
+    try:
+        done = subprocess.run(box.command, capture_output=True, text=True, timeout=30)
+    finally:
+        box.close()
+    assert "FOUND " in done.stdout, done.stdout + done.stderr
+    return json.loads(done.stdout.split("FOUND ", 1)[1])
+
+
+OTHERS_GONE = """
+others_gone = runner._others_gone
 
 zombie = os.fork()
 if zombie == 0:
@@ -187,18 +210,12 @@ while open(f"/proc/{zombie}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
     time.sleep(0.01)
 found["zombie"] = others_gone(wait=0.5)  # ended, only not yet reaped: it counts as gone
 
-late = os.fork()
-if late == 0:
-    time.sleep(0.8)
-    os._exit(0)
+late = child(0.8)
 start = time.monotonic()
 found["ends_within_the_wait"] = others_gone(wait=5.0)
 found["ends_within_the_wait_after"] = time.monotonic() - start
 
-stays = os.fork()
-if stays == 0:
-    time.sleep(60)
-    os._exit(0)
+stays = child(60)
 start = time.monotonic()
 found["stays"] = others_gone(wait=0.5)
 found["stays_after"] = time.monotonic() - start
@@ -211,31 +228,18 @@ def test_the_server_waits_for_every_other_process_to_be_gone_and_no_longer():
     """After a notebook the server waits, within its bound, until no process of the notebook is
     left in the sandbox's pid namespace: a zombie is gone already, a process that ends within the
     wait is waited for, and one that stays makes the sandbox not fresh once the wait is over."""
-    box = SandboxedCommand([sys.executable, "-I", "-c", OTHERS_GONE, RUNNER_SOURCE], Limits())
-    try:
-        done = subprocess.run(box.command, capture_output=True, text=True, timeout=30)
-    finally:
-        box.close()
-    assert "FOUND " in done.stdout, done.stdout + done.stderr
-    found = json.loads(done.stdout.split("FOUND ", 1)[1])
+    found = _found_in_a_sandbox(OTHERS_GONE)
     assert found["zombie"] is True
     assert found["ends_within_the_wait"] is True and 0.7 <= found["ends_within_the_wait_after"] < 4.0
     assert found["stays"] is False and 0.5 <= found["stays_after"] < 3.0
 
 
 FRESH_AGAIN = """
-import json, os, sys, time, types
-runner = sys.modules["runner_under_test"] = types.ModuleType("runner_under_test")
-exec(compile(sys.argv[1], "runner.py", "exec"), runner.__dict__)
-found = {}
 os.makedirs("/tmp/built/inner")
 built = runner._scratch("/tmp", os.stat("/tmp").st_dev)  # what the server saw when it started
 
 # Only the sandbox's command (this process, pid 2) ends every other process: any other refuses.
-sleeper = os.fork()
-if sleeper == 0:
-    time.sleep(60)
-    os._exit(0)
+sleeper = child(60)
 other = os.fork()
 if other == 0:
     os._exit(0 if runner._fresh_again(built) is False else 1)
@@ -273,13 +277,7 @@ def test_the_server_empties_scratch_back_to_how_it_was_built_or_says_it_cannot()
     but the sandbox's command (pid 2 in its pid namespace) may end every process it can signal:
     run anywhere else (outside a sandbox, it would be every process of the grader's account), it
     refuses."""
-    box = SandboxedCommand([sys.executable, "-I", "-c", FRESH_AGAIN, RUNNER_SOURCE], Limits())
-    try:
-        done = subprocess.run(box.command, capture_output=True, text=True, timeout=60)
-    finally:
-        box.close()
-    assert "FOUND " in done.stdout, done.stdout + done.stderr
-    found = json.loads(done.stdout.split("FOUND ", 1)[1])
+    found = _found_in_a_sandbox(FRESH_AGAIN)
     assert found == {
         "another_refuses": True,
         "sleeper_spared": True,
