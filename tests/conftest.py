@@ -102,7 +102,11 @@ def _turn(alone: bool):
     other worker's current test to end, and that worker waits for it. The turnstile keeps a waiting
     ``alone`` test from being starved by the other worker's stream of shared turns."""
     _TURN.mkdir(parents=True, exist_ok=True)
-    with open(_TURN / "turnstile", "a") as turnstile, open(_TURN / "room", "a") as room:
+    # Read-only descriptors (flock needs no more), files readable by all: an ordinary account's run
+    # can take turns in a clone whose lock files a root run made.
+    turnstile = os.open(_TURN / "turnstile", os.O_RDONLY | os.O_CREAT, 0o644)
+    room = os.open(_TURN / "room", os.O_RDONLY | os.O_CREAT, 0o644)
+    try:
         fcntl.flock(turnstile, fcntl.LOCK_EX)
         try:
             fcntl.flock(room, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
@@ -112,6 +116,9 @@ def _turn(alone: bool):
             yield
         finally:
             fcntl.flock(room, fcntl.LOCK_UN)
+    finally:
+        os.close(turnstile)
+        os.close(room)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -40,7 +40,7 @@ def documented_limits() -> DocumentedLimits:
     (cpu,) = _number(r"per process: address space \(the sandbox's memory\), CPU time \((\d+) s\)", text)
     files, kernel_files = _number(r"open files \((\d+), and (\d+) for a kernel", text)
     (file_mb,) = _number(r"file size \((\d+) MiB\), and no core files", text)
-    (reply_mb,) = _number(r"process holds at most (\d+) MiB before its line ends", text)
+    (reply_mb,) = _number(r"only while at most (\d+) MiB of it have arrived without its line's end", text)
     return DocumentedLimits(
         kernel_gib * 1024, checks_gib * 1024, processes, scratch, cpu, files, kernel_files, file_mb, reply_mb
     )

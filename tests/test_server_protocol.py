@@ -1,5 +1,5 @@
 """The hidden checks' server and the grader's side of its protocol, piece by piece: the reply bound
-to the byte, the wait for the server's word that its sandbox is fresh again, and the server's
+at its byte, the wait for the server's word that its sandbox is fresh again, and the server's
 clean-up between two notebooks (run in a real sandbox, whose pid namespace is the server's).
 
 The whole round trip, student code included, is tested in ``tests/test_hidden_checks.py``; these
@@ -8,6 +8,7 @@ tests reach the edges that a real student process cannot be made to hit on cue.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -64,9 +65,10 @@ def _receive_once_all_has_arrived(size: int, max_reply_mb: int) -> dict | None:
     process._replies = replies
 
     def send() -> None:
-        with open(theirs, "wb", buffering=0) as pipe:
-            pipe.write(_reply_line(size))
-            while _unread(replies):  # the grader has taken every byte out of the pipe
+        ends = time.monotonic() + 30
+        with contextlib.suppress(OSError), open(theirs, "wb", buffering=0) as pipe:
+            pipe.write(_reply_line(size))  # blocks until the grader reads; EPIPE once it gave up
+            while _unread(replies) and time.monotonic() < ends:  # the grader has taken every byte
                 time.sleep(0.01)
             time.sleep(0.05)
             pipe.write(b"\n")
@@ -74,10 +76,11 @@ def _receive_once_all_has_arrived(size: int, max_reply_mb: int) -> dict | None:
     sender = threading.Thread(target=send)
     sender.start()
     try:
-        return process._receive(time.monotonic() + 60)
+        return process._receive(time.monotonic() + 30)
     finally:
-        sender.join()
-        process._close_pipes()
+        process._close_pipes()  # a grader that gave up early leaves the sender an EPIPE, not a hang
+        sender.join(timeout=35)
+        assert not sender.is_alive()
 
 
 def test_the_reply_bound_is_the_one_docs_security_states():
@@ -86,8 +89,9 @@ def test_the_reply_bound_is_the_one_docs_security_states():
 
 
 def test_a_reply_of_exactly_the_bound_is_read_and_one_byte_more_is_unreadable():
-    """``max_reply_mb`` is the most a reply may hold before its line ends: exactly that is read, one
-    byte more is the student's unreadable reply."""
+    """``max_reply_mb`` is the most of a reply that may have arrived, its line's end not among it,
+    for the grader to read on: with exactly that held it reads on, with one byte more it stops and
+    the reply is the student's unreadable one (the bound is looked at before each read)."""
     whole = _receive_once_all_has_arrived(MIB, max_reply_mb=1)
     assert whole == json.loads(_reply_line(MIB))
     assert _receive_once_all_has_arrived(MIB + 1, max_reply_mb=1) is None
@@ -131,12 +135,12 @@ def test_a_server_is_kept_only_when_it_says_idle_within_the_wait():
     in one piece or several; silence past the wait, other words or a closed socket end it (without
     waiting longer than asked)."""
     cases = {
-        "late but in time": ([(0.5, b"idle\n")], 1.0),
-        "in pieces": ([(0.1, b"id"), (0.3, b"le\n")], 1.0),
+        "late but in time": ([(0.5, b"idle\n")], 3.0),
+        "in pieces": ([(0.1, b"id"), (0.3, b"le\n")], 3.0),
         "silent": ([(10.0, None)], 1.0),  # closes only long after the wait: had the grader waited on
-        "other words": ([(0.1, b"busy\n")], 1.0),
-        "more than idle": ([(0.1, b"idle and more\n")], 1.0),
-        "closed": ([(0.2, None)], 1.0),
+        "other words": ([(0.1, b"busy\n")], 3.0),
+        "more than idle": ([(0.1, b"idle and more\n")], 3.0),
+        "closed": ([(0.2, None)], 3.0),
     }
     with ThreadPoolExecutor(len(cases)) as pool:
         decided = dict(zip(cases, pool.map(lambda case: _idle_after(*case), cases.values()), strict=True))
@@ -149,9 +153,9 @@ def test_a_server_is_kept_only_when_it_says_idle_within_the_wait():
         "more than idle": False,
         "closed": False,
     }
-    assert 0.4 <= decided["late but in time"][1] < 1.0  # its word came 0.5 s after the speaker started
+    assert 0.4 <= decided["late but in time"][1] < 3.0  # its word came 0.5 s after the speaker started
     assert 1.0 <= decided["silent"][1] < 2.5  # the wait is bounded: a server that never answers is ended
-    assert decided["closed"][1] < 0.9  # a closed socket is an answer: no need to wait for the rest
+    assert decided["closed"][1] < 2.5  # a closed socket is an answer: no need to wait for the rest
 
 
 # -- the server's clean-up between notebooks -------------------------------------------------------
