@@ -45,9 +45,8 @@ venv: $(STAMP)
 # tests/conftest.py groups onto one worker the tests that share accounts, system folders or the
 # course cycle, and orders the groups (hence --no-loadscope-reorder); a test marked alone (the
 # hostile class, JupyterLab as a student) runs while the other worker waits: the only tests that two
-# workers had disturbed (see README). Default one at a time again: the last two-worker CI run had a
-# similarity-report test fail, not yet explained (see README).
-TEST_WORKERS ?= 0
+# workers had disturbed (see README). TEST_WORKERS=0 runs one test at a time (about 45 minutes).
+TEST_WORKERS ?= 2
 FAST_WORKERS ?= 2
 xdist = -n $(1) $(if $(filter-out 0,$(1)),--dist loadgroup --no-loadscope-reorder)
 

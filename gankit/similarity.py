@@ -20,16 +20,15 @@ pair's score is the sum of the weights of the features both have.
 
 from __future__ import annotations
 
-import io
 import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from hashlib import blake2b
 from pathlib import Path
 
 import numpy as np
-from copydetect import CodeFingerprint
-from copydetect.utils import get_copied_slices
+from copydetect.utils import filter_code, get_copied_slices, winnow
 from scipy import sparse
 
 from gankit import ASSIGNMENT, NOTEBOOKS, notebooks
@@ -73,7 +72,7 @@ class Ranking:
 
     students: int
     pairs: list[Pair]
-    fingerprints: dict[str, dict[tuple[str, str], CodeFingerprint]]  # student -> (channel, cell) -> prints
+    fingerprints: dict[str, dict[tuple[str, str], Fingerprint]]  # student -> (channel, cell) -> prints
     weights: dict[tuple, float]  # feature -> weight, for features held by two or more students
     codes: dict[str, Mapping[str, str]]
     release: Mapping[str, str] = field(default_factory=dict)
@@ -101,17 +100,44 @@ def own_code(code: str, release: str) -> str:
     )
 
 
-def _fingerprint(code: str, channel: str, boilerplate: Sequence[int] = ()) -> CodeFingerprint:
-    k, window = (STRUCTURE_K, STRUCTURE_WINDOW) if channel == "structure" else (TEXT_K, TEXT_WINDOW)
-    return CodeFingerprint(
-        "answer.py",
-        k,
-        window,
-        boilerplate=list(boilerplate),
-        filter=channel == "structure",
-        language="python",
-        fp=io.StringIO(code),
+@dataclass(frozen=True)
+class Fingerprint:
+    """One answer cell's winnowed fingerprints, with the attributes of copydetect's
+    ``CodeFingerprint`` that the ranking and the pair pages read."""
+
+    raw_code: str
+    filtered_code: str
+    offsets: np.ndarray  # copydetect's: characters filtering removed, to map positions back
+    hashes: frozenset[int]
+    hash_idx: dict[int, list[int]]  # fingerprint -> where it starts in the filtered code
+    k: int
+
+
+def kgram_hashes(text: str, k: int) -> np.ndarray:
+    """A fixed 64-bit hash of every ``k``-character substring of ``text``. copydetect uses Python's
+    ``hash()``, which each process seeds afresh: winnowing keeps each window's smallest hash, so the
+    fingerprints kept, and every score, changed from run to run (a report that could not be
+    reproduced, and a flaky test)."""
+    return np.array(
+        [
+            int.from_bytes(blake2b(text[i : i + k].encode(), digest_size=8).digest(), "big", signed=True)
+            for i in range(len(text) - k + 1)
+        ],
+        dtype=np.int64,
     )
+
+
+def _fingerprint(code: str, channel: str, boilerplate: Sequence[int] = ()) -> Fingerprint:
+    """copydetect's fingerprinting (its filter and winnowing), with ``kgram_hashes``; fingerprints
+    in ``boilerplate`` are dropped wherever they occur."""
+    k, window = (STRUCTURE_K, STRUCTURE_WINDOW) if channel == "structure" else (TEXT_K, TEXT_WINDOW)
+    filtered, offsets = filter_code(code, "answer.py", "python") if channel == "structure" else (code, np.array([]))
+    hashes, idx = winnow(kgram_hashes(filtered, k), window, remove_duplicates=False)
+    keep = ~np.isin(hashes, np.asarray(boilerplate, dtype=np.int64))
+    hash_idx: dict[int, list[int]] = {}
+    for value, start in zip(hashes[keep].tolist(), idx[keep].tolist(), strict=True):
+        hash_idx.setdefault(value, []).append(start)
+    return Fingerprint(code, filtered, offsets, frozenset(hash_idx), hash_idx, k)
 
 
 class Fingerprints:
@@ -121,14 +147,14 @@ class Fingerprints:
 
     def __init__(self, release: Mapping[str, str]):
         self.release = dict(release)
-        self._seen: dict[tuple[str, str, str], CodeFingerprint] = {}  # many students write the same cell
+        self._seen: dict[tuple[str, str, str], Fingerprint] = {}  # many students write the same cell
         self._boilerplate = {
             (channel, grade_id): sorted(_fingerprint(code, channel).hashes)
             for grade_id, code in release.items()
             for channel in self.CHANNELS
         }
 
-    def of(self, work: Work) -> dict[tuple[str, str], CodeFingerprint]:
+    def of(self, work: Work) -> dict[tuple[str, str], Fingerprint]:
         """(channel, grade id) -> fingerprint, for each cell the student changed from the release."""
         found = {}
         for grade_id, code in work.cells.items():

@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -319,18 +320,35 @@ def test_a_kernel_that_answers_after_a_second_is_waited_for(tmp_path, monkeypatc
     assert _text(graded.cells[0]) == "ran\n" and FAULTS_KEY not in graded.metadata
 
 
-@pytest.mark.slow  # 5 s of waiting: the replay must come after a time the first run came before
+class _FlagBeforeReplay(SandboxedExecute):
+    """Autograde's executor, which writes "again" into the notebook folder's ``replaying`` file
+    (bound into the sandbox read-only, so the kernel sees the change) just before a replay: a
+    cell can behave differently the second time without racing a clock."""
+
+    def _replay(self, upto: int) -> bool:
+        (Path(self.resources["metadata"]["path"]) / "replaying").write_text("again")
+        return super()._replay(upto)
+
+
+AGAIN = "import os, time\nif open('replaying').read() == 'again':\n"
+
+
+def _execute_twice(folder, sources: list[str], config: Config | None = None):
+    """Run ``sources`` as autograde would, a cell seeing ``replaying`` say "again" once replayed."""
+    (folder / "replaying").write_text("first")
+    nb = new_notebook(cells=[new_code_cell(s) for s in sources])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    graded, _ = _FlagBeforeReplay(config=config or Config()).preprocess(nb, {"metadata": {"path": str(folder)}})
+    return graded
+
+
+@pytest.mark.slow  # 3 s: two kernels and a replay
 def test_a_replay_that_fails_leaves_the_rest_of_the_notebook_unrun(tmp_path):
     """After a kernel dies, the cells before it are run again in the new kernel; if one of them
     fails there (here: it behaves differently the second time), the rest is not run, and the
     fault says so, rather than running cells in a kernel without their state."""
-    later = time.time() + 3
-    nb = _run(
-        tmp_path,
-        f"import os, time\nif time.time() > {later!r}:\n    os._exit(1)\nx = 1",
-        "time.sleep(3.5)\nos._exit(2)",
-        "print(x)",
-    )
+    nb = _execute_twice(tmp_path, [AGAIN + "    os._exit(1)\nx = 1", "import os\nos._exit(2)", "print(x)"])
+    assert _text(nb.cells[0]) == "" and _errors(nb.cells[0]) == []  # the first run's outputs are kept
     assert _text(nb.cells[2]) == "" and _errors(nb.cells[2]) == []
     assert [(f["where"], f["kind"]) for f in nb.metadata[FAULTS_KEY]] == [
         ("cell 2", "kernel died"),
@@ -338,17 +356,12 @@ def test_a_replay_that_fails_leaves_the_rest_of_the_notebook_unrun(tmp_path):
     ]
 
 
-@pytest.mark.slow  # 12 s of waiting: a replayed cell that runs into its timeout
+@pytest.mark.slow  # 4 s: two kernels and a replayed cell's 2 s timeout
 def test_a_replay_whose_cell_times_out_leaves_the_rest_of_the_notebook_unrun(tmp_path):
     """A cell that times out when replayed leaves the kernel without its state (interrupted
     part-way): the rest is not run, as after any failed replay."""
-    later = time.time() + 6  # the first run's start, however slow, comes before; the replay after
-    cells = [
-        new_code_cell(f"import os, time\nif time.time() > {later!r}:\n    time.sleep(60)\nx = 1"),
-        new_code_cell(f"time.sleep(max(0, {later!r} - time.time()) + 0.5)\nos._exit(2)"),
-        new_code_cell("print(x)"),
-    ]
-    graded, _ = _execute(tmp_path, cells, Config({"SandboxedExecute": {"timeout": 5}}))
+    sources = [AGAIN + "    time.sleep(60)\nx = 1", "import os\nos._exit(2)", "print(x)"]
+    graded = _execute_twice(tmp_path, sources, Config({"SandboxedExecute": {"timeout": 2}}))
     assert _text(graded.cells[2]) == "" and _errors(graded.cells[2]) == []
     assert [(f["where"], f["kind"]) for f in graded.metadata[FAULTS_KEY]] == [
         ("cell 2", "kernel died"),

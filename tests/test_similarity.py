@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
+import os
 import shutil
+import subprocess
+import sys
 from collections import Counter
 
 import pytest
@@ -41,6 +45,40 @@ def test_the_planted_copies_rank_above_every_honest_pair(seed):
     assert set(by_pair[frozenset(("verbatim_author", "verbatim_copier"))].cells[:3]) == set(OWN_STYLE)
     assert set(by_pair[frozenset(("disguised_author", "disguised_copier"))].cells[:3]) == set(DISGUISED)
     assert by_pair[frozenset(("wrong_answer_author", "wrong_answer_copier"))].cells[0] == next(iter(UNUSUAL_WRONG))
+
+
+_RANK_IN_A_PROCESS = """
+import json
+from gankit import ASSIGNMENT, NOTEBOOKS, ROOT, notebooks, similarity
+from gankit.simulated_class import model_answers
+from gankit.simulated_copies import class_with_copies
+release = {}
+for name in NOTEBOOKS:
+    release.update(similarity.answer_cells(notebooks.read(ROOT / "release" / ASSIGNMENT / f"{name}.ipynb")))
+works, _ = class_with_copies(model_answers(ROOT / "source" / ASSIGNMENT), honest=12, seed=0)
+print(json.dumps([(p.a, p.b, p.score, p.cells) for p in similarity.rank(release, works, top=20).pairs]))
+"""
+
+
+@pytest.mark.slow  # 3 s: a second Python process, with its own string-hash seed
+def test_the_ranking_is_the_same_in_every_process():
+    """The same class ranks the same, scores to the last digit, whatever the process's string-hash
+    seed (copydetect's own k-gram hashes change with it, and so did every score)."""
+    mine = os.environ.get("PYTHONHASHSEED", "")
+    other_seed = str(int(mine) + 1) if mine.isdigit() else "1"  # unset or "random": this one's is random
+    run = subprocess.run(
+        [sys.executable, "-c", _RANK_IN_A_PROCESS],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONHASHSEED": other_seed},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    elsewhere = json.loads(run.stdout)
+    works, _ = class_with_copies(MODEL, honest=12, seed=0)
+    here = [[p.a, p.b, p.score, p.cells] for p in similarity.rank(RELEASE, works, top=20).pairs]
+    assert here == elsewhere and len(here) == 20 and here[0][2] > 0
 
 
 def _plain_copydetect(code_a: str, code_b: str) -> float:
@@ -185,8 +223,9 @@ def test_the_class_report_ranks_a_copied_graded_submission_first(cycle, tmp_path
     course = shutil.copytree(cycle.course, tmp_path / "course", symlinks=True)
     shutil.copytree(course / "autograded" / "eli", course / "autograded" / "eli_twin")
     ranking = similarity.rank_class(course, ASSIGNMENT)
-    assert {ranking.pairs[0].a, ranking.pairs[0].b} == {"eli", "eli_twin"}
-    assert ranking.pairs[0].same_failures and ranking.pairs[0].score > 2 * ranking.pairs[1].score
+    top = [(p.a, p.b, round(p.score, 2), p.same_failures) for p in ranking.pairs[:3]]
+    assert {ranking.pairs[0].a, ranking.pairs[0].b} == {"eli", "eli_twin"}, top
+    assert ranking.pairs[0].same_failures and ranking.pairs[0].score > 2 * ranking.pairs[1].score, top
     assert all({"ada", "cleo"} != {p.a, p.b} for p in ranking.pairs if p.score > 0)
     page = cycle.report.read_text(encoding="utf-8")
     assert "<h2>Similar work</h2>" in page and (cycle.report.parent / "similarity.csv").is_file()
