@@ -58,7 +58,7 @@ test: $(STAMP)
 		chromium="$$(tools/chromium.sh)" && \
 		GANKIT_TEST_POSTGRES="$$postgres" GANKIT_CHROMIUM="$$chromium" $(RUN) $(BIN)/python -m pytest $(call xdist,$(TEST_WORKERS)) $(PYTEST_ARGS)
 
-# The fast lane: no root, no services, no browser, no course cycle (see tests/conftest.py).
+# The fast lane: no root, no services, no browser, no course cycle, no test of seconds (see tests/conftest.py).
 test-fast: $(STAMP)
 	$(RUN) $(BIN)/python -m pytest $(call xdist,$(FAST_WORKERS)) -m "not slow and not root and not browser and not postgres" $(PYTEST_ARGS)
 

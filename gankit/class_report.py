@@ -30,20 +30,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from nbformat import NotebookNode
+from traitlets import Float, List
+from traitlets.config import Config, Configurable, PyFileConfigLoader
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from nbformat import NotebookNode  # noqa: E402
-from traitlets import Float, List  # noqa: E402
-from traitlets.config import Config, Configurable, PyFileConfigLoader  # noqa: E402
-
-from gankit import ASSIGNMENT, NOTEBOOKS, inputs, notebooks, points, scores, similarity, similarity_pages  # noqa: E402
-from gankit.nbgrader_adapter.faults import FAULTS_KEY, describe  # noqa: E402
-from gankit.nbgrader_adapter.hidden_checks import VERDICTS_KEY  # noqa: E402
-from gankit.nbgrader_adapter.intake import read_record  # noqa: E402
-from gankit.nbgrader_adapter.untrusted_html import POLICY_META, shown_markdown  # noqa: E402
+from gankit import ASSIGNMENT, NOTEBOOKS, inputs, notebooks, points, scores, similarity, similarity_pages
+from gankit.nbgrader_adapter.faults import FAULTS_KEY, describe
+from gankit.nbgrader_adapter.hidden_checks import VERDICTS_KEY
+from gankit.nbgrader_adapter.intake import read_record
+from gankit.nbgrader_adapter.untrusted_html import POLICY_META, shown_markdown
 
 TITLE = "GAN exercises"
 
@@ -264,8 +260,17 @@ def collect(
 # -- figures --------------------------------------------------------------------------------------
 
 
+def _figure(width: float, height: float):
+    """A Matplotlib figure drawn without pyplot (no backend, no global state), imported only here:
+    Matplotlib costs a command that refuses its input a second or more of imports."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height))
+
+
 def _figure_scores(data: ClassData, path: Path) -> None:
-    fig, axes = plt.subplots(1, len(NOTEBOOKS) + 1, figsize=(13, 3.2))
+    fig = _figure(13, 3.2)
+    axes = fig.subplots(1, len(NOTEBOOKS) + 1)
     panels = [("total", [r.total for r in data.students], max((r.maximum for r in data.students), default=1))]
     for name in NOTEBOOKS:
         maximum = max((r.notebooks[name][1] for r in data.students), default=1)
@@ -282,13 +287,13 @@ def _figure_scores(data: ClassData, path: Path) -> None:
     axes[0].set_ylabel("students")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 def _figure_checks(data: ClassData, path: Path) -> None:
     names = list(data.check_results)
     rates = [_pass_rate(data.check_results[key]) for key in names]
-    fig, ax = plt.subplots(figsize=(11, 0.28 * len(names) + 1))
+    fig = _figure(11, 0.28 * len(names) + 1)
+    ax = fig.subplots()
     ax.barh(range(len(names)), rates, color=["C2" if r >= 0.8 else "C1" if r >= 0.5 else "C3" for r in rates])
     ax.set_yticks(range(len(names)), [f"{nb.split('_')[0]}: {check}" for nb, check in names], fontsize=7)
     ax.invert_yaxis()
@@ -296,7 +301,6 @@ def _figure_checks(data: ClassData, path: Path) -> None:
     ax.set_xlabel("share of attempted notebooks passing the check")
     fig.subplots_adjust(left=0.42, right=0.98, top=0.98, bottom=0.5 / (0.28 * len(names) + 1))
     fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 def _pass_rate(counts: Counter) -> float:

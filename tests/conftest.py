@@ -5,8 +5,10 @@ Lanes, as pytest markers (``pytest -m "not slow"``; ``make test-fast`` runs the 
 no root, no services and no browser): a test that uses the course cycle or runs for more than a
 few seconds is ``slow``; one that drives Chromium is ``browser`` (given by the ``browser`` fixture);
 one that creates Unix accounts or installs system-wide is ``root``; one that needs the PostgreSQL
-server ``make test`` starts is ``postgres``. Modules declare ``root``, ``postgres`` and ``slow``;
-the fixtures ``cycle``, ``cycle_and_root`` and ``browser`` add theirs here, so no test can forget.
+server ``make test`` starts is ``postgres``. A test that needs none of these but takes seconds (a
+timeout waited for, a huge input, nbgrader commands) is ``seconds``, which makes it ``slow`` too:
+``make mutation`` keeps it with the fast tests of its module. Modules declare ``root``, ``postgres``
+and ``slow``; the fixtures ``cycle``, ``cycle_and_root`` and ``browser`` add theirs here, so no test can forget.
 
 ``make test`` and ``make test-fast`` run the tests on pytest-xdist workers (``--dist loadgroup``):
 ``_worker_group`` says which tests one worker must run, one after another, and a test marked
@@ -21,8 +23,11 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import uuid
+from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from _pytest.nodeid import coerce_node_id
@@ -30,9 +35,20 @@ from browsing import ARTIFACTS, CHROMIUM_ARGS, chromium
 from paths import SOURCE
 
 from gankit import NOTEBOOKS, ROOT, notebooks
-from gankit.course_cycle import CycleResult, run_cycle
 from gankit.judging.grader import checks_for
 from gankit.judging.student_process import discard_prestarted
+
+if TYPE_CHECKING:  # the course cycle's imports (nbgrader, matplotlib, Dask) cost every worker seconds
+    from gankit.course_cycle import CycleResult
+
+# The environment here sets PYTHONDONTWRITEBYTECODE; in this process (not in the kernels and commands
+# it starts) the test modules as pytest rewrites them, and the kit's modules, are kept in
+# __pycache__ (which git ignores): collecting the fast lane took 13.6 s a worker without, 8.3 s with.
+sys.dont_write_bytecode = False
+
+# Modules run in two groups (see pytest_collection_modifyitems): test_hidden_checks' only module-scoped
+# fixture is a Grader, which reads the solutions.
+_HALVED = {"tests/test_hidden_checks.py"}
 
 # Fixtures that put a test in a lane whatever its module says.
 _LANES = {"cycle": ("slow",), "cycle_and_root": ("slow",), "browser": ("slow", "browser")}
@@ -73,9 +89,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for fixture in getattr(item, "fixturenames", ()):
             for lane in _LANES.get(fixture, ()):
                 item.add_marker(lane)
+        # Seconds each: out of make test-fast (under a minute), in make test and make mutation.
+        if item.get_closest_marker("seconds"):
+            item.add_marker("slow")
     if not _xdist_loadgroup(config):
         return
     groups = {item: _worker_group(item) for item in items}
+    # A module that is a third of the fast lane and shares only cheap fixtures goes to the workers
+    # as two halves, its tests dealt alternately (one worker would otherwise end long after the other).
+    dealt: Counter[str] = Counter()
+    for item in items:
+        group = groups[item]
+        if group in _HALVED:
+            groups[item] = f"{group}#{dealt[group] % 2}"
+            dealt[group] += 1
     # pytest-xdist 3.8 puts a test in its group by appending "@group" to item._nodeid, which pytest 9
     # no longer reads (it keeps the id in item._id): so the id is given its group here, and checked.
     for item, group in groups.items():
@@ -187,6 +214,8 @@ def snapshot(root: Path = ROOT) -> dict[str, str]:
 def cycle_and_root(tmp_path_factory: pytest.TempPathFactory) -> tuple[CycleResult, dict, dict]:
     """The whole course cycle on the simulated class, run once in a scratch folder, with
     snapshots of the repository taken before and after it."""
+    from gankit.course_cycle import run_cycle
+
     before = snapshot()
     result = run_cycle(tmp_path_factory.mktemp("cycle") / "work", say=lambda _: None)
     return result, before, snapshot()

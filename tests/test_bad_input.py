@@ -131,6 +131,7 @@ def _class_report(*args: str) -> list[str]:
     return [PYTHON, "-m", "gankit.class_report", *args]
 
 
+@pytest.mark.seconds  # a python -m start: 4 s
 def test_grade_class_refuses_a_mistyped_assignment_and_lists_the_known_ones(tmp_path, made_gradebook):
     course = _course(tmp_path / "course", made_gradebook)
     _refused(
@@ -224,6 +225,7 @@ def test_grade_class_refuses_a_preview_page_without_a_preview_a_folder_for_it_an
     _refused(_grade_class("--preview"), bare, tmp_path, f"no gradebook in {bare}", run=in_process)
 
 
+@pytest.mark.seconds  # a python -m start: 4 s
 def test_class_report_refuses_a_course_with_no_gradebook(tmp_path):
     course = _course(tmp_path / "course", None)
     _refused(_class_report(), course, tmp_path, f"no gradebook in {course}", "grade first")
@@ -279,6 +281,7 @@ def test_class_report_refuses_an_unreadable_roster(tmp_path, made_gradebook, con
     )
 
 
+@pytest.mark.seconds  # a python -m start: 4 s
 def test_course_cycle_never_wipes_a_folder_it_did_not_make(tmp_path, in_process):
     work = tmp_path / "mine"
     work.mkdir()
@@ -289,6 +292,7 @@ def test_course_cycle_never_wipes_a_folder_it_did_not_make(tmp_path, in_process)
     _refused([*command[:-1], str(ROOT)], tmp_path, tmp_path, "holds the kit itself", run=in_process)
 
 
+@pytest.mark.seconds  # a python -m start: 4 s
 def test_benchmark_refuses_an_empty_class_and_a_database_it_cannot_use(tmp_path, in_process):
     command = [PYTHON, "-m", "gankit.benchmark"]
     _refused([*command, "--students", "0"], tmp_path, tmp_path, "--students 0: it must be at least 1")

@@ -26,6 +26,7 @@ def _submit(folder: Path, release: Path, when: str) -> None:
     (folder / "timestamp.txt").write_text(when, encoding="utf-8")
 
 
+@pytest.mark.seconds  # nbgrader collect and its gradebook: 6 s
 def test_collect_leaves_no_folder_for_a_submission_made_by_another_account(tmp_path):
     course = copy_course(tmp_path / "course")
     inbound = tmp_path / "exchange" / COURSE_ID / "inbound"

@@ -54,6 +54,7 @@ def _errors(cell) -> list[tuple[str, str]]:
 AFTER = "The cells after it ran in a fresh kernel."
 
 
+@pytest.mark.seconds  # three kernels: 4 to 5 s
 def test_a_kernel_that_dies_costs_only_its_cell(tmp_path):
     """A kernel that exits or is killed marks that cell with why; the cells after it run in a
     fresh kernel that the cells before it brought back to their state (silently)."""
@@ -281,6 +282,7 @@ def _in_a_fresh_loop(coroutine):
         return pool.submit(asyncio.run, coroutine).result()
 
 
+@pytest.mark.seconds  # the start-up timeout waited for: 5 s
 def test_a_kernel_that_never_answers_is_given_up_at_the_start_up_timeout(tmp_path, monkeypatch):
     """A kernel that starts but never answers is given up once the start-up timeout has passed,
     not before and not much after; one that exits at once is named dead without waiting."""
@@ -306,6 +308,7 @@ def test_a_sandbox_that_never_reports_its_process_is_named_after_the_wait(tmp_pa
     assert 0.5 <= time.monotonic() - start < 3
 
 
+@pytest.mark.seconds  # a kernel 1.5 s late waited for
 def test_a_kernel_that_answers_after_a_second_is_waited_for(tmp_path, monkeypatch):
     """The grader asks a starting kernel again each second until the start-up timeout: a kernel
     slower than one try (here a kernelspec that sleeps before it starts) still runs the notebook."""

@@ -24,6 +24,7 @@ def _files(folder):
     }
 
 
+@pytest.mark.seconds  # two nbgrader commands: 10 s
 def test_committed_release_and_solutions_match_a_fresh_generation(tmp_path):
     regenerate(tmp_path)
     for folder in GENERATED:

@@ -241,6 +241,7 @@ def test_the_scratch_folder_holds_its_size_in_mib_and_no_more():
         assert Outcome.from_reply(process.call("few", [20])).value == "kept"
 
 
+@pytest.mark.seconds  # a hang waited for, a memory bomb: 7 s
 def test_a_hang_a_crash_and_a_memory_bomb_cost_only_their_own_calls():
     cells = [
         "import os\nimport numpy as np\n",
@@ -362,6 +363,7 @@ def test_a_call_within_a_time_limit_shorter_than_a_second_is_answered():
         assert Outcome.from_reply(process.call("f", [])).value == 7
 
 
+@pytest.mark.seconds  # the setup's 2 s timeout waited for
 def test_a_first_cell_that_never_finishes_is_skipped_like_any_other():
     """Even the notebook's first cell, when it runs past the setup's time, is skipped and named;
     the cells after it define what they define."""
@@ -442,6 +444,7 @@ def _mentioning(mark: str) -> list[str]:
     return [p.cmdline[:160] for p in running().values() if any(m in p.cmdline for m in marks)]
 
 
+@pytest.mark.seconds  # a grader started, killed and waited for: 3 s
 def test_a_sandbox_whose_grader_died_while_it_was_starting_is_never_built(tmp_path):
     """A grader killed a moment after starting a sandbox (a Dask worker killed mid-notebook) leaves
     no sandbox behind: its supervisor sees that its parent is gone and builds nothing."""

@@ -138,6 +138,7 @@ def test_a_device_node_is_never_opened(tmp_path):
     assert _skipped(copy_submission(src, tmp_path / "copy")) == {"zero.ipynb": "a device, not a file"}
 
 
+@pytest.mark.seconds  # a folder chain 1500 deep: 4 to 5 s
 def test_a_folder_chain_1500_deep_is_cut_without_recursion(tmp_path):
     src = _submission(tmp_path)
     top = os.open(src, os.O_RDONLY)
@@ -608,6 +609,7 @@ def shared_tmp():
 
 
 @pytest.mark.accounts  # opens the folders above the kit to uid 65534 meanwhile
+@pytest.mark.seconds  # another account copying: 3 s
 def test_a_folder_collect_cannot_read_makes_the_time_collect_time(shared_tmp):
     """The copy stops short of a folder its owner made unreadable (mode 000), collected by an
     ordinary account (this one, or uid 65534 when the tests run as root): the student keeps what
@@ -724,6 +726,7 @@ def _measure(folder: Path, copy: Path, parse: bool = False) -> dict:
     return json.loads(done.stdout)
 
 
+@pytest.mark.seconds  # a 2-million-object notebook: 6 s
 def test_a_notebook_of_two_million_empty_objects_is_left_out_and_costs_the_grader_little(tmp_path):
     """The issue's notebook (5.7 MiB of text, two million empty objects in its metadata; nbgrader's
     parse took 4.3 GiB) is left out at intake, for its structure, read from the text alone; the

@@ -4,7 +4,7 @@ Dask's scheduler and workers start an HTTP server even with ``dashboard_address=
 ``/metrics``, ``/json/identity.json`` with the workers' addresses); on a shared machine every user
 reaches loopback. Every TCP port the run's processes listen on is tried, in plain HTTP and in TLS
 without the run's certificate: none may answer. The dashboard, when asked for, is a Unix socket
-only the grader's account may open. The local cluster starts in about 3 s: the fast lane holds it.
+only the grader's account may open. A local cluster starts in about 3 s: ``seconds``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import pytest
 from processes import running
 
 from gankit.grade_class import _connect
+
+pytestmark = pytest.mark.seconds
 
 REQUEST = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
 

@@ -30,7 +30,8 @@ bin=$1 mutate=$2 fast=$3 slow=$4
 here=$(cd "$(dirname "$0")/.." && pwd)
 scratch=${MUTATION_DIR:-/tmp/gankit-mutation-$(id -u)}
 commit=$(git rev-parse --short HEAD)
-lane='-m "not slow and not root and not browser and not postgres"'
+# The fast lane and the tests marked `seconds` (the fast lane's kind, out of make test-fast for their time).
+lane='-m "(not slow or seconds) and not root and not browser and not postgres"'
 
 # The fast tests that cover each module: those that import it or run what it builds. Those that use
 # none of conftest.py's fixtures run without it (--noconftest: its imports cost seconds a mutant).
