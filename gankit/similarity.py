@@ -28,7 +28,6 @@ from hashlib import blake2b
 from pathlib import Path
 
 import numpy as np
-from copydetect.utils import filter_code, get_copied_slices, winnow
 from scipy import sparse
 
 from gankit import ASSIGNMENT, NOTEBOOKS, notebooks
@@ -130,6 +129,8 @@ def kgram_hashes(text: str, k: int) -> np.ndarray:
 def _fingerprint(code: str, channel: str, boilerplate: Sequence[int] = ()) -> Fingerprint:
     """copydetect's fingerprinting (its filter and winnowing), with ``kgram_hashes``; fingerprints
     in ``boilerplate`` are dropped wherever they occur."""
+    from copydetect.utils import filter_code, winnow  # copydetect imports pyplot: only when fingerprinting
+
     k, window = (STRUCTURE_K, STRUCTURE_WINDOW) if channel == "structure" else (TEXT_K, TEXT_WINDOW)
     filtered, offsets = filter_code(code, "answer.py", "python") if channel == "structure" else (code, np.array([]))
     hashes, idx = winnow(kgram_hashes(filtered, k), window, remove_duplicates=False)
@@ -239,6 +240,8 @@ def matched_slices(ranking: Ranking, pair: Pair, grade_id: str, rare: bool) -> t
     """Where, in each student's code of ``grade_id``, the features the pair shares lie: (starts,
     ends) arrays in characters of the code as typed; ``rare`` chooses the features that weigh
     anything, else the common ones, which weigh nothing."""
+    from copydetect.utils import get_copied_slices
+
     found = []
     for student in (pair.a, pair.b):
         starts, ends = [], []

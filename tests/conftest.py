@@ -178,6 +178,27 @@ def hidden_checks() -> dict[str, dict[str, tuple[str, float]]]:
 
 
 @pytest.fixture(scope="session")
+def blank_gradebook(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty SQLite gradebook made by nbgrader's own API, once for the whole run: a test copies it
+    and fills it (a new gradebook starts ``alembic heads``, a Python process of 2 to 3 s; opening one
+    does not). Shared by the workers in their run's folder, the first to take the lock making it."""
+    from nbgrader.api import Gradebook
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # pytest-N, this run's alone
+    path = shared / "blank-gradebook.db"
+    with open(shared / "blank-gradebook.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.exists():
+            made = path.with_suffix(".part")
+            with pytest.MonkeyPatch.context() as patch:  # nbgrader runs `alembic` from PATH
+                patch.setenv("PATH", str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+                Gradebook(f"sqlite:///{made}").close()
+            made.rename(path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def test_points() -> dict[str, dict[str, float]]:
     """Points of every autograded test cell, per notebook, read from the instructor's source."""
     return {name: notebooks.graded_test_points(notebooks.read(SOURCE / f"{name}.ipynb")) for name in NOTEBOOKS}

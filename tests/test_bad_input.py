@@ -28,11 +28,11 @@ STUDENTS = ("alice", "bob")
 
 
 @pytest.fixture(scope="module")
-def made_gradebook(tmp_path_factory) -> Path:
+def made_gradebook(tmp_path_factory, blank_gradebook) -> Path:
     """A gradebook (nbgrader's own API) of ``STUDENTS`` where only alice's submission is recorded,
-    and an assignment ``week2`` that has none. Made once and copied into each course: nbgrader
-    starts ``alembic`` (a Python process, about 3 s of CPU) for every new gradebook."""
+    and an assignment ``week2`` that has none. Made once and copied into each course."""
     path = tmp_path_factory.mktemp("gradebook") / "gradebook.db"
+    shutil.copy(blank_gradebook, path)
     with Gradebook(f"sqlite:///{path}", COURSE_ID) as gb:
         gb.add_assignment(ASSIGNMENT)
         gb.add_assignment("week2")

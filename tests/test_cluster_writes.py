@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -28,21 +27,19 @@ SECOND = 10**9
 
 
 @pytest.fixture(scope="module")
-def empty_gradebook(tmp_path_factory) -> Path:
-    """A gradebook holding the assignment's two notebooks and their cells (made once: a new
-    gradebook asks ``alembic`` for its schema version, a subprocess)."""
+def empty_gradebook(tmp_path_factory, blank_gradebook) -> Path:
+    """A gradebook holding the assignment's two notebooks and their cells, made once."""
     path = tmp_path_factory.mktemp("gradebook") / "gradebook.db"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PATH", str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
-        with Gradebook(f"sqlite:///{path}", COURSE) as gb:
-            assignment = gb.update_or_create_assignment(ASSIGNMENT)
-            for name in ("one", "two"):
-                notebook = Notebook(name=name, assignment=assignment)
-                GradeCell(name=f"{name}_code", max_score=2, cell_type="code", notebook=notebook)
-                GradeCell(name=f"{name}_written", max_score=1, cell_type="markdown", notebook=notebook)
-                SolutionCell(name=f"{name}_written", notebook=notebook)
-                gb.db.add(notebook)
-            gb.db.commit()
+    shutil.copy(blank_gradebook, path)
+    with Gradebook(f"sqlite:///{path}", COURSE) as gb:
+        assignment = gb.update_or_create_assignment(ASSIGNMENT)
+        for name in ("one", "two"):
+            notebook = Notebook(name=name, assignment=assignment)
+            GradeCell(name=f"{name}_code", max_score=2, cell_type="code", notebook=notebook)
+            GradeCell(name=f"{name}_written", max_score=1, cell_type="markdown", notebook=notebook)
+            SolutionCell(name=f"{name}_written", notebook=notebook)
+            gb.db.add(notebook)
+        gb.db.commit()
     return path
 
 

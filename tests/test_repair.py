@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import shutil
 
 import nbformat
 import pytest
@@ -37,9 +38,10 @@ SOURCE = [
 
 
 @pytest.fixture(scope="module")
-def generated(tmp_path_factory):
+def generated(tmp_path_factory, blank_gradebook):
     """A one-notebook course, generated once: its release and the gradebook nbgrader filled."""
     tmp_path = tmp_path_factory.mktemp("repair")
+    shutil.copy(blank_gradebook, tmp_path / "gradebook.db")  # which nbgrader fills, as it would a new one
     (tmp_path / "source" / "ps1").mkdir(parents=True)
     nbformat.write(new_notebook(cells=SOURCE), tmp_path / "source" / "ps1" / "p1.ipynb")
     (tmp_path / "nbgrader_config.py").write_text(f"c = get_config()\nc.CourseDirectory.root = {str(tmp_path)!r}\n")

@@ -15,7 +15,6 @@ from collections import Counter
 
 import pytest
 from browsing import new_page, screenshot
-from copydetect import CodeFingerprint, compare_files
 from xss_payloads import HTML, answer_dialog, live_payloads, page_policy
 
 from gankit import ASSIGNMENT, NOTEBOOKS, ROOT, class_report, notebooks, similarity, similarity_pages
@@ -83,6 +82,8 @@ def test_the_ranking_is_the_same_in_every_process():
 
 def _plain_copydetect(code_a: str, code_b: str) -> float:
     """copydetect's own similarity of two submissions, its defaults, no rarity and no boilerplate."""
+    from copydetect import CodeFingerprint, compare_files  # imports pyplot: in this module's tests only
+
     prints = [
         CodeFingerprint("a.py", 25, 1, filter=True, language="python", fp=io.StringIO(c)) for c in (code_a, code_b)
     ]
@@ -107,6 +108,8 @@ def test_without_the_rarity_weights_honest_look_alikes_would_rank_with_the_copie
 def test_the_releases_code_counts_for_nothing():
     """Two students whose cells share only the release's lines (signature, docstring, comment) and
     whose own code differs score 0."""
+    from copydetect import CodeFingerprint
+
     cell = "answer_ml_gradient_estimate"
     stub = RELEASE[cell].replace("raise NotImplementedError()", "")
     a = stub + "draws = rng.normal(theta, sigma_g, size=n_samples)\nreturn float(np.mean(draws * 0.0))\n"
