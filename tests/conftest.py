@@ -184,6 +184,8 @@ def blank_gradebook(tmp_path_factory: pytest.TempPathFactory) -> Path:
     does not). Shared by the workers in their run's folder, the first to take the lock making it."""
     from nbgrader.api import Gradebook
 
+    from gankit.nbgrader_cli import nbgrader_env
+
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # pytest-N, this run's alone
     path = shared / "blank-gradebook.db"
@@ -192,7 +194,7 @@ def blank_gradebook(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if not path.exists():
             made = path.with_suffix(".part")
             with pytest.MonkeyPatch.context() as patch:  # nbgrader runs `alembic` from PATH
-                patch.setenv("PATH", str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+                patch.setenv("PATH", nbgrader_env()["PATH"])
                 Gradebook(f"sqlite:///{made}").close()
             made.rename(path)
     return path
